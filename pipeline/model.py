@@ -1,0 +1,107 @@
+"""Step 4a: the LSTM network, its Keras-style summary, and the forecaster that wraps it with its scaler."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.preprocessing import MinMaxScaler
+from torch import nn
+
+from pipeline.features import scaler_from_dict, scaler_to_dict
+from pipeline.io import read_json, write_bytes, write_json
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """The network's shape: enough to rebuild it before loading its weights."""
+
+    hidden_size: int
+    num_layers: int
+    dropout: float
+    input_size: int = 1
+
+
+class LSTMRegressor(nn.Module):
+    """Stacked LSTM over (batch, time, feature) inputs; the last time step feeds a dense output.
+
+    With ``num_layers`` > 1, dropout is applied between LSTM layers and before the dense layer,
+    like the article's Keras model (LSTM, Dropout, ..., LSTM, Dropout, Dense).
+    """
+
+    def __init__(self, spec: NetSpec):
+        super().__init__()
+        self.spec = spec
+        self.lstm = nn.LSTM(input_size=spec.input_size, hidden_size=spec.hidden_size, num_layers=spec.num_layers,
+                            batch_first=True, dropout=spec.dropout if spec.num_layers > 1 else 0.0)
+        self.dropout = nn.Dropout(spec.dropout)
+        self.head = nn.Linear(spec.hidden_size, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map (batch, time, 1) windows to (batch,) next values."""
+        out, _ = self.lstm(x)
+        return self.head(self.dropout(out[:, -1, :])).squeeze(-1)
+
+
+def summarize(model: LSTMRegressor, lookback: int) -> str:
+    """A layer table with output shapes and parameter counts, like Keras' ``summary()``."""
+    spec = model.spec
+    rows = []
+    for layer in range(spec.num_layers):
+        params = sum(p.numel() for name, p in model.lstm.named_parameters() if name.endswith(f"_l{layer}"))
+        rows.append((f"lstm_{layer} (LSTM)", f"(None, {lookback}, {spec.hidden_size})", params))
+        if spec.dropout and layer < spec.num_layers - 1:
+            rows.append((f"dropout_{layer} (Dropout)", f"(None, {lookback}, {spec.hidden_size})", 0))
+    rows[-1] = (rows[-1][0], f"(None, {spec.hidden_size})", rows[-1][2])
+    if spec.dropout:
+        rows.append((f"dropout_{spec.num_layers - 1} (Dropout)", f"(None, {spec.hidden_size})", 0))
+    rows.append(("dense (Linear)", "(None, 1)", sum(p.numel() for p in model.head.parameters())))
+    total = sum(p.numel() for p in model.parameters())
+    width = (32, 24, 12)
+    line = "-" * sum(width)
+    out = [f"Model: LSTMRegressor (input (None, {lookback}, {spec.input_size}))", line,
+           f"{'Layer (type)':<{width[0]}}{'Output Shape':<{width[1]}}{'Param #':>{width[2]}}", "=" * sum(width)]
+    out += [f"{name:<{width[0]}}{shape:<{width[1]}}{params:>{width[2]},}" for name, shape, params in rows]
+    out += ["=" * sum(width), f"Total params: {total:,}", f"Trainable params: {total:,}", "Non-trainable params: 0"]
+    return "\n".join(out) + "\n"
+
+
+class Forecaster:
+    """A trained network with its scaler: predicts in the data's own units (e.g. passengers)."""
+
+    def __init__(self, net: LSTMRegressor, scaler: MinMaxScaler, lookback: int):
+        self.net = net.eval()
+        self.scaler = scaler
+        self.lookback = lookback
+
+    def predict_next(self, windows: np.ndarray) -> np.ndarray:
+        """Next value after each window: (n, lookback) raw values -> (n,) raw values."""
+        windows = np.asarray(windows, dtype=float)
+        if windows.ndim != 2 or windows.shape[1] != self.lookback:
+            raise ValueError(f"expected windows of shape (n, {self.lookback}), got {windows.shape}")
+        scaled = self.scaler.transform(windows.reshape(-1, 1)).reshape(windows.shape)
+        with torch.inference_mode():
+            out = self.net(torch.as_tensor(scaled, dtype=torch.float32).unsqueeze(-1)).numpy()
+        return self.scaler.inverse_transform(out.reshape(-1, 1).astype(float)).reshape(-1)
+
+    def save(self, folder: str | Path) -> dict[str, str]:
+        """Write the weights and spec atomically; return their paths (MLflow model artifacts)."""
+        folder = Path(folder)
+        buffer = io.BytesIO()
+        torch.save(self.net.state_dict(), buffer)
+        weights = write_bytes(folder / "weights.pt", buffer.getvalue())
+        spec = write_json(folder / "forecaster.json", {"net": asdict(self.net.spec), "lookback": self.lookback,
+                                                        "scaler": scaler_to_dict(self.scaler)})
+        return {"weights": str(weights), "spec": str(spec)}
+
+    @classmethod
+    def load(cls, weights: str | Path, spec: str | Path) -> Forecaster:
+        """Rebuild a forecaster from :meth:`save` output; weights load with ``weights_only=True``."""
+        meta: dict[str, Any] = read_json(spec)
+        net = LSTMRegressor(NetSpec(**meta["net"]))
+        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        return cls(net, scaler_from_dict(meta["scaler"]), int(meta["lookback"]))

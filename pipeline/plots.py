@@ -1,0 +1,58 @@
+"""Figures logged with every run; each title says what it shows."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from pipeline.io import write_bytes  # noqa: E402
+
+
+def _save(fig: plt.Figure, path: str | Path) -> Path:
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return write_bytes(path, buffer.getvalue())
+
+
+def loss_curves(train_loss: list[float], val_loss: list[float], path: str | Path, title: str) -> Path:
+    """Training and validation MSE per epoch (log scale)."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    epochs = range(1, len(train_loss) + 1)
+    ax.plot(epochs, train_loss, label="training loss")
+    if val_loss:
+        ax.plot(epochs, val_loss, label="validation loss (last training windows)")
+    ax.set(xlabel="epoch", ylabel="MSE (scaled units)", yscale="log", title=f"Loss per epoch: {title}")
+    ax.legend()
+    return _save(fig, path)
+
+
+def holdout_forecast(train: pd.Series, frame: pd.DataFrame, path: str | Path, title: str, unit: str) -> Path:
+    """Recursive LSTM forecast and seasonal-naive baseline against the actual holdout months."""
+    fig, ax = plt.subplots(figsize=(9, 4))
+    context = train.iloc[-36:]
+    ax.plot(context.index, context.to_numpy(), color="grey", label="training data (last 36 months)")
+    ax.plot(frame.index, frame["actual"], "k.-", label="actual (holdout)")
+    ax.plot(frame.index, frame["forecast"], "C0o-", label="LSTM recursive forecast")
+    ax.plot(frame.index, frame["baseline"], "C1--", label="seasonal naive (last year)")
+    ax.set(ylabel=unit, title=f"Holdout forecast vs actual: {title}")
+    ax.legend()
+    return _save(fig, path)
+
+
+def future_forecast(series: pd.Series, future: pd.Series, path: str | Path, title: str, unit: str) -> Path:
+    """The forecast of the months after the last data month, after the recent history."""
+    fig, ax = plt.subplots(figsize=(9, 4))
+    context = series.iloc[-48:]
+    ax.plot(context.index, context.to_numpy(), "k.-", label="data (last 48 months)")
+    ax.plot(future.index, future.to_numpy(), "C2o-", label=f"forecast ({len(future)} months)")
+    ax.set(ylabel=unit, title=f"Forecast after {series.index[-1]:%Y-%m}: {title}")
+    ax.legend()
+    return _save(fig, path)

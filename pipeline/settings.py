@@ -1,0 +1,45 @@
+"""Where the pipeline keeps its run state; everything is read from the environment at call time.
+
+- ``PIPELINE_HOME``: the project folder relative paths (the CSV) are resolved against (default: cwd).
+- ``PIPELINE_STATE_DIR``: run state (work folders, MLflow store) (default: ``$PIPELINE_HOME/.state``).
+- ``MLFLOW_TRACKING_URI``: the MLflow tracking server or store (default: SQLite in the state folder).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+
+def project_home() -> Path:
+    """The folder that relative data paths are resolved against."""
+    return Path(os.environ.get("PIPELINE_HOME") or os.getcwd()).resolve()
+
+
+def state_dir() -> Path:
+    """The run-state folder (never tracked by git)."""
+    configured = os.environ.get("PIPELINE_STATE_DIR")
+    return Path(configured).resolve() if configured else project_home() / ".state"
+
+
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else a SQLite store in the state folder."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow.db'}"
+
+
+def artifact_root() -> Path:
+    """Where experiments created against the default local store keep their artifacts."""
+    return state_dir() / "mlartifacts"
+
+
+def resolve_data_path(path: str | os.PathLike[str]) -> Path:
+    """Resolve a data path: absolute paths as they are, relative ones against the project home."""
+    candidate = Path(path).expanduser()
+    return candidate if candidate.is_absolute() else (project_home() / candidate).resolve()
+
+
+def work_dir(run_key: str) -> Path:
+    """The per-run work folder (created on demand by the caller)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", run_key).strip("_") or "run"
+    return state_dir() / "runs" / safe

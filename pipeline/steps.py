@@ -1,0 +1,221 @@
+"""The pipeline's steps as the DAG runs them: each takes and returns a small JSON-able run context.
+
+The context carries the resolved config, the work folder, file paths and MLflow ids: never data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline import evaluate as ev
+from pipeline import features as ft
+from pipeline import ingest as ig
+from pipeline import plots, registry, settings, tracking
+from pipeline import validate as vd
+from pipeline.config import Config, load_config
+from pipeline.io import read_json, write_json, write_text
+from pipeline.model import Forecaster, NetSpec, summarize
+from pipeline.train import fit
+
+logger = logging.getLogger(__name__)
+
+Context = dict[str, Any]
+
+
+def _config(ctx: Context) -> Config:
+    return Config(**ctx["config"])
+
+
+def _series(path: str) -> pd.Series:
+    frame = pd.read_csv(path, parse_dates=["month"], index_col="month")
+    return frame["value"].astype(float)
+
+
+def ingest(run_key: str, as_of: str | None = None, overrides: Mapping[str, Any] | None = None,
+           config_path: str | None = None, tags: Mapping[str, str] | None = None) -> Context:
+    """Resolve the config, snapshot the as-of rows and open (or reuse) the month's MLflow run."""
+    cfg = load_config(config_path, overrides)
+    work = settings.work_dir(run_key)
+    csv_path = settings.resolve_data_path(cfg.csv_path)
+    snap = ig.ingest(csv_path, work / "ingested.csv", cfg.date_column, cfg.target_column, as_of)
+    data_month = snap.last_month or (pd.Timestamp(as_of) - pd.offsets.MonthBegin(1)).strftime("%Y-%m")
+    client = tracking.configure()
+    run_tags = {"data_month": data_month, "data_sha256": snap.sha256, "data_rows": str(snap.rows),
+                "preset": cfg.preset, "as_of": str(as_of), **(tags or {})}
+    run_id = tracking.open_run(client, cfg.experiment_name, run_key, data_month, run_tags)
+    with tracking.resume(run_id):
+        tracking.log_params(cfg.to_dict())
+    return {"run_key": run_key, "as_of": as_of, "config": cfg.to_dict(), "work_dir": str(work),
+            "mlflow_run_id": run_id, "data_month": data_month, "snapshot": snap.path, "source": str(csv_path),
+            "data_sha256": snap.sha256, "had_bom": snap.had_bom}
+
+
+def validate(ctx: Context) -> Context:
+    """Validate the snapshot; write the report, the data profile and the clean series. Raises on bad data."""
+    import mlflow
+
+    cfg = _config(ctx)
+    work = Path(ctx["work_dir"])
+    series, report = vd.validate(ig.read_snapshot(ctx["snapshot"]), ctx["source"], cfg.date_column,
+                                 cfg.target_column, cfg.min_rows, ctx["had_bom"], cfg.season_length)
+    report_path = write_json(work / "validation_report.json", report)
+    with tracking.resume(ctx["mlflow_run_id"]):
+        mlflow.log_artifact(str(report_path), "validation")
+        mlflow.set_tag("validation", report["status"])
+        if report["status"] == "failed":
+            vd.raise_for_report(report)
+        profile_path = write_json(work / "data_profile.json", report["profile"])
+        mlflow.log_artifact(str(profile_path), "validation")
+        tracking.log_dataset(series, ctx["source"], f"{Path(ctx['source']).name}@{ctx['data_month']}",
+                             ctx["data_sha256"])
+    series_path = work / "series.csv"
+    write_text(series_path, series.rename_axis("month").to_frame("value").to_csv(date_format="%Y-%m-%d"))
+    return {**ctx, "series": str(series_path), "validation_report": str(report_path)}
+
+
+def features(ctx: Context) -> Context:
+    """Split in time order, fit the scaler on training months only, cut windows; save both."""
+    import mlflow
+
+    cfg = _config(ctx)
+    work = Path(ctx["work_dir"])
+    train, holdout = ft.split(_series(ctx["series"]), cfg.holdout)
+    data, scaler = ft.build_features(train, cfg.lookback, cfg.val_size)
+    features_path = data.save(work / "features.npz")
+    scaler_path = ft.save_scaler(scaler, work / "scaler.json")
+    with tracking.resume(ctx["mlflow_run_id"]):
+        mlflow.log_artifact(str(scaler_path), "preprocessing")
+        mlflow.log_params({"data.train_months": len(train), "data.holdout_months": len(holdout),
+                           "data.train_windows": len(data.x_train), "data.val_windows": len(data.x_val),
+                           "data.holdout_first": f"{holdout.index[0]:%Y-%m}",
+                           "data.holdout_last": f"{holdout.index[-1]:%Y-%m}"})
+    return {**ctx, "features": str(features_path), "scaler": str(scaler_path)}
+
+
+def train(ctx: Context) -> Context:
+    """Train the LSTM, log per-epoch losses, the model summary and the MLflow model."""
+    import mlflow
+
+    cfg = _config(ctx)
+    work = Path(ctx["work_dir"])
+    data = ft.FeatureSet.load(ctx["features"])
+    spec = NetSpec(hidden_size=cfg.hidden_size, num_layers=cfg.num_layers, dropout=cfg.dropout)
+    logger.info("training %s: %d windows, %d epochs", cfg.preset, len(data.x_train), cfg.epochs)
+    net, history = fit(data, spec, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                       learning_rate=cfg.learning_rate, seed=cfg.seed)
+    forecaster = Forecaster(net, ft.load_scaler(ctx["scaler"]), cfg.lookback)
+    files = forecaster.save(work / "model")
+    summary_path = write_text(work / "model_summary.txt", summarize(net, cfg.lookback))
+    write_json(work / "history.json", {"train_loss": history.train_loss, "val_loss": history.val_loss,
+                                        "seconds": history.seconds})
+    series = _series(ctx["series"])
+    example = ft.make_windows(series.to_numpy()[: cfg.lookback + 3], cfg.lookback)[0][..., 0]
+    with tracking.resume(ctx["mlflow_run_id"]) as run:
+        tracking.log_series(tracking.configure(), run.info.run_id,
+                            {"train_loss": history.train_loss, "val_loss": history.val_loss})
+        mlflow.log_metrics({"train_seconds": history.seconds, "final_train_loss": history.train_loss[-1]}
+                           | ({"final_val_loss": history.val_loss[-1]} if history.val_loss else {}))
+        mlflow.log_artifact(str(summary_path))
+        info = registry.log_forecaster(files, example, forecaster)
+    logger.info("trained in %.1fs; logged model %s", history.seconds, info.model_uri)
+    return {**ctx, "model_dir": str(work / "model"), "model_uri": info.model_uri,
+            "history": str(work / "history.json")}
+
+
+def _load_forecaster(ctx: Context) -> Forecaster:
+    model_dir = Path(ctx["model_dir"])
+    return Forecaster.load(model_dir / "weights.pt", model_dir / "forecaster.json")
+
+
+def evaluate(ctx: Context) -> Context:
+    """Score the recursive holdout forecast and the seasonal-naive baseline; forecast the coming months."""
+    import mlflow
+
+    cfg = _config(ctx)
+    work = Path(ctx["work_dir"])
+    series = _series(ctx["series"])
+    train_part, holdout = ft.split(series, cfg.holdout)
+    forecaster = _load_forecaster(ctx)
+    scores, frame = ev.evaluate_holdout(forecaster.predict_next, cfg.lookback, train_part, holdout,
+                                        cfg.season_length)
+    future = ev.forecast_future(forecaster.predict_next, cfg.lookback, series, cfg.forecast_horizon)
+    forecast_csv = pd.concat([frame.assign(kind="holdout"),
+                              future.to_frame("forecast").assign(kind="future")]).rename_axis("month")
+    forecast_path = write_text(work / "forecast.csv", forecast_csv.to_csv(date_format="%Y-%m", float_format="%.3f"))
+    metrics_path = write_json(work / "metrics.json", scores)
+    history = read_json(ctx["history"])
+    title = f"{cfg.preset}, data to {ctx['data_month']}"
+    figures = [plots.loss_curves(history["train_loss"], history["val_loss"], work / "loss_curves.png", title),
+               plots.holdout_forecast(train_part, frame, work / "holdout_forecast.png", title, cfg.target_column),
+               plots.future_forecast(series, future, work / "future_forecast.png", title, cfg.target_column)]
+    with tracking.resume(ctx["mlflow_run_id"]):
+        mlflow.log_metrics(scores)
+        for path in (forecast_path, metrics_path):
+            mlflow.log_artifact(str(path), "evaluation")
+        for path in figures:
+            mlflow.log_artifact(str(path), "plots")
+    logger.info("holdout MAPE %.2f%% (seasonal naive %.2f%%)", scores["holdout_mape"], scores["baseline_mape"])
+    return {**ctx, "metrics": scores, "forecast": str(forecast_path)}
+
+
+def _score_champion(name: str, version: str, cfg: Config, series: pd.Series) -> float:
+    """The champion's holdout MAPE on this run's holdout months (same data, same months)."""
+    model, lookback = registry.load_version(name, version)
+    train_part, holdout = ft.split(series, cfg.holdout)
+    scores, _ = ev.evaluate_holdout(model.predict, lookback, train_part, holdout, cfg.season_length)
+    return scores["holdout_mape"]
+
+
+def register(ctx: Context) -> Context:
+    """Register the candidate, alias it challenger, and move champion only if it is better."""
+    import mlflow
+
+    cfg = _config(ctx)
+    name = cfg.registered_model_name
+    client = tracking.configure()
+    version = registry.register_version(client, name, ctx["model_uri"], ctx["mlflow_run_id"])
+    client.set_registered_model_alias(name, registry.CHALLENGER, version)
+    candidate = ctx["metrics"]["holdout_mape"]
+    champion_version = registry.alias_version(client, name, registry.CHAMPION)
+    champion_mape = None
+    if champion_version is not None and champion_version != version:
+        champion_mape = _score_champion(name, champion_version, cfg, _series(ctx["series"]))
+    promoted, reason = registry.decide(candidate, ctx["metrics"]["baseline_mape"], champion_mape, cfg.baseline_gate)
+    if champion_version == version:
+        promoted, reason = True, "this version is already the champion (re-run)"
+    if promoted and champion_version != version:
+        current = registry.alias_version(client, name, registry.CHAMPION)
+        if current != champion_version:
+            promoted, reason = False, f"champion moved to v{current} while deciding; not promoted"
+        else:
+            client.set_registered_model_alias(name, registry.CHAMPION, version)
+    decision = registry.Decision(model_name=name, candidate_version=version, candidate_mape=candidate,
+                                 baseline_mape=ctx["metrics"]["baseline_mape"], champion_version=champion_version,
+                                 champion_mape=champion_mape, promoted=promoted, reason=reason,
+                                 decided_at=registry.now_iso())
+    for key, value in decision.as_tags().items():
+        client.set_model_version_tag(name, version, key, value)
+    path = write_json(Path(ctx["work_dir"]) / "decision.json", decision.__dict__)
+    with tracking.resume(ctx["mlflow_run_id"]):
+        mlflow.log_artifact(str(path))
+        mlflow.set_tags({"decision": "promoted" if promoted else "rejected", "model_version": version})
+    logger.info("%s v%s: %s (%s)", name, version, "PROMOTED to champion" if promoted else "not promoted", reason)
+    return {**ctx, "model_version": version, "promoted": promoted, "decision": str(path)}
+
+
+STEPS = (validate, features, train, evaluate, register)
+
+
+def run_all(run_key: str, as_of: str | None = None, overrides: Mapping[str, Any] | None = None,
+            config_path: str | None = None, tags: Mapping[str, str] | None = None) -> Context:
+    """Run every step in order, in this process (the command-line equivalent of one DAG run)."""
+    ctx = ingest(run_key, as_of, overrides, config_path, tags)
+    for step in STEPS:
+        logger.info("step %s", step.__name__)
+        ctx = step(ctx)
+    return ctx

@@ -1,0 +1,89 @@
+"""MLflow tracking helpers: the store, the experiment, and one run per pipeline run (reused on re-runs)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
+
+from pipeline import settings
+
+logger = logging.getLogger(__name__)
+
+RUN_KEY_TAG = "pipeline.run_key"
+
+
+def configure() -> MlflowClient:
+    """Point MLflow at ``MLFLOW_TRACKING_URI`` (or the local SQLite default) and return a client."""
+    uri = settings.tracking_uri()
+    if uri.startswith("sqlite:///"):
+        settings.state_dir().mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    return MlflowClient(tracking_uri=uri)
+
+
+def ensure_experiment(client: MlflowClient, name: str) -> str:
+    """The experiment's id, creating it (artifacts in the state folder for a local store) if needed."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = None
+    if settings.tracking_uri().startswith("sqlite:"):
+        location = (settings.artifact_root() / name).as_uri()
+    return client.create_experiment(name, artifact_location=location)
+
+
+def open_run(client: MlflowClient, experiment_name: str, run_key: str, run_name: str,
+             tags: Mapping[str, str]) -> str:
+    """Return the run tagged with ``run_key``, creating it the first time: re-runs reuse, never duplicate."""
+    experiment_id = ensure_experiment(client, experiment_name)
+    found = client.search_runs([experiment_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{run_key}'",
+                               max_results=1)
+    if found:
+        logger.info("reusing MLflow run %s for %s", found[0].info.run_id, run_key)
+        return found[0].info.run_id
+    run = client.create_run(experiment_id, run_name=run_name, tags={RUN_KEY_TAG: run_key, **tags})
+    logger.info("created MLflow run %s (%s) for %s", run.info.run_id, run_name, run_key)
+    return run.info.run_id
+
+
+@contextmanager
+def resume(run_id: str) -> Iterator[mlflow.ActiveRun]:
+    """Make ``run_id`` the active run for one step; an exception marks it FAILED."""
+    configure()
+    with mlflow.start_run(run_id=run_id) as run:
+        yield run
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Log every value as a param (None as the string 'None')."""
+    mlflow.log_params({k: "None" if v is None else v for k, v in params.items()})
+
+
+def log_series(client: MlflowClient, run_id: str, series: Mapping[str, list[float]]) -> None:
+    """Log per-epoch values with ``step`` = epoch, in batches, skipping non-finite values."""
+    now = int(time.time() * 1000)
+    metrics = [Metric(key, float(value), now, step)
+               for key, values in series.items()
+               for step, value in enumerate(values, start=1) if math.isfinite(value)]
+    for start in range(0, len(metrics), 1000):
+        client.log_batch(run_id, metrics=metrics[start:start + 1000])
+
+
+def log_dataset(series: pd.Series, source: str, name: str, sha256: str) -> None:
+    """Log the clean monthly series as the run's training dataset (source file, digest of the as-of data)."""
+    frame = series.rename_axis("month").reset_index()
+    frame["month"] = frame["month"].dt.strftime("%Y-%m")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+        dataset = mlflow.data.from_pandas(frame, source=source, name=name, targets="value", digest=sha256[:16])
+    mlflow.log_input(dataset, context="training")
