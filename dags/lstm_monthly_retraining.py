@@ -1,0 +1,110 @@
+"""
+### Monthly LSTM retraining
+
+Every month: **ingest** the monthly CSV (only rows dated before the end of the run's data interval),
+**validate** it (nulls, types, duplicate or missing months, ...), build **features** (time-ordered split,
+MinMax scaling fitted on training months only, 60-month windows), **train** a PyTorch LSTM,
+**evaluate** it on the held-out months against a seasonal-naive baseline, and **register** it in MLflow:
+the version is aliased `challenger`, and `champion` moves only when the candidate is better.
+
+* Params override the pipeline config (`pipeline/defaults.yaml`); leave them empty to use the defaults.
+* Bad data fails the run at once (no retries) with the file, row and column in the task log.
+* Everything is logged to the MLflow experiment `lstm-monthly-retraining`, one run per month.
+
+Run one month by hand: `airflow dags test lstm_monthly_retraining 1961-01-01 --conf '{"epochs": 2}'`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
+
+from pipeline.config import FIELD_NAMES, presets
+
+DAG_ID = "lstm_monthly_retraining"
+_JSON_TYPES = {"int": "integer", "float": "number", "str": "string", "bool": "boolean"}
+
+
+def _params() -> dict[str, Param]:
+    """One optional param per config field; empty means "use the configured value"."""
+    from dataclasses import fields
+
+    from pipeline.config import Config
+
+    out = {}
+    for field in fields(Config):
+        extra = {"enum": [None, *sorted(presets())]} if field.name == "preset" else {}
+        out[field.name] = Param(None, type=["null", _JSON_TYPES[str(field.type)]],
+                                description=f"Override config '{field.name}' (default {field.default!r}).",
+                                **extra)
+    return out
+
+
+def _run(step: str, *args: Any) -> dict[str, Any]:
+    """Call one step of pipeline.steps; bad data or config fails the task without retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipeline import steps
+    from pipeline.errors import ConfigError, DataValidationError
+
+    try:
+        return getattr(steps, step)(*args)
+    except (DataValidationError, ConfigError) as exc:
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+
+
+@dag(
+    dag_id=DAG_ID,
+    schedule=CronDataIntervalTimetable("0 0 1 * *", timezone="UTC"),
+    start_date=pendulum.datetime(1949, 1, 1, tz="UTC"),  # the data starts in 1949: any month can be re-run
+    catchup=False,
+    max_active_runs=1,
+    default_args={"owner": "ml-platform", "retries": 2, "retry_delay": timedelta(minutes=1),
+                  "retry_exponential_backoff": True, "execution_timeout": timedelta(minutes=10)},
+    params=_params(),
+    tags=["ml", "lstm", "forecasting", "monthly", "mlflow"],
+    doc_md=__doc__,
+)
+def lstm_monthly_retraining() -> None:
+    @task
+    def ingest() -> dict[str, Any]:
+        """Snapshot the rows known at the end of the data interval; open the month's MLflow run."""
+        context = get_current_context()
+        overrides = {k: v for k, v in context["params"].items() if k in FIELD_NAMES and v is not None}
+        run = context["dag_run"]
+        as_of = context["data_interval_end"].isoformat()
+        tags = {"airflow.dag_id": DAG_ID, "airflow.run_id": run.run_id}
+        return _run("ingest", f"{DAG_ID}/{run.run_id}", as_of, overrides, None, tags)
+
+    @task
+    def validate(ctx: dict[str, Any]) -> dict[str, Any]:
+        """Check the data and write the validation report and profile."""
+        return _run("validate", ctx)
+
+    @task
+    def features(ctx: dict[str, Any]) -> dict[str, Any]:
+        """Split, scale (fit on training months) and window."""
+        return _run("features", ctx)
+
+    @task(execution_timeout=timedelta(minutes=45))
+    def train(ctx: dict[str, Any]) -> dict[str, Any]:
+        """Train the LSTM and log it to MLflow."""
+        return _run("train", ctx)
+
+    @task
+    def evaluate(ctx: dict[str, Any]) -> dict[str, Any]:
+        """Score the holdout against the seasonal-naive baseline; forecast the coming months."""
+        return _run("evaluate", ctx)
+
+    @task
+    def register(ctx: dict[str, Any]) -> dict[str, Any]:
+        """Register the version; move the champion alias only on improvement."""
+        return _run("register", ctx)
+
+    register(evaluate(train(features(validate(ingest())))))
+
+
+lstm_monthly_retraining()

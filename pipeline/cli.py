@@ -1,0 +1,117 @@
+"""Command line: ``python -m pipeline run|validate|forecast`` (the DAG's steps without Airflow)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Config, load_config
+from pipeline.errors import ConfigError, DataValidationError
+
+logger = logging.getLogger("pipeline")
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One ``--flag`` per config field (``--csv`` is short for ``--csv-path``); unset flags keep the config."""
+    parser.add_argument("--config", help="YAML file of config values (beats the preset, loses to flags)")
+    for field in dataclasses.fields(Config):
+        names = [f"--{field.name.replace('_', '-')}"] + (["--csv"] if field.name == "csv_path" else [])
+        parser.add_argument(*names, dest=field.name, default=None, metavar=str(field.type).upper(),
+                            help=f"default: {field.default!r}")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if getattr(args, f.name) is not None}
+
+
+def _validated_series(cfg: Config, as_of: str | None) -> tuple[Any, dict[str, Any]]:
+    """Ingest and validate the configured CSV in a scratch folder; returns (series, report)."""
+    from pipeline import ingest, settings, validate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        snap = ingest.ingest(settings.resolve_data_path(cfg.csv_path), Path(tmp) / "snapshot.csv",
+                             cfg.date_column, cfg.target_column, as_of)
+        return validate.validate(ingest.read_snapshot(snap.path), snap.source, cfg.date_column, cfg.target_column,
+                                 cfg.min_rows, snap.had_bom, cfg.season_length)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run every step once, as one DAG run would."""
+    from pipeline import steps
+
+    run_key = args.run_key or f"cli/{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    ctx = steps.run_all(run_key, args.as_of, _overrides(args), args.config, {"trigger": "cli"})
+    print(json.dumps({k: ctx[k] for k in ("run_key", "mlflow_run_id", "data_month", "model_version", "promoted",
+                                          "metrics", "decision", "work_dir")}, indent=2))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Print the validation findings; non-zero exit when the data is refused."""
+    cfg = load_config(args.config, _overrides(args))
+    try:
+        _, report = _validated_series(cfg, args.as_of)
+    except DataValidationError as exc:
+        report = {"file": exc.file, "status": "failed",
+                  "errors": [{"row": exc.row, "column": exc.column, "message": exc.message}]}
+    print(json.dumps(report, indent=2, default=str))
+    for error in report["errors"]:
+        where = ", ".join(p for p in (report["file"], error["row"] and f"row {error['row']}",
+                                      error["column"] and f"column '{error['column']}'") if p)
+        print(f"ERROR {where}: {error['message']}", file=sys.stderr)
+    return 1 if report["status"] == "failed" else 0
+
+
+def cmd_forecast(args: argparse.Namespace) -> int:
+    """Print the champion's forecast of the months after the last data month."""
+    import mlflow
+
+    from pipeline import evaluate, tracking, validate
+
+    cfg = load_config(args.config, _overrides(args))
+    series, report = _validated_series(cfg, args.as_of)
+    validate.raise_for_report(report)
+    tracking.configure()
+    model = mlflow.pyfunc.load_model(f"models:/{cfg.registered_model_name}@champion")
+    lookback = int(model.metadata.metadata["lookback"])
+    future = evaluate.forecast_future(model.predict, lookback, series, args.months)
+    print(f"{'month':<8} {'forecast':>10}")
+    for month, value in future.items():
+        print(f"{month:%Y-%m}  {value:>10.1f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m pipeline`` argument parser."""
+    parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="ingest, validate, train, evaluate and register once")
+    run.add_argument("--run-key", help="re-use a key to resume the same MLflow run (default: cli/<timestamp>)")
+    check = sub.add_parser("validate", help="validate a CSV and print the findings")
+    forecast = sub.add_parser("forecast", help="print the champion model's forecast")
+    forecast.add_argument("--months", type=int, default=12, help="months to forecast (default 12)")
+    for command in (run, check, forecast):
+        command.add_argument("--as-of", help="use only rows dated before this date (YYYY-MM-DD)")
+        _add_config_flags(command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (2 for bad config or data)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handlers = {"run": cmd_run, "validate": cmd_validate, "forecast": cmd_forecast}
+    try:
+        return handlers[args.command](args)
+    except (ConfigError, DataValidationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

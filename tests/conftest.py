@@ -1,0 +1,55 @@
+"""Shared fixtures: an isolated run-state folder per test, small synthetic monthly series, tiny settings."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data" / "AirPassengers.csv"
+
+# Airflow reads AIRFLOW_HOME when it is first imported: give the whole session its own, never ~/airflow.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="pytest-airflow-"))
+os.environ.setdefault("AIRFLOW_HOME", str(_AIRFLOW_HOME))
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+
+# Small, fast model settings for tests that train (real training, few epochs).
+TINY = {"lookback": 12, "holdout": 6, "val_size": 3, "hidden_size": 8, "num_layers": 1, "epochs": 3,
+        "batch_size": 16, "baseline_gate": False}
+
+
+def seasonal_series(months: int = 72, start: str = "2000-01", level: float = 200.0, trend: float = 2.0,
+                    amplitude: float = 0.15, noise: float = 0.02, seed: int = 0) -> pd.Series:
+    """A positive monthly series with trend and multiplicative yearly seasonality."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(months)
+    values = (level + trend * t) * (1 + amplitude * np.sin(2 * np.pi * t / 12)) * (1 + noise * rng.standard_normal(months))
+    return pd.Series(values.round(1), index=pd.date_range(start, periods=months, freq="MS"), name="value")
+
+
+def write_csv(path: Path, series: pd.Series, date_column: str = "Month", target_column: str = "#Passengers") -> Path:
+    """Write a series as the product's CSV format (YYYY-MM dates)."""
+    frame = pd.DataFrame({date_column: series.index.strftime("%Y-%m"), target_column: series.to_numpy()})
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty run-state folder and a local SQLite MLflow store, private to the test."""
+    monkeypatch.setenv("PIPELINE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("PIPELINE_HOME", str(ROOT))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def synthetic_csv(tmp_path: Path) -> Path:
+    """72 months of synthetic seasonal data with trend, in the product's CSV format."""
+    return write_csv(tmp_path / "synthetic.csv", seasonal_series())

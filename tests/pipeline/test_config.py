@@ -1,0 +1,46 @@
+import pytest
+
+from pipeline.config import Config, load_config, presets
+from pipeline.errors import ConfigError
+
+
+def test_defaults_match_the_article():
+    cfg = load_config()
+    assert (cfg.date_column, cfg.target_column, cfg.lookback, cfg.holdout) == ("Month", "#Passengers", 60, 12)
+    assert cfg.experiment_name == "lstm-monthly-retraining"
+    assert cfg.registered_model_name == "air_passengers_lstm"
+
+
+def test_presets_reproduce_the_two_setups():
+    keras = load_config(overrides={"preset": "keras-seed"})
+    assert (keras.num_layers, keras.hidden_size, keras.dropout, keras.learning_rate, keras.epochs,
+            keras.batch_size) == (4, 50, 0.2, 0.001, 100, 32)
+    torch_ = load_config(overrides={"preset": "pytorch-seed"})
+    assert (torch_.num_layers, torch_.hidden_size, torch_.learning_rate) == (2, 64, 0.01)
+    assert set(presets()) >= {"keras-seed", "pytorch-seed"}
+
+
+def test_precedence_preset_then_file_then_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("preset: keras-seed\nepochs: 7\nhidden_size: 20\n")
+    cfg = load_config(path, {"hidden_size": 30, "seed": None})
+    assert (cfg.preset, cfg.num_layers, cfg.epochs, cfg.hidden_size, cfg.seed) == ("keras-seed", 4, 7, 30, 42)
+
+
+def test_strings_from_the_command_line_are_coerced():
+    cfg = load_config(overrides={"epochs": "5", "dropout": "0.1", "baseline_gate": "false"})
+    assert (cfg.epochs, cfg.dropout, cfg.baseline_gate) == (5, 0.1, False)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"epochs": 0}, "epochs"), ({"dropout": 1.5}, "dropout"), ({"preset": "nope"}, "unknown preset"),
+    ({"epoch": 3}, "unknown config keys"), ({"epochs": "many"}, "epochs"), ({"lookback": 2.5}, "lookback"),
+])
+def test_invalid_values_are_refused(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=overrides)
+
+
+def test_config_is_frozen():
+    with pytest.raises(AttributeError):
+        Config().epochs = 3  # type: ignore[misc]

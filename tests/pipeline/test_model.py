@@ -1,0 +1,33 @@
+import numpy as np
+import torch
+
+from pipeline.features import fit_scaler
+from pipeline.model import Forecaster, LSTMRegressor, NetSpec, summarize
+
+
+def test_forward_takes_batch_time_feature():
+    net = LSTMRegressor(NetSpec(hidden_size=8, num_layers=2, dropout=0.2))
+    out = net(torch.zeros(5, 12, 1))
+    assert out.shape == (5,)
+    assert net.lstm.batch_first
+
+
+def test_summary_lists_layers_and_counts_like_keras():
+    net = LSTMRegressor(NetSpec(hidden_size=50, num_layers=4, dropout=0.2))
+    text = summarize(net, lookback=60)
+    assert text.count("(LSTM)") == 4 and text.count("(Dropout)") == 4 and "dense (Linear)" in text
+    total = sum(p.numel() for p in net.parameters())
+    assert f"Total params: {total:,}" in text
+    # PyTorch keeps two bias vectors per gate: 4 * (50 * (1 + 50) + 2 * 50) for the first layer.
+    assert "10,600" in text and "(None, 60, 50)" in text and "(None, 1)" in text
+
+
+def test_forecaster_round_trip_predicts_a_batch(tmp_path):
+    torch.manual_seed(0)
+    values = np.linspace(100, 300, 40)
+    forecaster = Forecaster(LSTMRegressor(NetSpec(8, 1, 0.0)), fit_scaler(values), lookback=12)
+    windows = np.stack([values[i:i + 12] for i in range(4)])
+    expected = forecaster.predict_next(windows)
+    loaded = Forecaster.load(**forecaster.save(tmp_path))
+    assert expected.shape == (4,)
+    np.testing.assert_array_equal(loaded.predict_next(windows), expected)

@@ -1,0 +1,59 @@
+import numpy as np
+import torch
+
+from pipeline.features import build_features
+from pipeline.model import NetSpec
+from pipeline.train import eval_step, fit, train_step
+from tests.conftest import seasonal_series
+
+
+def _data():
+    data, _ = build_features(seasonal_series(60), lookback=12, val_size=6)
+    return data
+
+
+def test_training_is_deterministic_for_a_seed():
+    kwargs = {"epochs": 4, "batch_size": 8, "learning_rate": 0.01}
+    net_a, hist_a = fit(_data(), NetSpec(8, 2, 0.1), seed=7, **kwargs)
+    net_b, hist_b = fit(_data(), NetSpec(8, 2, 0.1), seed=7, **kwargs)
+    _, hist_c = fit(_data(), NetSpec(8, 2, 0.1), seed=8, **kwargs)
+    assert hist_a.train_loss == hist_b.train_loss and hist_a.val_loss == hist_b.val_loss
+    assert hist_a.train_loss != hist_c.train_loss
+    for a, b in zip(net_a.state_dict().values(), net_b.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_loss_goes_down_and_is_recorded_per_epoch():
+    epochs = []
+    _, history = fit(_data(), NetSpec(16, 1, 0.0), epochs=30, batch_size=8, learning_rate=0.01, seed=0,
+                     on_epoch=lambda e, t, v: epochs.append(e))
+    assert epochs == list(range(1, 31)) and len(history.train_loss) == len(history.val_loss) == 30
+    assert history.train_loss[-1] < history.train_loss[0] / 2
+
+
+class _Linear(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 1)
+
+    def forward(self, x):
+        return self.fc(x).squeeze(-1)
+
+
+def test_train_step_clears_gradients_between_batches():
+    torch.manual_seed(0)
+    model = _Linear()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)  # weights stay put: equal batches give equal gradients
+    x, y = torch.ones(4, 3), torch.zeros(4)
+    train_step(model, x, y, opt, torch.nn.MSELoss())
+    first = model.fc.weight.grad.clone()
+    train_step(model, x, y, opt, torch.nn.MSELoss())
+    assert torch.equal(model.fc.weight.grad, first), "gradients must not accumulate across steps"
+
+
+def test_eval_step_uses_inference_mode_and_eval():
+    model = torch.nn.Sequential(torch.nn.Dropout(0.9), torch.nn.Flatten(0))
+    x = torch.ones(64, 1)
+    losses = {eval_step(model, x, torch.ones(64), torch.nn.MSELoss()) for _ in range(3)}
+    assert losses == {0.0} and not model.training
+    assert np.isfinite(list(losses)[0])
