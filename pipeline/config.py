@@ -42,7 +42,7 @@ class Config:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             expected = {"int": int, "float": (int, float), "str": str, "bool": bool}[str(field.type)]
-            if isinstance(value, bool) and field.type != "bool" or not isinstance(value, expected):
+            if (isinstance(value, bool) and field.type != "bool") or not isinstance(value, expected):
                 raise ConfigError(f"config '{field.name}' must be {field.type}, got {value!r}")
         positive = ("lookback", "holdout", "season_length", "forecast_horizon", "hidden_size",
                     "num_layers", "epochs", "batch_size")

@@ -8,10 +8,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from pipeline.io import write_bytes  # noqa: E402
+from pipeline.io import write_bytes
 
 
 def _save(fig: plt.Figure, path: str | Path) -> Path:

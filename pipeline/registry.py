@@ -31,7 +31,7 @@ class ForecasterModel(mlflow.pyfunc.PythonModel):
         """Rebuild the forecaster from the logged weights (``weights_only``) and spec."""
         self.forecaster = Forecaster.load(context.artifacts["weights"], context.artifacts["spec"])
 
-    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201 (MLflow reads type hints)
+    def predict(self, context, model_input, params=None):
         """Predict the month after each window: (n, lookback) values -> (n,) values."""
         values = model_input.to_numpy() if isinstance(model_input, pd.DataFrame) else np.asarray(model_input)
         return self.forecaster.predict_next(values.astype(float))
@@ -91,7 +91,7 @@ def decide(candidate: float, baseline: float, champion: float | None, baseline_g
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
     """The version an alias points to, or None."""
     try:
-        return client.get_model_version_by_alias(name, alias).version
+        return str(client.get_model_version_by_alias(name, alias).version)
     except MlflowException as exc:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             return None
@@ -106,8 +106,8 @@ def register_version(client: MlflowClient, name: str, model_uri: str, run_id: st
         client.create_registered_model(name, description="Monthly LSTM forecaster (pipeline/).")
     existing = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
     if existing:
-        return existing[0].version
-    return client.create_model_version(name, model_uri, run_id=run_id).version
+        return str(existing[0].version)
+    return str(client.create_model_version(name, model_uri, run_id=run_id).version)
 
 
 def load_version(name: str, version: str) -> tuple[Any, int]:

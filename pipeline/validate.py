@@ -35,7 +35,8 @@ class Findings:
         """Raise the first error (with a count of the rest) if there is any."""
         if self.errors:
             first = self.errors[0]
-            more = f" (and {len(self.errors) - 1} more error(s); see the validation report)" if len(self.errors) > 1 else ""
+            rest = len(self.errors) - 1
+            more = f" (and {rest} more error(s); see the validation report)" if rest else ""
             raise DataValidationError(self.file, first["message"] + more, row=first["row"], column=first["column"])
 
 
@@ -113,7 +114,7 @@ def validate(snapshot: pd.DataFrame, file: str, date_column: str, target_column:
         findings.fixes.append("removed a UTF-8 byte-order mark at the start of the file")
     report: dict[str, Any] = {
         "file": file,
-        "shape": [int(len(snapshot)), 2],
+        "shape": [len(snapshot), 2],
         "columns": [date_column, target_column],
         "head": snapshot.head(5).rename(columns={"month": date_column, "value": target_column})
                        .drop(columns="source_row").to_dict(orient="records"),
@@ -122,16 +123,16 @@ def validate(snapshot: pd.DataFrame, file: str, date_column: str, target_column:
                                            .isin(NULL_TOKENS).sum())},
     }
     series = pd.Series(dtype=float)
-    if len(snapshot) < min_rows:
-        findings.error(f"{len(snapshot)} data rows, need at least {min_rows} "
-                       "(lookback + validation windows + 1 training window + holdout)")
     if len(snapshot):
         frame = _order_and_gaps(snapshot, findings, date_column)
         values = _values(frame, findings, target_column)
         series = pd.Series(values.to_numpy(), index=pd.DatetimeIndex(pd.to_datetime(frame["month"]), name="month"),
                            name="value")
+    if len(snapshot) < min_rows:
+        findings.error(f"{len(snapshot)} data rows, need at least {min_rows} "
+                       "(lookback + validation windows + 1 training window + holdout)")
     report.update({"status": "failed" if findings.errors else "passed", "errors": findings.errors,
-                   "warnings": findings.warnings, "fixes": findings.fixes, "rows": int(len(snapshot))})
+                   "warnings": findings.warnings, "fixes": findings.fixes, "rows": len(snapshot)})
     if not findings.errors:
         report["profile"] = profile(series, season_length)
     for fix in findings.fixes:

@@ -29,7 +29,8 @@ def seasonal_series(months: int = 72, start: str = "2000-01", level: float = 200
     """A positive monthly series with trend and multiplicative yearly seasonality."""
     rng = np.random.default_rng(seed)
     t = np.arange(months)
-    values = (level + trend * t) * (1 + amplitude * np.sin(2 * np.pi * t / 12)) * (1 + noise * rng.standard_normal(months))
+    season = 1 + amplitude * np.sin(2 * np.pi * t / 12)
+    values = (level + trend * t) * season * (1 + noise * rng.standard_normal(months))
     return pd.Series(values.round(1), index=pd.date_range(start, periods=months, freq="MS"), name="value")
 
 

@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 
-from pipeline.features import (FeatureSet, build_features, fit_scaler, load_scaler, make_windows, save_scaler,
-                               split)
+from pipeline.features import FeatureSet, build_features, fit_scaler, load_scaler, make_windows, save_scaler, split
 from tests.conftest import seasonal_series
 
 

@@ -56,4 +56,4 @@ def test_eval_step_uses_inference_mode_and_eval():
     x = torch.ones(64, 1)
     losses = {eval_step(model, x, torch.ones(64), torch.nn.MSELoss()) for _ in range(3)}
     assert losses == {0.0} and not model.training
-    assert np.isfinite(list(losses)[0])
+    assert np.isfinite(next(iter(losses)))

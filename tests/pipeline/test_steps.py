@@ -1,0 +1,84 @@
+"""The whole pipeline in one process, on a real local MLflow store, with real (tiny) training."""
+
+import json
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline import settings, steps
+from pipeline.errors import DataValidationError
+from pipeline.registry import CHALLENGER, CHAMPION
+from tests.conftest import TINY
+
+pytestmark = pytest.mark.slow
+NAME = "air_passengers_lstm"
+
+
+def _client() -> MlflowClient:
+    return MlflowClient(tracking_uri=settings.tracking_uri())
+
+
+def test_run_logs_everything_and_registers_a_champion(state, synthetic_csv):
+    ctx = steps.run_all("unit/run-1", "2006-01-01", {**TINY, "csv_path": str(synthetic_csv)})
+    client = _client()
+    run = client.get_run(ctx["mlflow_run_id"])
+    assert run.info.run_name == "2005-12" == ctx["data_month"]
+    assert run.data.params["epochs"] == "3" and run.data.params["preset"] == "pytorch-seed"
+    assert run.data.params["data.holdout_first"] == "2005-07"
+    assert run.data.tags["data_sha256"] == ctx["data_sha256"] and run.data.tags["decision"] == "promoted"
+    for key in ("holdout_mape", "holdout_rmse", "holdout_mae", "holdout_mase", "baseline_mape", "baseline_mase"):
+        assert key in run.data.metrics
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1, 2, 3]
+    assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 3
+    artifacts = {f.path for folder in ("", "validation", "evaluation", "plots", "preprocessing")
+                 for f in client.list_artifacts(run.info.run_id, folder or None)}
+    assert {"model_summary.txt", "decision.json", "validation/validation_report.json",
+            "validation/data_profile.json", "evaluation/forecast.csv", "plots/loss_curves.png",
+            "plots/holdout_forecast.png", "plots/future_forecast.png", "preprocessing/scaler.json"} <= artifacts
+    assert run.inputs.dataset_inputs and run.inputs.dataset_inputs[0].dataset.digest == ctx["data_sha256"][:16]
+    champion = client.get_model_version_by_alias(NAME, CHAMPION)
+    assert str(champion.version) == ctx["model_version"] == "1" and champion.run_id == run.info.run_id
+    assert str(client.get_model_version_by_alias(NAME, CHALLENGER).version) == "1"
+    assert champion.tags["decision.promoted"] == "True"
+
+
+def test_second_run_records_a_champion_challenger_decision(state, synthetic_csv):
+    overrides = {**TINY, "csv_path": str(synthetic_csv)}
+    first = steps.run_all("unit/a", "2006-01-01", overrides)
+    second = steps.run_all("unit/b", "2006-01-01", overrides)
+    decision = json.loads(Path(second["decision"]).read_text())
+    # Same data, config and seed: bit-identical metrics, so the challenger is not strictly better.
+    assert second["metrics"] == first["metrics"]
+    assert decision["champion_version"] == "1" and decision["candidate_version"] == "2"
+    assert decision["champion_mape"] == pytest.approx(first["metrics"]["holdout_mape"])
+    assert decision["promoted"] is False and "not better than champion" in decision["reason"]
+    client = _client()
+    assert str(client.get_model_version_by_alias(NAME, CHAMPION).version) == "1"
+    assert str(client.get_model_version_by_alias(NAME, CHALLENGER).version) == "2"
+    assert client.get_model_version(NAME, "2").tags["decision.reason"] == decision["reason"]
+
+
+def test_rerun_of_the_same_run_key_reuses_the_mlflow_run(state, synthetic_csv):
+    overrides = {**TINY, "csv_path": str(synthetic_csv)}
+    first = steps.run_all("unit/same", "2006-01-01", overrides)
+    again = steps.run_all("unit/same", "2006-01-01", overrides)
+    assert again["mlflow_run_id"] == first["mlflow_run_id"]
+    assert again["model_version"] == first["model_version"] == "1"
+    assert len(_client().search_model_versions(f"name='{NAME}'")) == 1
+
+
+def test_bad_data_stops_before_training_and_registers_nothing(state, tmp_path, synthetic_csv):
+    lines = synthetic_csv.read_text().splitlines()
+    lines[10] = lines[10].split(",")[0] + ",n/a"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    ctx = steps.ingest("unit/bad", None, {**TINY, "csv_path": str(bad)})
+    with pytest.raises(DataValidationError, match=r"row 11, column '#Passengers': missing value"):
+        steps.validate(ctx)
+    client = _client()
+    run = client.get_run(ctx["mlflow_run_id"])
+    assert run.info.status == "FAILED" and run.data.tags["validation"] == "failed"
+    assert "validation/validation_report.json" in {f.path for f in client.list_artifacts(run.info.run_id,
+                                                                                          "validation")}
+    assert client.search_registered_models() == []
