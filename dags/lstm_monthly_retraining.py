@@ -2,10 +2,11 @@
 ### Monthly LSTM retraining
 
 Every month: **ingest** the monthly CSV (only rows dated before the end of the run's data interval),
-**validate** it (nulls, types, duplicate or missing months, ...), build **features** (time-ordered split,
-MinMax scaling fitted on training months only, 60-month windows), **train** a PyTorch LSTM,
-**evaluate** it on the held-out months against a seasonal-naive baseline, and **register** it in MLflow:
-the version is aliased `challenger`, and `champion` moves only when the candidate is better.
+**validate** it (nulls, types, duplicate or missing months, ...), **backtest** the configuration on rolling
+origins (one mapped task per fold, nested MLflow runs), build **features** (time-ordered split, MinMax scaling
+fitted on training months only, windows), **train** a PyTorch LSTM, **evaluate** it on the held-out months
+against a seasonal-naive baseline, and **register** it in MLflow: the version is aliased `challenger`, and
+`champion` moves only when the candidate beats the champion on the same backtest folds (mean MAPE).
 
 * Params override the pipeline config (`pipeline/defaults.yaml`); leave them empty to use the defaults.
 * Bad data fails the run at once (no retries) with the file, row and column in the task log.
@@ -85,6 +86,21 @@ def lstm_monthly_retraining() -> None:
         return _run("validate", ctx)
 
     @task
+    def backtest_plan(ctx: dict[str, Any]) -> list[int]:
+        """The backtest folds to run."""
+        return _run("backtest_plan", ctx)
+
+    @task(execution_timeout=timedelta(minutes=45), map_index_template="fold {{ task.op_kwargs['fold'] }}")
+    def backtest_fold(ctx: dict[str, Any], fold: int) -> str:
+        """Refit the configuration at one rolling origin and score the months after it."""
+        return _run("backtest_fold", ctx, fold)
+
+    @task
+    def backtest_summary(ctx: dict[str, Any], folds: list[str]) -> str:
+        """Mean metrics over the folds, per model."""
+        return _run("backtest_summary", ctx, list(folds))
+
+    @task
     def features(ctx: dict[str, Any]) -> dict[str, Any]:
         """Split, scale (fit on training months) and window."""
         return _run("features", ctx)
@@ -100,11 +116,13 @@ def lstm_monthly_retraining() -> None:
         return _run("evaluate", ctx)
 
     @task
-    def register(ctx: dict[str, Any]) -> dict[str, Any]:
+    def register(ctx: dict[str, Any], backtest: str) -> dict[str, Any]:
         """Register the version; move the champion alias only on improvement."""
-        return _run("register", ctx)
+        return _run("register", ctx, backtest)
 
-    register(evaluate(train(features(validate(ingest())))))
+    checked = validate(ingest())
+    folds = backtest_fold.partial(ctx=checked).expand(fold=backtest_plan(checked))
+    register(evaluate(train(features(checked))), backtest_summary(checked, folds))
 
 
 lstm_monthly_retraining()

@@ -21,22 +21,29 @@ class Config:
     csv_path: str = "data/AirPassengers.csv"
     date_column: str = "Month"
     target_column: str = "#Passengers"
-    lookback: int = 60
+    lookback: int = 24
     holdout: int = 12
     val_size: int = 12
     season_length: int = 12
-    forecast_horizon: int = 12
-    preset: str = "pytorch-seed"
-    hidden_size: int = 64
-    num_layers: int = 2
+    horizon: int = 12
+    folds: int = 3
+    preset: str = "lstm-direct"
+    log_transform: bool = True
+    relative_windows: bool = True
+    output_steps: int = 12
+    hidden_size: int = 32
+    num_layers: int = 1
     dropout: float = 0.0
-    learning_rate: float = 0.01
-    epochs: int = 100
-    batch_size: int = 32
+    learning_rate: float = 0.005
+    epochs: int = 300
+    patience: int = 40
+    batch_size: int = 16
+    ensemble_size: int = 5
     seed: int = 42
     experiment_name: str = "lstm-monthly-retraining"
     registered_model_name: str = "air_passengers_lstm"
     baseline_gate: bool = True
+    stats_baselines: bool = False
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -44,22 +51,32 @@ class Config:
             expected = {"int": int, "float": (int, float), "str": str, "bool": bool}[str(field.type)]
             if (isinstance(value, bool) and field.type != "bool") or not isinstance(value, expected):
                 raise ConfigError(f"config '{field.name}' must be {field.type}, got {value!r}")
-        positive = ("lookback", "holdout", "season_length", "forecast_horizon", "hidden_size",
-                    "num_layers", "epochs", "batch_size")
+        positive = ("lookback", "holdout", "season_length", "horizon", "folds", "output_steps", "hidden_size",
+                    "num_layers", "epochs", "batch_size", "ensemble_size")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"config '{name}' must be >= 1, got {getattr(self, name)}")
-        if self.val_size < 0:
-            raise ConfigError(f"config 'val_size' must be >= 0, got {self.val_size}")
+        for name in ("val_size", "patience"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"config '{name}' must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"config 'dropout' must be in [0, 1), got {self.dropout}")
         if self.learning_rate <= 0:
             raise ConfigError(f"config 'learning_rate' must be > 0, got {self.learning_rate}")
 
     @property
+    def min_train_rows(self) -> int:
+        """Fewest training months that cut into one training window beside the validation windows."""
+        return self.lookback + self.output_steps + self.val_size
+
+    @property
     def min_rows(self) -> int:
-        """Fewest data months that leave one training window beside validation and holdout."""
-        return self.lookback + self.val_size + 1 + self.holdout
+        """Fewest data months for the holdout split and the earliest backtest fold."""
+        return self.min_train_rows + max(self.holdout, self.folds * self.horizon)
+
+    def model_settings(self) -> dict[str, Any]:
+        """The values that decide what a fit produces (two configs equal here train identical models)."""
+        return {name: getattr(self, name) for name in MODEL_KEYS}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of every value (for XCom, MLflow params and JSON)."""
@@ -67,6 +84,8 @@ class Config:
 
 
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Config))
+MODEL_KEYS = ("lookback", "val_size", "log_transform", "relative_windows", "output_steps", "hidden_size",
+              "num_layers", "dropout", "learning_rate", "epochs", "patience", "batch_size", "ensemble_size", "seed")
 
 
 def _read_yaml(text: str, origin: str) -> dict[str, Any]:

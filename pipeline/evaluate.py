@@ -7,20 +7,25 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-PredictNext = Callable[[np.ndarray], np.ndarray]
+Predict = Callable[[np.ndarray], np.ndarray]
 METRICS = ("mape", "rmse", "mae", "mase")
 
 
-def recursive_forecast(predict_next: PredictNext, history: np.ndarray, steps: int, lookback: int) -> np.ndarray:
-    """Forecast ``steps`` values one at a time, feeding each prediction back as the newest input."""
+def recursive_forecast(predict: Predict, history: np.ndarray, steps: int, lookback: int) -> np.ndarray:
+    """Forecast ``steps`` values block by block, feeding each block back as the newest inputs.
+
+    ``predict`` maps (1, lookback) windows to (1, k) next values: k = 1 is the classic one-step recursion,
+    k >= ``steps`` a direct multi-horizon forecast made in a single call.
+    """
     window = np.asarray(history, dtype=float)[-lookback:].tolist()
     if len(window) < lookback:
         raise ValueError(f"need {lookback} months of history, got {len(window)}")
-    out = []
-    for _ in range(steps):
-        nxt = float(np.asarray(predict_next(np.array([window[-lookback:]])), dtype=float).reshape(-1)[0])
-        out.append(nxt)
-        window.append(nxt)
+    out: list[float] = []
+    while len(out) < steps:
+        block = np.asarray(predict(np.array([window[-lookback:]])), dtype=float).reshape(-1)
+        block = block[: steps - len(out)].tolist()
+        out.extend(block)
+        window.extend(block)
     return np.array(out)
 
 
@@ -55,7 +60,7 @@ def future_months(last_month: pd.Timestamp, steps: int) -> pd.DatetimeIndex:
     return pd.date_range(last_month + pd.offsets.MonthBegin(1), periods=steps, freq="MS")
 
 
-def evaluate_holdout(predict_next: PredictNext, lookback: int, train: pd.Series, holdout: pd.Series,
+def evaluate_holdout(predict: Predict, lookback: int, train: pd.Series, holdout: pd.Series,
                      season_length: int) -> tuple[dict[str, float], pd.DataFrame]:
     """Score a model and the seasonal-naive baseline on the holdout months.
 
@@ -63,7 +68,7 @@ def evaluate_holdout(predict_next: PredictNext, lookback: int, train: pd.Series,
     """
     history = train.to_numpy(dtype=float)
     steps = len(holdout)
-    forecast = recursive_forecast(predict_next, history, steps, lookback)
+    forecast = recursive_forecast(predict, history, steps, lookback)
     baseline = seasonal_naive(history, steps, season_length)
     scale = mase_scale(history, season_length)
     scores = {f"holdout_{k}": v for k, v in metrics(holdout.to_numpy(), forecast, scale).items()}
@@ -73,7 +78,7 @@ def evaluate_holdout(predict_next: PredictNext, lookback: int, train: pd.Series,
     return scores, frame
 
 
-def forecast_future(predict_next: PredictNext, lookback: int, series: pd.Series, steps: int) -> pd.Series:
+def forecast_future(predict: Predict, lookback: int, series: pd.Series, steps: int) -> pd.Series:
     """Forecast the ``steps`` months after the last month of ``series``."""
-    values = recursive_forecast(predict_next, series.to_numpy(dtype=float), steps, lookback)
+    values = recursive_forecast(predict, series.to_numpy(dtype=float), steps, lookback)
     return pd.Series(values, index=future_months(series.index[-1], steps), name="forecast")

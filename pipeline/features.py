@@ -1,9 +1,18 @@
-"""Step 3: time-ordered split, MinMax scaling fitted on the training months only, sliding windows."""
+"""Step 3: time-ordered split, MinMax scaling fitted on training windows only, sliding windows.
+
+Two optional transforms come before the MinMaxScaler(-1, 1):
+
+- ``log``: model log values (multiplicative trend and seasonality become additive);
+- ``relative``: express each window, and the months it predicts, relative to the window's last month, so
+  a level above anything seen in training is still reachable (a global scaler caps forecasts at its range).
+
+With both off this is the article's scaling (fitted on the training months only, never the holdout).
+"""
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,46 +31,77 @@ def split(series: pd.Series, holdout: int) -> tuple[pd.Series, pd.Series]:
     return series.iloc[:-holdout], series.iloc[-holdout:]
 
 
-def fit_scaler(train: np.ndarray) -> MinMaxScaler:
-    """A MinMaxScaler to [-1, 1] fitted on the training values only (never on the holdout)."""
-    return MinMaxScaler(feature_range=FEATURE_RANGE).fit(np.asarray(train, dtype=float).reshape(-1, 1))
-
-
-def scaler_to_dict(scaler: MinMaxScaler) -> dict[str, float]:
-    """The fitted scaler's parameters as plain JSON-able numbers (no pickle)."""
-    return {"data_min": float(scaler.data_min_[0]), "data_max": float(scaler.data_max_[0]),
-            "feature_min": FEATURE_RANGE[0], "feature_max": FEATURE_RANGE[1]}
-
-
-def scaler_from_dict(params: dict[str, float]) -> MinMaxScaler:
-    """Rebuild a fitted scaler from :func:`scaler_to_dict` output."""
-    scaler = MinMaxScaler(feature_range=(params["feature_min"], params["feature_max"]))
-    return scaler.fit(np.array([[params["data_min"]], [params["data_max"]]]))
-
-
-def save_scaler(scaler: MinMaxScaler, path: str | Path) -> Path:
-    """Atomically save the scaler's parameters as JSON."""
-    return write_json(path, scaler_to_dict(scaler))
-
-
-def load_scaler(path: str | Path) -> MinMaxScaler:
-    """Load a scaler saved by :func:`save_scaler`."""
-    return scaler_from_dict(read_json(path))
-
-
-def make_windows(values: np.ndarray, lookback: int) -> tuple[np.ndarray, np.ndarray]:
-    """Windows of ``lookback`` values and the value that follows each: X (n, lookback, 1), y (n,)."""
-    values = np.asarray(values, dtype=np.float32).reshape(-1)
-    n = len(values) - lookback
+def make_windows(values: np.ndarray, lookback: int, steps: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of ``lookback`` values and the ``steps`` values after each: X (n, lookback), Y (n, steps)."""
+    values = np.asarray(values, dtype=float).reshape(-1)
+    n = len(values) - lookback - steps + 1
     if n < 1:
-        raise ValueError(f"{len(values)} values are too few for a lookback of {lookback}")
-    index = np.arange(lookback)[None, :] + np.arange(n)[:, None]
-    return values[index][..., None], values[lookback:]
+        raise ValueError(f"{len(values)} values are too few for a lookback of {lookback} and {steps} step(s)")
+    starts = np.arange(n)[:, None]
+    return values[starts + np.arange(lookback)], values[starts + lookback + np.arange(steps)]
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Invertible map between raw windows and the network's [-1, 1] inputs and outputs."""
+
+    log: bool
+    relative: bool
+    data_min: float
+    data_max: float
+
+    def _scaler(self) -> MinMaxScaler:
+        return MinMaxScaler(feature_range=FEATURE_RANGE).fit(np.array([[self.data_min], [self.data_max]]))
+
+    def _transform(self, values: np.ndarray) -> np.ndarray:
+        return np.log(values) if self.log else np.asarray(values, dtype=float)
+
+    def anchors(self, windows: np.ndarray) -> np.ndarray:
+        """The per-window reference (transformed last month), or zeros when not relative."""
+        last = self._transform(np.asarray(windows, dtype=float)[:, -1])
+        return last if self.relative else np.zeros_like(last)
+
+    def encode(self, values: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+        """Raw (n, k) values -> scaled (n, k), relative to each row's anchor."""
+        values = np.asarray(values, dtype=float)
+        shifted = self._transform(values) - anchors[:, None]
+        return self._scaler().transform(shifted.reshape(-1, 1)).reshape(values.shape)
+
+    def decode(self, scaled: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+        """Scaled (n, k) network outputs -> raw (n, k) values."""
+        scaled = np.asarray(scaled, dtype=float)
+        shifted = self._scaler().inverse_transform(scaled.reshape(-1, 1)).reshape(scaled.shape) + anchors[:, None]
+        return np.exp(shifted) if self.log else shifted
+
+    def to_dict(self) -> dict[str, float | bool]:
+        """JSON-able parameters (no pickle)."""
+        return asdict(self)
+
+
+def fit_scaling(train: np.ndarray, lookback: int, steps: int, log: bool = False, relative: bool = False) -> Scaling:
+    """Fit the MinMaxScaler(-1, 1) on the training windows' values only (inputs and targets)."""
+    x, y = make_windows(train, lookback, steps)
+    probe = Scaling(log, relative, 0.0, 1.0)
+    anchors = probe.anchors(x)
+    shifted = np.concatenate([(probe._transform(x) - anchors[:, None]).ravel(),
+                              (probe._transform(y) - anchors[:, None]).ravel()])
+    scaler = MinMaxScaler(feature_range=FEATURE_RANGE).fit(shifted.reshape(-1, 1))
+    return Scaling(log, relative, float(scaler.data_min_[0]), float(scaler.data_max_[0]))
+
+
+def save_scaling(scaling: Scaling, path: str | Path) -> Path:
+    """Atomically save the scaling parameters as JSON."""
+    return write_json(path, scaling.to_dict())
+
+
+def load_scaling(path: str | Path) -> Scaling:
+    """Load parameters saved by :func:`save_scaling`."""
+    return Scaling(**read_json(path))
 
 
 @dataclass(frozen=True)
 class FeatureSet:
-    """Training and validation windows, in scaled units."""
+    """Training and validation windows in scaled units: x (n, lookback, 1), y (n, steps)."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -81,12 +121,16 @@ class FeatureSet:
             return cls(**{k: data[k] for k in ("x_train", "y_train", "x_val", "y_val")})
 
 
-def build_features(train: pd.Series, lookback: int, val_size: int) -> tuple[FeatureSet, MinMaxScaler]:
-    """Scale the training months and cut them into windows; the last ``val_size`` windows validate."""
-    scaler = fit_scaler(train.to_numpy())
-    scaled = scaler.transform(train.to_numpy(dtype=float).reshape(-1, 1)).reshape(-1)
-    x, y = make_windows(scaled, lookback)
-    if len(x) <= val_size:
-        raise ValueError(f"{len(x)} training windows, need more than val_size={val_size}")
-    cut = len(x) - val_size
-    return FeatureSet(x[:cut], y[:cut], x[cut:], y[cut:]), scaler
+def build_features(train: pd.Series, lookback: int, val_size: int, steps: int = 1, log: bool = False,
+                   relative: bool = False) -> tuple[FeatureSet, Scaling]:
+    """Fit the scaling on the training months and cut them into windows; the last ``val_size`` validate."""
+    values = train.to_numpy(dtype=float)
+    scaling = fit_scaling(values, lookback, steps, log, relative)
+    x, y = make_windows(values, lookback, steps)
+    anchors = scaling.anchors(x)
+    xs = scaling.encode(x, anchors).astype(np.float32)[..., None]
+    ys = scaling.encode(y, anchors).astype(np.float32)
+    if len(xs) <= val_size:
+        raise ValueError(f"{len(xs)} training windows, need more than val_size={val_size}")
+    cut = len(xs) - val_size
+    return FeatureSet(xs[:cut], ys[:cut], xs[cut:], ys[cut:]), scaling

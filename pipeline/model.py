@@ -1,4 +1,4 @@
-"""Step 4a: the LSTM network, its Keras-style summary, and the forecaster that wraps it with its scaler."""
+"""Step 4a: the LSTM network, its Keras-style summary, and the forecaster that wraps networks and scaling."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.preprocessing import MinMaxScaler
 from torch import nn
 
-from pipeline.features import scaler_from_dict, scaler_to_dict
+from pipeline.features import Scaling
 from pipeline.io import read_json, write_bytes, write_json
 
 
@@ -24,10 +23,12 @@ class NetSpec:
     num_layers: int
     dropout: float
     input_size: int = 1
+    output_steps: int = 1
 
 
 class LSTMRegressor(nn.Module):
-    """Stacked LSTM over (batch, time, feature) inputs; the last time step feeds a dense output.
+    """Stacked LSTM over (batch, time, feature) inputs; the last time step feeds a dense output of
+    ``output_steps`` months (1: the next month, forecast recursively; more: a direct multi-month forecast).
 
     With ``num_layers`` > 1, dropout is applied between LSTM layers and before the dense layer,
     like the article's Keras model (LSTM, Dropout, ..., LSTM, Dropout, Dense).
@@ -39,12 +40,12 @@ class LSTMRegressor(nn.Module):
         self.lstm = nn.LSTM(input_size=spec.input_size, hidden_size=spec.hidden_size, num_layers=spec.num_layers,
                             batch_first=True, dropout=spec.dropout if spec.num_layers > 1 else 0.0)
         self.dropout = nn.Dropout(spec.dropout)
-        self.head = nn.Linear(spec.hidden_size, 1)
+        self.head = nn.Linear(spec.hidden_size, spec.output_steps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map (batch, time, 1) windows to (batch,) next values."""
+        """Map (batch, time, 1) windows to (batch, output_steps) next values."""
         out, _ = self.lstm(x)
-        return self.head(self.dropout(out[:, -1, :])).squeeze(-1)
+        return self.head(self.dropout(out[:, -1, :]))
 
 
 def summarize(model: LSTMRegressor, lookback: int) -> str:
@@ -59,7 +60,7 @@ def summarize(model: LSTMRegressor, lookback: int) -> str:
     rows[-1] = (rows[-1][0], f"(None, {spec.hidden_size})", rows[-1][2])
     if spec.dropout:
         rows.append((f"dropout_{spec.num_layers - 1} (Dropout)", f"(None, {spec.hidden_size})", 0))
-    rows.append(("dense (Linear)", "(None, 1)", sum(p.numel() for p in model.head.parameters())))
+    rows.append(("dense (Linear)", f"(None, {spec.output_steps})", sum(p.numel() for p in model.head.parameters())))
     total = sum(p.numel() for p in model.parameters())
     width = (32, 24, 12)
     line = "-" * sum(width)
@@ -71,37 +72,46 @@ def summarize(model: LSTMRegressor, lookback: int) -> str:
 
 
 class Forecaster:
-    """A trained network with its scaler: predicts in the data's own units (e.g. passengers)."""
+    """Trained networks (an ensemble of one or more seeds) with their scaling, in the data's own units."""
 
-    def __init__(self, net: LSTMRegressor, scaler: MinMaxScaler, lookback: int):
-        self.net = net.eval()
-        self.scaler = scaler
+    def __init__(self, nets: list[LSTMRegressor], scaling: Scaling, lookback: int):
+        if not nets:
+            raise ValueError("a forecaster needs at least one network")
+        self.nets = [net.eval() for net in nets]
+        self.scaling = scaling
         self.lookback = lookback
+        self.output_steps = nets[0].spec.output_steps
 
-    def predict_next(self, windows: np.ndarray) -> np.ndarray:
-        """Next value after each window: (n, lookback) raw values -> (n,) raw values."""
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        """The ``output_steps`` months after each window: (n, lookback) -> (n, output_steps), ensemble mean."""
         windows = np.asarray(windows, dtype=float)
         if windows.ndim != 2 or windows.shape[1] != self.lookback:
             raise ValueError(f"expected windows of shape (n, {self.lookback}), got {windows.shape}")
-        scaled = self.scaler.transform(windows.reshape(-1, 1)).reshape(windows.shape)
+        anchors = self.scaling.anchors(windows)
+        inputs = torch.as_tensor(self.scaling.encode(windows, anchors), dtype=torch.float32).unsqueeze(-1)
         with torch.inference_mode():
-            out = self.net(torch.as_tensor(scaled, dtype=torch.float32).unsqueeze(-1)).numpy()
-        return self.scaler.inverse_transform(out.reshape(-1, 1).astype(float)).reshape(-1)
+            outputs = [self.scaling.decode(net(inputs).numpy(), anchors) for net in self.nets]
+        return np.mean(outputs, axis=0)
 
     def save(self, folder: str | Path) -> dict[str, str]:
         """Write the weights and spec atomically; return their paths (MLflow model artifacts)."""
         folder = Path(folder)
         buffer = io.BytesIO()
-        torch.save(self.net.state_dict(), buffer)
+        torch.save({f"{i}.{k}": v for i, net in enumerate(self.nets) for k, v in net.state_dict().items()}, buffer)
         weights = write_bytes(folder / "weights.pt", buffer.getvalue())
-        spec = write_json(folder / "forecaster.json", {"net": asdict(self.net.spec), "lookback": self.lookback,
-                                                        "scaler": scaler_to_dict(self.scaler)})
+        spec = write_json(folder / "forecaster.json", {"net": asdict(self.nets[0].spec), "members": len(self.nets),
+                                                        "lookback": self.lookback, "scaling": self.scaling.to_dict()})
         return {"weights": str(weights), "spec": str(spec)}
 
     @classmethod
     def load(cls, weights: str | Path, spec: str | Path) -> Forecaster:
         """Rebuild a forecaster from :meth:`save` output; weights load with ``weights_only=True``."""
         meta: dict[str, Any] = read_json(spec)
-        net = LSTMRegressor(NetSpec(**meta["net"]))
-        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        return cls(net, scaler_from_dict(meta["scaler"]), int(meta["lookback"]))
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        nets = []
+        for i in range(int(meta["members"])):
+            net = LSTMRegressor(NetSpec(**meta["net"]))
+            prefix = f"{i}."
+            net.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+            nets.append(net)
+        return cls(nets, Scaling(**meta["scaling"]), int(meta["lookback"]))

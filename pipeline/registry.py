@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import asdict, dataclass
@@ -17,6 +18,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 import pipeline
+from pipeline.config import MODEL_KEYS, Config
 from pipeline.model import Forecaster
 
 logger = logging.getLogger(__name__)
@@ -25,16 +27,16 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 
 
 class ForecasterModel(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc: input (n, lookback) windows of raw monthly values, output (n,) next-month values."""
+    """MLflow pyfunc: input (n, lookback) windows of monthly values, output (n, output_steps) next months."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         """Rebuild the forecaster from the logged weights (``weights_only``) and spec."""
         self.forecaster = Forecaster.load(context.artifacts["weights"], context.artifacts["spec"])
 
     def predict(self, context, model_input, params=None):
-        """Predict the month after each window: (n, lookback) values -> (n,) values."""
+        """Predict the months after each window: (n, lookback) values -> (n, output_steps) values."""
         values = model_input.to_numpy() if isinstance(model_input, pd.DataFrame) else np.asarray(model_input)
-        return self.forecaster.predict_next(values.astype(float))
+        return self.forecaster.predict(values.astype(float))
 
 
 def _requirements() -> list[str]:
@@ -49,11 +51,24 @@ def log_forecaster(files: dict[str, str], example_windows: np.ndarray, forecaste
                    name: str = "model") -> mlflow.models.model.ModelInfo:
     """Log the forecaster as a pyfunc model with signature and a multi-window input example."""
     example = np.asarray(example_windows, dtype=float)
-    signature = infer_signature(example, forecaster.predict_next(example))
+    signature = infer_signature(example, forecaster.predict(example))
     return mlflow.pyfunc.log_model(
         name=name, python_model=str(Path(__file__).with_name("mlflow_model.py")), artifacts=files, signature=signature,
         input_example=example, code_paths=[str(Path(pipeline.__file__).parent)],
-        pip_requirements=_requirements(), metadata={"lookback": forecaster.lookback})
+        pip_requirements=_requirements(),
+        metadata={"lookback": forecaster.lookback, "output_steps": forecaster.output_steps})
+
+
+@dataclass(frozen=True)
+class Scores:
+    """A model's scores on this run's data: mean MAPE over the backtest folds, and MAPE on the holdout."""
+
+    backtest_mape: float
+    holdout_mape: float
+
+    def finite(self) -> bool:
+        """True when both scores are real numbers."""
+        return math.isfinite(self.backtest_mape) and math.isfinite(self.holdout_mape)
 
 
 @dataclass(frozen=True)
@@ -62,30 +77,51 @@ class Decision:
 
     model_name: str
     candidate_version: str
-    candidate_mape: float
-    baseline_mape: float
+    candidate: Scores
+    baseline_backtest_mape: float
     champion_version: str | None
-    champion_mape: float | None
+    champion: Scores | None
     promoted: bool
     reason: str
     decided_at: str
 
     def as_tags(self) -> dict[str, str]:
-        """Flat string tags for the model version."""
-        return {f"decision.{k}": str(v) for k, v in asdict(self).items() if k != "model_name"}
+        """Flat string tags for the model version (the audit trail shown in the MLflow UI)."""
+        flat = {"candidate_version": self.candidate_version, "champion_version": self.champion_version,
+                "baseline_backtest_mape": self.baseline_backtest_mape, "promoted": self.promoted,
+                "reason": self.reason, "decided_at": self.decided_at}
+        for who, scores in (("candidate", self.candidate), ("champion", self.champion)):
+            for key, value in (asdict(scores) if scores else {"backtest_mape": None, "holdout_mape": None}).items():
+                flat[f"{who}_{key}"] = value
+        return {f"decision.{k}": str(v) for k, v in flat.items()}
 
 
-def decide(candidate: float, baseline: float, champion: float | None, baseline_gate: bool) -> tuple[bool, str]:
-    """Promote only a finite candidate that beats the champion (strictly) and, if gated, the baseline."""
-    if not math.isfinite(candidate):
-        return False, f"candidate MAPE is not finite ({candidate})"
-    if baseline_gate and not candidate < baseline:
-        return False, f"candidate MAPE {candidate:.3f} does not beat seasonal naive {baseline:.3f}"
+def decide(candidate: Scores, baseline_backtest: float, champion: Scores | None,
+           baseline_gate: bool) -> tuple[bool, str]:
+    """The promotion gate.
+
+    A candidate must have finite scores and (if gated) a lower backtest mean MAPE than seasonal naive. It then
+    replaces the champion when its backtest mean MAPE on the same folds is lower; on equal backtests (the same
+    configuration retrained on newer data) it must also do better on the same holdout months.
+    """
+    if not candidate.finite():
+        return False, f"candidate scores are not finite ({candidate})"
+    if baseline_gate and not candidate.backtest_mape < baseline_backtest:
+        return False, (f"candidate backtest MAPE {candidate.backtest_mape:.3f} does not beat seasonal naive "
+                       f"{baseline_backtest:.3f}")
     if champion is None:
-        return True, f"no champion yet; candidate MAPE {candidate:.3f}"
-    if not candidate < champion:
-        return False, f"candidate MAPE {candidate:.3f} is not better than champion {champion:.3f}"
-    return True, f"candidate MAPE {candidate:.3f} beats champion {champion:.3f}"
+        return True, f"no champion yet; candidate backtest MAPE {candidate.backtest_mape:.3f}"
+    if candidate.backtest_mape < champion.backtest_mape:
+        return True, (f"candidate backtest MAPE {candidate.backtest_mape:.3f} beats champion "
+                      f"{champion.backtest_mape:.3f} on the same folds")
+    if candidate.backtest_mape > champion.backtest_mape:
+        return False, (f"candidate backtest MAPE {candidate.backtest_mape:.3f} is not better than champion "
+                       f"{champion.backtest_mape:.3f} on the same folds")
+    if candidate.holdout_mape < champion.holdout_mape:
+        return True, (f"same backtest MAPE {candidate.backtest_mape:.3f}; candidate holdout MAPE "
+                      f"{candidate.holdout_mape:.3f} beats champion {champion.holdout_mape:.3f}")
+    return False, (f"same backtest MAPE {candidate.backtest_mape:.3f}; candidate holdout MAPE "
+                   f"{candidate.holdout_mape:.3f} is not better than champion {champion.holdout_mape:.3f}")
 
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
@@ -114,6 +150,18 @@ def load_version(name: str, version: str) -> tuple[Any, int]:
     """Load a registered version through the registry; returns (pyfunc model, lookback)."""
     model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
     return model, int(model.metadata.metadata["lookback"])
+
+
+def version_config(client: MlflowClient, name: str, version: str, base: Config) -> Config:
+    """The configuration a registered version was trained with (its run's params), over ``base``."""
+    run_id = client.get_model_version(name, version).run_id
+    params = client.get_run(run_id).data.params
+    return dataclasses.replace(base, **{k: _typed(base, k, params[k]) for k in MODEL_KEYS if k in params})
+
+
+def _typed(base: Config, key: str, text: str) -> Any:
+    kind = type(getattr(base, key))
+    return text.lower() == "true" if kind is bool else kind(text)
 
 
 def now_iso() -> str:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from pipeline import backtest as bt
 from pipeline import evaluate as ev
 from pipeline import features as ft
 from pipeline import ingest as ig
@@ -19,8 +21,8 @@ from pipeline import plots, registry, settings, tracking
 from pipeline import validate as vd
 from pipeline.config import Config, load_config
 from pipeline.io import read_json, write_json, write_text
-from pipeline.model import Forecaster, NetSpec, summarize
-from pipeline.train import fit
+from pipeline.model import Forecaster, summarize
+from pipeline.train import fit_ensemble, mean_curves
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ def ingest(run_key: str, as_of: str | None = None, overrides: Mapping[str, Any] 
     data_month = snap.last_month or (pd.Timestamp(as_of) - pd.offsets.MonthBegin(1)).strftime("%Y-%m")
     client = tracking.configure()
     run_tags = {"data_month": data_month, "data_sha256": snap.sha256, "data_rows": str(snap.rows),
-                "preset": cfg.preset, "as_of": str(as_of), **(tags or {})}
+                "preset": cfg.preset, "as_of": str(as_of), "kind": "monthly", **(tags or {})}
     run_id = tracking.open_run(client, cfg.experiment_name, run_key, data_month, run_tags)
     with tracking.resume(run_id):
         tracking.log_params(cfg.to_dict())
@@ -79,50 +81,51 @@ def validate(ctx: Context) -> Context:
 
 
 def features(ctx: Context) -> Context:
-    """Split in time order, fit the scaler on training months only, cut windows; save both."""
+    """Split in time order, fit the scaling on training months only, cut windows; save both."""
     import mlflow
 
     cfg = _config(ctx)
     work = Path(ctx["work_dir"])
     train, holdout = ft.split(_series(ctx["series"]), cfg.holdout)
-    data, scaler = ft.build_features(train, cfg.lookback, cfg.val_size)
+    data, scaling = ft.build_features(train, cfg.lookback, cfg.val_size, cfg.output_steps, cfg.log_transform,
+                                      cfg.relative_windows)
     features_path = data.save(work / "features.npz")
-    scaler_path = ft.save_scaler(scaler, work / "scaler.json")
+    scaling_path = ft.save_scaling(scaling, work / "scaling.json")
     with tracking.resume(ctx["mlflow_run_id"]):
-        mlflow.log_artifact(str(scaler_path), "preprocessing")
+        mlflow.log_artifact(str(scaling_path), "preprocessing")
         mlflow.log_params({"data.train_months": len(train), "data.holdout_months": len(holdout),
                            "data.train_windows": len(data.x_train), "data.val_windows": len(data.x_val),
                            "data.holdout_first": f"{holdout.index[0]:%Y-%m}",
                            "data.holdout_last": f"{holdout.index[-1]:%Y-%m}"})
-    return {**ctx, "features": str(features_path), "scaler": str(scaler_path)}
+    return {**ctx, "features": str(features_path), "scaling": str(scaling_path)}
 
 
 def train(ctx: Context) -> Context:
-    """Train the LSTM, log per-epoch losses, the model summary and the MLflow model."""
+    """Train the LSTM (ensemble), log per-epoch losses, the model summary and the MLflow model."""
     import mlflow
 
     cfg = _config(ctx)
     work = Path(ctx["work_dir"])
     data = ft.FeatureSet.load(ctx["features"])
-    spec = NetSpec(hidden_size=cfg.hidden_size, num_layers=cfg.num_layers, dropout=cfg.dropout)
-    logger.info("training %s: %d windows, %d epochs", cfg.preset, len(data.x_train), cfg.epochs)
-    net, history = fit(data, spec, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                       learning_rate=cfg.learning_rate, seed=cfg.seed)
-    forecaster = Forecaster(net, ft.load_scaler(ctx["scaler"]), cfg.lookback)
+    logger.info("training %s: %d windows, up to %d epochs, %d member(s)", cfg.preset, len(data.x_train),
+                cfg.epochs, cfg.ensemble_size)
+    forecaster, histories = fit_ensemble(data, ft.load_scaling(ctx["scaling"]), cfg)
+    seconds = sum(h.seconds for h in histories)
     files = forecaster.save(work / "model")
-    summary_path = write_text(work / "model_summary.txt", summarize(net, cfg.lookback))
-    write_json(work / "history.json", {"train_loss": history.train_loss, "val_loss": history.val_loss,
-                                        "seconds": history.seconds})
+    summary_path = write_text(work / "model_summary.txt", summarize(forecaster.nets[0], cfg.lookback)
+                              + f"Ensemble members: {len(forecaster.nets)}\n")
+    curves = mean_curves(histories)
+    write_json(work / "history.json", {**curves, "seconds": seconds, "best_epochs": [h.best_epoch for h in histories]})
     series = _series(ctx["series"])
-    example = ft.make_windows(series.to_numpy()[: cfg.lookback + 3], cfg.lookback)[0][..., 0]
+    example = ft.make_windows(series.to_numpy()[: cfg.lookback + 3], cfg.lookback)[0]
     with tracking.resume(ctx["mlflow_run_id"]) as run:
-        tracking.log_series(tracking.configure(), run.info.run_id,
-                            {"train_loss": history.train_loss, "val_loss": history.val_loss})
-        mlflow.log_metrics({"train_seconds": history.seconds, "final_train_loss": history.train_loss[-1]}
-                           | ({"final_val_loss": history.val_loss[-1]} if history.val_loss else {}))
+        tracking.log_series(tracking.configure(), run.info.run_id, curves)
+        mlflow.log_metrics({"train_seconds": seconds, "final_train_loss": curves["train_loss"][-1],
+                            "best_epoch_mean": sum(h.best_epoch for h in histories) / len(histories)}
+                           | ({"final_val_loss": curves["val_loss"][-1]} if curves["val_loss"] else {}))
         mlflow.log_artifact(str(summary_path))
         info = registry.log_forecaster(files, example, forecaster)
-    logger.info("trained in %.1fs; logged model %s", history.seconds, info.model_uri)
+    logger.info("trained in %.1fs; logged model %s", seconds, info.model_uri)
     return {**ctx, "model_dir": str(work / "model"), "model_uri": info.model_uri,
             "history": str(work / "history.json")}
 
@@ -133,7 +136,7 @@ def _load_forecaster(ctx: Context) -> Forecaster:
 
 
 def evaluate(ctx: Context) -> Context:
-    """Score the recursive holdout forecast and the seasonal-naive baseline; forecast the coming months."""
+    """Score the holdout forecast and the seasonal-naive baseline; forecast the coming months."""
     import mlflow
 
     cfg = _config(ctx)
@@ -141,9 +144,8 @@ def evaluate(ctx: Context) -> Context:
     series = _series(ctx["series"])
     train_part, holdout = ft.split(series, cfg.holdout)
     forecaster = _load_forecaster(ctx)
-    scores, frame = ev.evaluate_holdout(forecaster.predict_next, cfg.lookback, train_part, holdout,
-                                        cfg.season_length)
-    future = ev.forecast_future(forecaster.predict_next, cfg.lookback, series, cfg.forecast_horizon)
+    scores, frame = ev.evaluate_holdout(forecaster.predict, cfg.lookback, train_part, holdout, cfg.season_length)
+    future = ev.forecast_future(forecaster.predict, cfg.lookback, series, cfg.horizon)
     forecast_csv = pd.concat([frame.assign(kind="holdout"),
                               future.to_frame("forecast").assign(kind="future")]).rename_axis("month")
     forecast_path = write_text(work / "forecast.csv", forecast_csv.to_csv(date_format="%Y-%m", float_format="%.3f"))
@@ -163,29 +165,85 @@ def evaluate(ctx: Context) -> Context:
     return {**ctx, "metrics": scores, "forecast": str(forecast_path)}
 
 
-def _score_champion(name: str, version: str, cfg: Config, series: pd.Series) -> float:
-    """The champion's holdout MAPE on this run's holdout months (same data, same months)."""
+def backtest_plan(ctx: Context) -> list[int]:
+    """The fold indices to run (one mapped task each)."""
+    return list(range(_config(ctx).folds))
+
+
+def backtest_fold(ctx: Context, fold: int) -> str:
+    """Run one backtest fold as a nested MLflow run under the month's run; returns the fold's result file."""
+    import mlflow
+
+    cfg = _config(ctx)
+    result = bt.run_fold(_series(ctx["series"]), cfg, fold, cfg.stats_baselines)
+    path = write_json(Path(ctx["work_dir"]) / "backtest" / f"fold_{fold}.json", result)
+    client = tracking.configure()
+    child = tracking.open_run(client, cfg.experiment_name, f"{ctx['run_key']}/fold-{fold}",
+                              f"{ctx['data_month']} fold {fold} (train to {result['train_end']})",
+                              {"mlflow.parentRunId": ctx["mlflow_run_id"], "fold": str(fold),
+                               "data_month": ctx["data_month"], "preset": cfg.preset, "kind": "backtest-fold"})
+    with tracking.resume(child):
+        mlflow.log_params({"fold": fold, "train_end": result["train_end"], "test_start": result["test_start"],
+                           "test_end": result["test_end"]})
+        mlflow.log_metrics({_metric_name(model, key): value for model, scores in result["scores"].items()
+                            for key, value in scores.items()} | {"train_seconds": result["train_seconds"]})
+        mlflow.log_artifact(str(path))
+    return str(path)
+
+
+def _metric_name(model: str, metric: str) -> str:
+    """``lstm`` -> ``backtest_mape``; baselines -> ``backtest_<model>_mape`` (the same names on every run)."""
+    return f"backtest_{metric}" if model == bt.LSTM else f"backtest_{model.lower()}_{metric}"
+
+
+def backtest_summary(ctx: Context, fold_paths: list[str]) -> str:
+    """Merge the folds: mean metrics per model, logged on the month's run; returns the summary file."""
+    import mlflow
+
+    summary = bt.summarize([read_json(p) for p in fold_paths])
+    path = write_json(Path(ctx["work_dir"]) / "backtest" / "summary.json", summary)
+    with tracking.resume(ctx["mlflow_run_id"]):
+        mlflow.log_metrics({_metric_name(model, key): value for model, scores in summary["mean"].items()
+                            for key, value in scores.items()})
+        mlflow.log_artifact(str(path), "backtest")
+    logger.info("backtest mean MAPE: %s", {m: round(s["mape"], 2) for m, s in summary["mean"].items()})
+    return str(path)
+
+
+def _champion_scores(client: Any, name: str, version: str, cfg: Config, series: pd.Series,
+                     candidate_backtest: dict[str, Any]) -> registry.Scores:
+    """The champion re-scored on this run's data: its weights on the same holdout months, its configuration
+    on the same backtest folds (refitted only when it differs from the candidate's)."""
     model, lookback = registry.load_version(name, version)
     train_part, holdout = ft.split(series, cfg.holdout)
-    scores, _ = ev.evaluate_holdout(model.predict, lookback, train_part, holdout, cfg.season_length)
-    return scores["holdout_mape"]
+    holdout_scores, _ = ev.evaluate_holdout(model.predict, lookback, train_part, holdout, cfg.season_length)
+    champion_cfg = registry.version_config(client, name, version, cfg)
+    if champion_cfg.model_settings() == cfg.model_settings():
+        backtest_mape = candidate_backtest["mean"][bt.LSTM]["mape"]
+    else:
+        logger.info("champion v%s has another configuration: refitting it on the same %d folds", version, cfg.folds)
+        backtest_mape = bt.backtest(series, champion_cfg)["mean"][bt.LSTM]["mape"]
+    return registry.Scores(backtest_mape=backtest_mape, holdout_mape=holdout_scores["holdout_mape"])
 
 
-def register(ctx: Context) -> Context:
+def register(ctx: Context, backtest_path: str) -> Context:
     """Register the candidate, alias it challenger, and move champion only if it is better."""
     import mlflow
 
     cfg = _config(ctx)
     name = cfg.registered_model_name
+    summary = read_json(backtest_path)
     client = tracking.configure()
     version = registry.register_version(client, name, ctx["model_uri"], ctx["mlflow_run_id"])
     client.set_registered_model_alias(name, registry.CHALLENGER, version)
-    candidate = ctx["metrics"]["holdout_mape"]
+    candidate = registry.Scores(backtest_mape=summary["mean"][bt.LSTM]["mape"],
+                                holdout_mape=ctx["metrics"]["holdout_mape"])
+    baseline = summary["mean"][bt.NAIVE]["mape"]
     champion_version = registry.alias_version(client, name, registry.CHAMPION)
-    champion_mape = None
+    champion = None
     if champion_version is not None and champion_version != version:
-        champion_mape = _score_champion(name, champion_version, cfg, _series(ctx["series"]))
-    promoted, reason = registry.decide(candidate, ctx["metrics"]["baseline_mape"], champion_mape, cfg.baseline_gate)
+        champion = _champion_scores(client, name, champion_version, cfg, _series(ctx["series"]), summary)
+    promoted, reason = registry.decide(candidate, baseline, champion, cfg.baseline_gate)
     if champion_version == version:
         promoted, reason = True, "this version is already the champion (re-run)"
     if promoted and champion_version != version:
@@ -194,13 +252,12 @@ def register(ctx: Context) -> Context:
             promoted, reason = False, f"champion moved to v{current} while deciding; not promoted"
         else:
             client.set_registered_model_alias(name, registry.CHAMPION, version)
-    decision = registry.Decision(model_name=name, candidate_version=version, candidate_mape=candidate,
-                                 baseline_mape=ctx["metrics"]["baseline_mape"], champion_version=champion_version,
-                                 champion_mape=champion_mape, promoted=promoted, reason=reason,
-                                 decided_at=registry.now_iso())
+    decision = registry.Decision(model_name=name, candidate_version=version, candidate=candidate,
+                                 baseline_backtest_mape=baseline, champion_version=champion_version,
+                                 champion=champion, promoted=promoted, reason=reason, decided_at=registry.now_iso())
     for key, value in decision.as_tags().items():
         client.set_model_version_tag(name, version, key, value)
-    path = write_json(Path(ctx["work_dir"]) / "decision.json", decision.__dict__)
+    path = write_json(Path(ctx["work_dir"]) / "decision.json", asdict(decision))
     with tracking.resume(ctx["mlflow_run_id"]):
         mlflow.log_artifact(str(path))
         mlflow.set_tags({"decision": "promoted" if promoted else "rejected", "model_version": version})
@@ -208,14 +265,13 @@ def register(ctx: Context) -> Context:
     return {**ctx, "model_version": version, "promoted": promoted, "decision": str(path)}
 
 
-STEPS = (validate, features, train, evaluate, register)
-
-
 def run_all(run_key: str, as_of: str | None = None, overrides: Mapping[str, Any] | None = None,
             config_path: str | None = None, tags: Mapping[str, str] | None = None) -> Context:
     """Run every step in order, in this process (the command-line equivalent of one DAG run)."""
-    ctx = ingest(run_key, as_of, overrides, config_path, tags)
-    for step in STEPS:
+    ctx = validate(ingest(run_key, as_of, overrides, config_path, tags))
+    folds = [backtest_fold(ctx, fold) for fold in backtest_plan(ctx)]
+    summary = backtest_summary(ctx, folds)
+    for step in (features, train, evaluate):
         logger.info("step %s", step.__name__)
         ctx = step(ctx)
-    return ctx
+    return register(ctx, summary)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 import time
@@ -9,11 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
-from pipeline.features import FeatureSet
-from pipeline.model import LSTMRegressor, NetSpec
+from pipeline.config import Config
+from pipeline.features import FeatureSet, Scaling, build_features
+from pipeline.model import Forecaster, LSTMRegressor, NetSpec
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +29,7 @@ class History:
 
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
+    best_epoch: int = 0
     seconds: float = 0.0
 
 
@@ -56,16 +60,21 @@ def eval_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Mo
 
 
 def fit(data: FeatureSet, spec: NetSpec, *, epochs: int, batch_size: int, learning_rate: float, seed: int,
-        on_epoch: EpochCallback | None = None, log_every: int = 10) -> tuple[LSTMRegressor, History]:
-    """Train a fresh network on ``data``; deterministic for the same data, settings and seed on CPU."""
+        patience: int = 0, on_epoch: EpochCallback | None = None, log_every: int = 10) -> tuple[LSTMRegressor, History]:
+    """Train a fresh network on ``data``; deterministic for the same data, settings and seed on CPU.
+
+    With ``patience`` > 0 and validation windows, training stops once the validation loss has not improved
+    for ``patience`` epochs and the weights of the best epoch are kept (early stopping).
+    """
     seed_everything(seed)
     model = LSTMRegressor(spec)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     loss_fn = nn.MSELoss()
-    x_train, y_train = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
-    x_val, y_val = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val)
+    x_train, y_train = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train).reshape(len(data.x_train), -1)
+    x_val, y_val = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val).reshape(len(data.x_val), -1)
     order = torch.Generator().manual_seed(seed)
     history = History()
+    best_loss, best_state = float("inf"), None
     started = time.perf_counter()
     for epoch in range(1, epochs + 1):
         permutation = torch.randperm(len(x_train), generator=order)
@@ -82,5 +91,52 @@ def fit(data: FeatureSet, spec: NetSpec, *, epochs: int, batch_size: int, learni
         if epoch == 1 or epoch % log_every == 0 or epoch == epochs:
             logger.info("epoch %d/%d train_loss=%.5f val_loss=%s (%.1fs)", epoch, epochs, history.train_loss[-1],
                         f"{val:.5f}" if val is not None else "n/a", time.perf_counter() - started)
+        if patience and val is not None:
+            if val < best_loss:
+                best_loss, best_state, history.best_epoch = val, copy.deepcopy(model.state_dict()), epoch
+            elif epoch - history.best_epoch >= patience:
+                logger.info("early stop at epoch %d: best val_loss %.5f at epoch %d", epoch, best_loss,
+                            history.best_epoch)
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        history.best_epoch = len(history.train_loss)
     history.seconds = time.perf_counter() - started
     return model.eval(), history
+
+
+def net_spec(cfg: Config) -> NetSpec:
+    """The network shape a config asks for."""
+    return NetSpec(hidden_size=cfg.hidden_size, num_layers=cfg.num_layers, dropout=cfg.dropout,
+                   output_steps=cfg.output_steps)
+
+
+def fit_ensemble(data: FeatureSet, scaling: Scaling, cfg: Config) -> tuple[Forecaster, list[History]]:
+    """Train ``cfg.ensemble_size`` networks (seeds ``seed``, ``seed + 1``, ...) and average them."""
+    nets, histories = [], []
+    for member in range(cfg.ensemble_size):
+        if cfg.ensemble_size > 1:
+            logger.info("ensemble member %d/%d", member + 1, cfg.ensemble_size)
+        net, history = fit(data, net_spec(cfg), epochs=cfg.epochs, batch_size=cfg.batch_size,
+                           learning_rate=cfg.learning_rate, seed=cfg.seed + member, patience=cfg.patience)
+        nets.append(net)
+        histories.append(history)
+    return Forecaster(nets, scaling, cfg.lookback), histories
+
+
+def fit_forecaster(train: pd.Series, cfg: Config) -> tuple[Forecaster, list[History]]:
+    """Features and training in one call: a forecaster fitted on ``train`` alone (used by backtests)."""
+    data, scaling = build_features(train, cfg.lookback, cfg.val_size, cfg.output_steps, cfg.log_transform,
+                                   cfg.relative_windows)
+    return fit_ensemble(data, scaling, cfg)
+
+
+def mean_curves(histories: list[History]) -> dict[str, list[float]]:
+    """Per-epoch losses averaged over the ensemble members still training at that epoch."""
+    out = {}
+    for key in ("train_loss", "val_loss"):
+        curves = [getattr(h, key) for h in histories if getattr(h, key)]
+        longest = max((len(c) for c in curves), default=0)
+        out[key] = [float(np.mean([c[i] for c in curves if i < len(c)])) for i in range(longest)]
+    return out

@@ -1,6 +1,5 @@
 """The DAG file parses fast, imports nothing heavy, and has the expected shape and safety settings."""
 
-import itertools
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from tests.conftest import ROOT
 
 DAG_FILE = ROOT / "dags" / "lstm_monthly_retraining.py"
 TASKS = ["ingest", "validate", "features", "train", "evaluate", "register"]
+BACKTEST = ["backtest_plan", "backtest_fold", "backtest_summary"]
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +28,14 @@ def test_dag_imports_without_errors(dagbag):
 
 def test_tasks_and_edges(dagbag):
     dag = dagbag.dags["lstm_monthly_retraining"]
-    assert sorted(dag.task_ids) == sorted(TASKS)
-    for upstream, downstream in itertools.pairwise(TASKS):
-        assert dag.get_task(downstream).upstream_task_ids == {upstream}
-    assert dag.get_task("ingest").upstream_task_ids == set()
+    assert sorted(dag.task_ids) == sorted(TASKS + BACKTEST)
+    upstream = {"ingest": set(), "validate": {"ingest"}, "features": {"validate"}, "train": {"features"},
+                "evaluate": {"train"}, "register": {"evaluate", "backtest_summary"},
+                "backtest_plan": {"validate"}, "backtest_fold": {"validate", "backtest_plan"},
+                "backtest_summary": {"validate", "backtest_fold"}}
+    for task_id, expected in upstream.items():
+        assert dag.get_task(task_id).upstream_task_ids == expected, task_id
+    assert type(dag.get_task("backtest_fold")).__name__.endswith("MappedOperator")
 
 
 def test_schedule_and_run_safety(dagbag):

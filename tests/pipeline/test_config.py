@@ -4,9 +4,12 @@ from pipeline.config import Config, load_config, presets
 from pipeline.errors import ConfigError
 
 
-def test_defaults_match_the_article():
+def test_defaults():
     cfg = load_config()
-    assert (cfg.date_column, cfg.target_column, cfg.lookback, cfg.holdout) == ("Month", "#Passengers", 60, 12)
+    assert (cfg.date_column, cfg.target_column, cfg.holdout, cfg.folds, cfg.horizon) == (
+        "Month", "#Passengers", 12, 3, 12)
+    assert (cfg.preset, cfg.log_transform, cfg.relative_windows, cfg.output_steps) == ("lstm-direct", True, True, 12)
+    assert cfg.min_rows == cfg.lookback + cfg.output_steps + cfg.val_size + 36
     assert cfg.experiment_name == "lstm-monthly-retraining"
     assert cfg.registered_model_name == "air_passengers_lstm"
 
@@ -14,10 +17,13 @@ def test_defaults_match_the_article():
 def test_presets_reproduce_the_two_setups():
     keras = load_config(overrides={"preset": "keras-seed"})
     assert (keras.num_layers, keras.hidden_size, keras.dropout, keras.learning_rate, keras.epochs,
-            keras.batch_size) == (4, 50, 0.2, 0.001, 100, 32)
+            keras.batch_size, keras.lookback) == (4, 50, 0.2, 0.001, 100, 32, 60)
     torch_ = load_config(overrides={"preset": "pytorch-seed"})
-    assert (torch_.num_layers, torch_.hidden_size, torch_.learning_rate) == (2, 64, 0.01)
-    assert set(presets()) >= {"keras-seed", "pytorch-seed"}
+    assert (torch_.num_layers, torch_.hidden_size, torch_.learning_rate, torch_.lookback) == (2, 64, 0.01, 60)
+    for article in (keras, torch_):  # the article's scaling and one-step recursion, a single network
+        assert (article.log_transform, article.relative_windows, article.output_steps, article.ensemble_size,
+                article.patience) == (False, False, 1, 1, 0)
+    assert set(presets()) == {"lstm-direct", "keras-seed", "pytorch-seed"}
 
 
 def test_precedence_preset_then_file_then_overrides(tmp_path):

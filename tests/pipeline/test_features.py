@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipeline.features import FeatureSet, build_features, fit_scaler, load_scaler, make_windows, save_scaler, split
+from pipeline.features import FeatureSet, build_features, fit_scaling, load_scaling, make_windows, save_scaling, split
 from tests.conftest import seasonal_series
 
 
@@ -12,38 +12,56 @@ def test_split_is_time_ordered():
     assert train.index.max() < holdout.index.min()
 
 
-def test_scaler_round_trip_through_json(tmp_path):
-    values = seasonal_series(40).to_numpy()
-    scaler = fit_scaler(values)
-    loaded = load_scaler(save_scaler(scaler, tmp_path / "scaler.json"))
-    scaled = loaded.transform(values.reshape(-1, 1))
-    assert scaled.min() == pytest.approx(-1) and scaled.max() == pytest.approx(1)
-    np.testing.assert_allclose(loaded.inverse_transform(scaled).ravel(), values)
-    np.testing.assert_allclose(scaled, scaler.transform(values.reshape(-1, 1)))
+@pytest.mark.parametrize("log, relative", [(False, False), (True, False), (True, True), (False, True)])
+def test_scaling_round_trip_through_json(tmp_path, log, relative):
+    values = seasonal_series(60).to_numpy()
+    scaling = fit_scaling(values, lookback=12, steps=3, log=log, relative=relative)
+    loaded = load_scaling(save_scaling(scaling, tmp_path / "scaling.json"))
+    assert loaded == scaling
+    x, y = make_windows(values, 12, 3)
+    anchors = loaded.anchors(x)
+    scaled = loaded.encode(y, anchors)
+    assert scaled.min() >= -1 - 1e-9 and scaled.max() <= 1 + 1e-9
+    np.testing.assert_allclose(loaded.decode(scaled, anchors), y, rtol=1e-10)
+
+
+def test_article_scaling_is_minmax_over_the_training_months():
+    values = seasonal_series(60).to_numpy()
+    scaling = fit_scaling(values, lookback=12, steps=1)
+    assert (scaling.data_min, scaling.data_max) == (values.min(), values.max())
 
 
 def test_scaler_never_sees_the_holdout():
     series = seasonal_series(60)
     series.iloc[-1] = 10_000.0  # an extreme holdout value would change a leaked fit
     train, _ = split(series, 12)
-    _, scaler = build_features(train, lookback=12, val_size=3)
-    assert scaler.data_max_[0] == train.max() < 10_000.0
+    _, scaling = build_features(train, lookback=12, val_size=3)
+    assert scaling.data_max == train.max() < 10_000.0
+
+
+def test_relative_windows_reach_levels_above_the_training_range():
+    values = seasonal_series(60, trend=5.0).to_numpy()
+    scaling = fit_scaling(values, lookback=12, steps=1, log=True, relative=True)
+    higher = values[-12:][None, :] * 3  # a window at three times any training level
+    decoded = scaling.decode(np.array([[1.0]]), scaling.anchors(higher))
+    assert decoded[0, 0] > values.max() * 2
 
 
 def test_window_shapes_and_alignment():
     values = np.arange(20, dtype=float)
     x, y = make_windows(values, lookback=5)
-    assert x.shape == (15, 5, 1) and y.shape == (15,)
-    assert x[0, :, 0].tolist() == [0, 1, 2, 3, 4] and y[0] == 5
-    assert x[-1, -1, 0] == 18 and y[-1] == 19
+    assert x.shape == (15, 5) and y.shape == (15, 1)
+    assert x[0].tolist() == [0, 1, 2, 3, 4] and y[0, 0] == 5 and x[-1, -1] == 18 and y[-1, 0] == 19
+    x, y = make_windows(values, lookback=5, steps=3)
+    assert x.shape == (13, 5) and y.shape == (13, 3) and y[0].tolist() == [5, 6, 7] and y[-1].tolist() == [17, 18, 19]
     with pytest.raises(ValueError, match="too few"):
-        make_windows(values[:5], lookback=5)
+        make_windows(values[:7], lookback=5, steps=3)
 
 
 def test_validation_windows_are_the_last_ones(tmp_path):
     train = seasonal_series(48)
-    data, _ = build_features(train, lookback=12, val_size=6)
-    assert (len(data.x_train), len(data.x_val)) == (30, 6)
+    data, _ = build_features(train, lookback=12, val_size=6, steps=4, log=True, relative=True)
+    assert data.x_train.shape == (27, 12, 1) and data.y_train.shape == (27, 4) and len(data.x_val) == 6
     assert data.x_train.dtype == np.float32
     loaded = FeatureSet.load(data.save(tmp_path / "f.npz"))
     np.testing.assert_array_equal(loaded.y_val, data.y_val)

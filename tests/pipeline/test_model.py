@@ -1,15 +1,17 @@
 import numpy as np
+import pytest
 import torch
 
-from pipeline.features import fit_scaler
+from pipeline.features import fit_scaling
 from pipeline.model import Forecaster, LSTMRegressor, NetSpec, summarize
 
 
 def test_forward_takes_batch_time_feature():
     net = LSTMRegressor(NetSpec(hidden_size=8, num_layers=2, dropout=0.2))
-    out = net(torch.zeros(5, 12, 1))
-    assert out.shape == (5,)
+    assert net(torch.zeros(5, 12, 1)).shape == (5, 1)
     assert net.lstm.batch_first
+    direct = LSTMRegressor(NetSpec(hidden_size=8, num_layers=1, dropout=0.0, output_steps=12))
+    assert direct(torch.zeros(5, 24, 1)).shape == (5, 12)
 
 
 def test_summary_lists_layers_and_counts_like_keras():
@@ -25,9 +27,15 @@ def test_summary_lists_layers_and_counts_like_keras():
 def test_forecaster_round_trip_predicts_a_batch(tmp_path):
     torch.manual_seed(0)
     values = np.linspace(100, 300, 40)
-    forecaster = Forecaster(LSTMRegressor(NetSpec(8, 1, 0.0)), fit_scaler(values), lookback=12)
+    nets = [LSTMRegressor(NetSpec(8, 1, 0.0, output_steps=3)) for _ in range(2)]
+    forecaster = Forecaster(nets, fit_scaling(values, 12, 3, log=True, relative=True), lookback=12)
     windows = np.stack([values[i:i + 12] for i in range(4)])
-    expected = forecaster.predict_next(windows)
+    expected = forecaster.predict(windows)
+    assert expected.shape == (4, 3)
+    np.testing.assert_allclose(expected, np.mean([Forecaster([n], forecaster.scaling, 12).predict(windows)
+                                                  for n in nets], axis=0))
     loaded = Forecaster.load(**forecaster.save(tmp_path))
-    assert expected.shape == (4,)
-    np.testing.assert_array_equal(loaded.predict_next(windows), expected)
+    assert len(loaded.nets) == 2 and loaded.output_steps == 3
+    np.testing.assert_array_equal(loaded.predict(windows), expected)
+    with pytest.raises(ValueError, match="shape"):
+        loaded.predict(windows[:, :5])

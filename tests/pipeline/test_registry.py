@@ -6,30 +6,44 @@ import pytest
 import torch
 
 from pipeline import registry, tracking
-from pipeline.features import fit_scaler
+from pipeline.features import fit_scaling
 from pipeline.model import Forecaster, LSTMRegressor, NetSpec
 
 
+S = registry.Scores
+
+
 @pytest.mark.parametrize("candidate, baseline, champion, gate, promoted, reason", [
-    (5.0, 8.0, None, True, True, "no champion yet"),
-    (5.0, 8.0, 6.0, True, True, "beats champion"),
-    (6.0, 8.0, 6.0, True, False, "not better than champion"),
-    (7.0, 8.0, 6.0, True, False, "not better than champion"),
-    (9.0, 8.0, None, True, False, "does not beat seasonal naive"),
-    (9.0, 8.0, None, False, True, "no champion yet"),
-    (math.nan, 8.0, None, False, False, "not finite"),
-    (math.inf, 8.0, 6.0, False, False, "not finite"),
+    (S(5.0, 4.0), 8.0, None, True, True, "no champion yet"),
+    (S(5.0, 4.0), 8.0, S(6.0, 1.0), True, True, "beats champion 6.000 on the same folds"),
+    (S(7.0, 1.0), 8.0, S(6.0, 9.0), True, False, "is not better than champion 6.000"),
+    (S(6.0, 3.0), 8.0, S(6.0, 4.0), True, True, "same backtest MAPE 6.000; candidate holdout MAPE 3.000 beats"),
+    (S(6.0, 4.0), 8.0, S(6.0, 4.0), True, False, "is not better than champion 4.000"),
+    (S(9.0, 1.0), 8.0, None, True, False, "does not beat seasonal naive 8.000"),
+    (S(9.0, 1.0), 8.0, None, False, True, "no champion yet"),
+    (S(math.nan, 1.0), 8.0, None, False, False, "not finite"),
+    (S(5.0, math.inf), 8.0, S(6.0, 1.0), False, False, "not finite"),
 ])
 def test_promotion_gate(candidate, baseline, champion, gate, promoted, reason):
     decided, why = registry.decide(candidate, baseline, champion, gate)
     assert decided is promoted and reason in why
 
 
+def test_decision_tags_are_a_flat_audit_trail():
+    decision = registry.Decision("m", "3", S(5.0, 4.0), 8.0, "2", S(6.0, 5.0), True, "why", "2026-01-01T00:00:00")
+    tags = decision.as_tags()
+    assert tags["decision.champion_version"] == "2" and tags["decision.candidate_backtest_mape"] == "5.0"
+    assert tags["decision.champion_holdout_mape"] == "5.0" and tags["decision.reason"] == "why"
+    assert registry.Decision("m", "1", S(5.0, 4.0), 8.0, None, None, True, "", "").as_tags()[
+        "decision.champion_backtest_mape"] == "None"
+
+
 @pytest.mark.slow
 def test_logged_model_round_trips_through_the_registry(state):
     torch.manual_seed(0)
     values = np.linspace(100.0, 400.0, 48)
-    forecaster = Forecaster(LSTMRegressor(NetSpec(8, 2, 0.1)), fit_scaler(values), lookback=12)
+    nets = [LSTMRegressor(NetSpec(8, 2, 0.1, output_steps=3)) for _ in range(2)]
+    forecaster = Forecaster(nets, fit_scaling(values, 12, 3, log=True, relative=True), lookback=12)
     windows = np.stack([values[i:i + 12] for i in range(7)])
     client = tracking.configure()
     tracking.ensure_experiment(client, "t")
@@ -45,7 +59,7 @@ def test_logged_model_round_trips_through_the_registry(state):
     loaded = mlflow.pyfunc.load_model("models:/m@champion")
     assert loaded.metadata.metadata["lookback"] == 12
     predicted = np.asarray(loaded.predict(windows))
-    assert predicted.shape == (7,), "the logged model must take a batch of several windows"
-    np.testing.assert_allclose(predicted, forecaster.predict_next(windows), rtol=1e-6)
+    assert predicted.shape == (7, 3), "the logged model must take a batch of several windows"
+    np.testing.assert_allclose(predicted, forecaster.predict(windows), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(loaded.predict(windows[:1])), predicted[:1], rtol=1e-6)
     assert list(loaded.metadata.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 12]

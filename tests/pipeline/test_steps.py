@@ -24,18 +24,25 @@ def test_run_logs_everything_and_registers_a_champion(state, synthetic_csv):
     client = _client()
     run = client.get_run(ctx["mlflow_run_id"])
     assert run.info.run_name == "2005-12" == ctx["data_month"]
-    assert run.data.params["epochs"] == "3" and run.data.params["preset"] == "pytorch-seed"
+    assert run.data.params["epochs"] == "3" and run.data.params["preset"] == "lstm-direct"
     assert run.data.params["data.holdout_first"] == "2005-07"
     assert run.data.tags["data_sha256"] == ctx["data_sha256"] and run.data.tags["decision"] == "promoted"
-    for key in ("holdout_mape", "holdout_rmse", "holdout_mae", "holdout_mase", "baseline_mape", "baseline_mase"):
+    for key in ("holdout_mape", "holdout_rmse", "holdout_mae", "holdout_mase", "baseline_mape", "baseline_mase",
+                "backtest_mape", "backtest_mase", "backtest_seasonal_naive_mape"):
         assert key in run.data.metrics
+    folds = client.search_runs([run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{run.info.run_id}'")
+    assert sorted(f.data.params["train_end"] for f in folds) == ["2004-12", "2005-06"]
+    assert all("backtest_mape" in f.data.metrics and "backtest_seasonal_naive_mape" in f.data.metrics
+               for f in folds)
+    mean = sum(f.data.metrics["backtest_mape"] for f in folds) / 2
+    assert run.data.metrics["backtest_mape"] == pytest.approx(mean)
     assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1, 2, 3]
     assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 3
     artifacts = {f.path for folder in ("", "validation", "evaluation", "plots", "preprocessing")
                  for f in client.list_artifacts(run.info.run_id, folder or None)}
     assert {"model_summary.txt", "decision.json", "validation/validation_report.json",
             "validation/data_profile.json", "evaluation/forecast.csv", "plots/loss_curves.png",
-            "plots/holdout_forecast.png", "plots/future_forecast.png", "preprocessing/scaler.json"} <= artifacts
+            "plots/holdout_forecast.png", "plots/future_forecast.png", "preprocessing/scaling.json"} <= artifacts
     assert run.inputs.dataset_inputs and run.inputs.dataset_inputs[0].dataset.digest == ctx["data_sha256"][:16]
     champion = client.get_model_version_by_alias(NAME, CHAMPION)
     assert str(champion.version) == ctx["model_version"] == "1" and champion.run_id == run.info.run_id
@@ -51,12 +58,26 @@ def test_second_run_records_a_champion_challenger_decision(state, synthetic_csv)
     # Same data, config and seed: bit-identical metrics, so the challenger is not strictly better.
     assert second["metrics"] == first["metrics"]
     assert decision["champion_version"] == "1" and decision["candidate_version"] == "2"
-    assert decision["champion_mape"] == pytest.approx(first["metrics"]["holdout_mape"])
+    assert decision["champion"]["holdout_mape"] == pytest.approx(first["metrics"]["holdout_mape"])
+    assert decision["champion"]["backtest_mape"] == decision["candidate"]["backtest_mape"]
     assert decision["promoted"] is False and "not better than champion" in decision["reason"]
     client = _client()
     assert str(client.get_model_version_by_alias(NAME, CHAMPION).version) == "1"
     assert str(client.get_model_version_by_alias(NAME, CHALLENGER).version) == "2"
     assert client.get_model_version(NAME, "2").tags["decision.reason"] == decision["reason"]
+
+
+def test_a_better_configuration_replaces_the_champion_on_the_same_folds(state, synthetic_csv):
+    overrides = {**TINY, "csv_path": str(synthetic_csv), "epochs": 1, "learning_rate": 0.0001}
+    weak = steps.run_all("unit/weak", "2006-01-01", overrides)
+    strong = steps.run_all("unit/strong", "2006-01-01", {**overrides, "epochs": 40, "learning_rate": 0.01})
+    decision = json.loads(Path(strong["decision"]).read_text())
+    # The champion's configuration was refitted on the challenger's folds: same folds, same data.
+    assert decision["champion"]["backtest_mape"] == pytest.approx(
+        _client().get_run(weak["mlflow_run_id"]).data.metrics["backtest_mape"])
+    assert decision["candidate"]["backtest_mape"] < decision["champion"]["backtest_mape"]
+    assert decision["promoted"] is True and "on the same folds" in decision["reason"]
+    assert str(_client().get_model_version_by_alias(NAME, CHAMPION).version) == "2"
 
 
 def test_rerun_of_the_same_run_key_reuses_the_mlflow_run(state, synthetic_csv):

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from pipeline.features import build_features
@@ -21,6 +22,26 @@ def test_training_is_deterministic_for_a_seed():
     assert hist_a.train_loss != hist_c.train_loss
     for a, b in zip(net_a.state_dict().values(), net_b.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    _, history = fit(_data(), NetSpec(8, 1, 0.0), epochs=200, batch_size=8, learning_rate=0.05, seed=0, patience=5)
+    assert len(history.train_loss) < 200
+    assert history.val_loss[history.best_epoch - 1] == min(history.val_loss)
+    assert len(history.train_loss) - history.best_epoch == 5
+
+
+def test_ensemble_members_differ_and_curves_average():
+    from pipeline.config import load_config
+    from pipeline.train import fit_forecaster, mean_curves
+
+    cfg = load_config(overrides={"lookback": 12, "val_size": 4, "output_steps": 3, "hidden_size": 8, "epochs": 3,
+                                 "ensemble_size": 3, "patience": 0})
+    forecaster, histories = fit_forecaster(seasonal_series(60), cfg)
+    assert len(forecaster.nets) == 3 and forecaster.output_steps == 3
+    assert histories[0].train_loss != histories[1].train_loss
+    curves = mean_curves(histories)
+    assert curves["train_loss"][0] == pytest.approx(np.mean([h.train_loss[0] for h in histories]))
 
 
 def test_loss_goes_down_and_is_recorded_per_epoch():
