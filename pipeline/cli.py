@@ -1,4 +1,4 @@
-"""Command line: ``python -m pipeline run|validate|forecast`` (the DAG's steps without Airflow)."""
+"""Command line: ``python -m pipeline run|validate|forecast|backtest|rollback`` (the DAG's steps, no Airflow)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Config, load_config
-from pipeline.errors import ConfigError, DataValidationError
+from pipeline.errors import ConfigError, DataValidationError, TrackingUnavailableError
 
 logger = logging.getLogger("pipeline")
 
@@ -36,8 +36,9 @@ def _validated_series(cfg: Config, as_of: str | None) -> tuple[Any, dict[str, An
     from pipeline import ingest, settings, validate
 
     with tempfile.TemporaryDirectory() as tmp:
-        snap = ingest.ingest(settings.resolve_data_path(cfg.csv_path), Path(tmp) / "snapshot.csv",
-                             cfg.date_column, cfg.target_column, as_of)
+        csv_path = settings.resolve_data_path(cfg.csv_path, cfg.data_dir, cfg.allow_any_csv_path)
+        snap = ingest.ingest(csv_path, Path(tmp) / "snapshot.csv", cfg.date_column, cfg.target_column, as_of,
+                             cfg.max_file_mb * 2**20)
         return validate.validate(ingest.read_snapshot(snap.path), snap.source, cfg.date_column, cfg.target_column,
                                  cfg.min_rows, snap.had_bom, cfg.season_length)
 
@@ -69,6 +70,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if report["status"] == "failed" else 0
 
 
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """Rolling-origin backtest of the configuration and the baselines on any monthly CSV."""
+    from pipeline import backtest, validate
+
+    cfg = load_config(args.config, _overrides(args))
+    series, report = _validated_series(cfg, args.as_of)
+    validate.raise_for_report(report)
+    summary = backtest.backtest(series, cfg, cfg.stats_baselines)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"{'fold':<6}{'train to':<10}{'model':<16}{'MAPE %':>8}{'RMSE':>10}{'MAE':>10}{'MASE':>7}")
+    rows = [(str(f["fold"]), f["train_end"], {m: f[m] for m in summary["mean"]}) for f in summary["per_fold"]]
+    rows.append(("mean", "", summary["mean"]))
+    for fold, train_end, scores in rows:
+        for model, s in scores.items():
+            print(f"{fold:<6}{train_end:<10}{model:<16}{s['mape']:>8.2f}{s['rmse']:>10.2f}{s['mae']:>10.2f}"
+                  f"{s['mase']:>7.2f}")
+    return 0
+
+
 def cmd_forecast(args: argparse.Namespace) -> int:
     """Print the champion's forecast of the months after the last data month."""
     import mlflow
@@ -88,6 +110,16 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rollback(args: argparse.Namespace) -> int:
+    """Move the champion alias back to the previous champion, recording the reason."""
+    from pipeline import registry, tracking
+
+    cfg = load_config(args.config, _overrides(args))
+    demoted, restored = registry.rollback(tracking.configure(), cfg.registered_model_name, args.reason)
+    print(f"{cfg.registered_model_name}: champion v{demoted} -> v{restored} ({args.reason})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m pipeline`` argument parser."""
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
@@ -98,7 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("validate", help="validate a CSV and print the findings")
     forecast = sub.add_parser("forecast", help="print the champion model's forecast")
     forecast.add_argument("--months", type=int, default=12, help="months to forecast (default 12)")
-    for command in (run, check, forecast):
+    bt = sub.add_parser("backtest", help="rolling-origin backtest of the LSTM and the baselines")
+    bt.add_argument("--json", action="store_true", help="print per-fold and mean metrics as JSON")
+    back = sub.add_parser("rollback", help="move the champion alias back to the previous champion")
+    back.add_argument("--reason", required=True, help="why (recorded on both model versions)")
+    for command in (run, check, forecast, bt, back):
         command.add_argument("--as-of", help="use only rows dated before this date (YYYY-MM-DD)")
         _add_config_flags(command)
     return parser
@@ -109,9 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handlers = {"run": cmd_run, "validate": cmd_validate, "forecast": cmd_forecast}
+    handlers = {"run": cmd_run, "validate": cmd_validate, "forecast": cmd_forecast, "backtest": cmd_backtest,
+                "rollback": cmd_rollback}
     try:
         return handlers[args.command](args)
-    except (ConfigError, DataValidationError) as exc:
+    except (ConfigError, DataValidationError, TrackingUnavailableError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ValueError as exc:
+        if args.command != "rollback":
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

@@ -19,9 +19,12 @@ class Config:
     """Every setting of a run. Frozen: a run's configuration never changes once resolved."""
 
     csv_path: str = "data/AirPassengers.csv"
+    data_dir: str = "data"
+    allow_any_csv_path: bool = False
+    max_file_mb: int = 50
     date_column: str = "Month"
     target_column: str = "#Passengers"
-    lookback: int = 24
+    lookback: int = 12
     holdout: int = 12
     val_size: int = 12
     season_length: int = 12
@@ -31,7 +34,7 @@ class Config:
     log_transform: bool = True
     relative_windows: bool = True
     output_steps: int = 12
-    hidden_size: int = 32
+    hidden_size: int = 64
     num_layers: int = 1
     dropout: float = 0.0
     learning_rate: float = 0.005
@@ -51,8 +54,8 @@ class Config:
             expected = {"int": int, "float": (int, float), "str": str, "bool": bool}[str(field.type)]
             if (isinstance(value, bool) and field.type != "bool") or not isinstance(value, expected):
                 raise ConfigError(f"config '{field.name}' must be {field.type}, got {value!r}")
-        positive = ("lookback", "holdout", "season_length", "horizon", "folds", "output_steps", "hidden_size",
-                    "num_layers", "epochs", "batch_size", "ensemble_size")
+        positive = ("max_file_mb", "lookback", "holdout", "season_length", "horizon", "folds", "output_steps",
+                    "hidden_size", "num_layers", "epochs", "batch_size", "ensemble_size")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"config '{name}' must be >= 1, got {getattr(self, name)}")

@@ -24,3 +24,7 @@ class DataValidationError(ValueError):
 
 class ConfigError(ValueError):
     """An invalid configuration value or an unknown key."""
+
+
+class TrackingUnavailableError(RuntimeError):
+    """The MLflow tracking server cannot be reached (transient: orchestrators should retry)."""

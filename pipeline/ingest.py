@@ -32,30 +32,42 @@ class Snapshot:
     last_month: str | None
 
 
-def read_raw(path: Path, date_column: str, target_column: str) -> tuple[pd.DataFrame, bool]:
-    """Read the CSV as text, keeping each value's line number. Returns (frame, had_byte_order_mark)."""
+def read_raw(path: Path, date_column: str, target_column: str,
+             max_bytes: int = 50 * 2**20) -> tuple[pd.DataFrame, bool]:
+    """Read the CSV as text, keeping each row's line number. Returns (frame, had_byte_order_mark)."""
     if not path.is_file():
         raise DataValidationError(str(path), "file not found")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise DataValidationError(str(path), f"file is {size / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB "
+                                  "limit (max_file_mb) for a monthly series")
     raw = path.read_bytes()
     had_bom = raw.startswith(UTF8_BOM)
-    text = raw[len(UTF8_BOM):].decode("utf-8", errors="strict") if had_bom else _decode(path, raw)
+    text = _decode(path, raw[len(UTF8_BOM):] if had_bom else raw)
     if not text.strip():
         raise DataValidationError(str(path), "file is empty", row=1)
-    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
-    frame.columns = [str(c).strip() for c in frame.columns]
-    missing = [c for c in (date_column, target_column) if c not in frame.columns]
+    reader = csv.reader(io.StringIO(text))
+    header = [name.strip() for name in next(reader)]
+    missing = [c for c in (date_column, target_column) if c not in header]
     if missing:
-        hint = ""
-        header = text.splitlines()[0]
-        sniffed = _sniff_delimiter(header)
-        if sniffed not in (None, ","):
-            hint = f" (the header looks {sniffed!r}-delimited; the file must be comma-separated)"
-        raise DataValidationError(
-            str(path), f"missing column(s) {missing}; found {list(frame.columns)}{hint}",
-            row=1, column=missing[0])
-    frame = frame[[date_column, target_column]].copy()
-    frame.insert(0, "source_row", range(2, len(frame) + 2))
-    return frame, had_bom
+        sniffed = _sniff_delimiter(text.splitlines()[0])
+        hint = (f" (the header looks {sniffed!r}-delimited; the file must be comma-separated)"
+                if sniffed not in (None, ",") else "")
+        raise DataValidationError(str(path), f"missing column(s) {missing}; found {header}{hint}",
+                                  row=1, column=missing[0])
+    records, lines = [], []
+    for fields in reader:
+        if not any(field.strip() for field in fields):
+            continue  # blank line
+        if len(fields) != len(header):
+            hint = (" (an unquoted thousands separator, like 1,200?)" if len(fields) > len(header) else "")
+            raise DataValidationError(str(path), f"{len(fields)} fields, the header has {len(header)}{hint}",
+                                      row=reader.line_num, column=header[min(len(fields), len(header)) - 1])
+        records.append([field.strip() for field in fields])
+        lines.append(reader.line_num)
+    frame = pd.DataFrame(records, columns=header, dtype=str)[[date_column, target_column]]
+    frame.insert(0, "source_row", lines)
+    return frame.reset_index(drop=True), had_bom
 
 
 def _decode(path: Path, raw: bytes) -> str:
@@ -88,15 +100,21 @@ def parse_months(frame: pd.DataFrame, file: str, date_column: str) -> pd.Series:
 
 
 def ingest(csv_path: Path, out_path: Path, date_column: str, target_column: str,
-           as_of: str | None = None) -> Snapshot:
+           as_of: str | None = None, max_bytes: int = 50 * 2**20) -> Snapshot:
     """Read ``csv_path`` and write the rows dated before ``as_of`` (all rows if None) to ``out_path``.
 
     The snapshot keeps the source line number of every row so later errors can name it.
     """
-    frame, had_bom = read_raw(csv_path, date_column, target_column)
+    frame, had_bom = read_raw(csv_path, date_column, target_column, max_bytes)
     if frame.empty:
         raise DataValidationError(str(csv_path), "no data rows (header only)", row=2)
     months = parse_months(frame, str(csv_path), date_column)
+    this_month = pd.Timestamp.now(tz="UTC").tz_localize(None).to_period("M").to_timestamp()
+    future = (months > this_month).to_numpy().nonzero()[0]
+    if len(future):
+        raise DataValidationError(str(csv_path), f"month {months.iloc[future[0]]:%Y-%m} is in the future "
+                                  "(a mistyped year?)", row=int(frame["source_row"].iloc[future[0]]),
+                                  column=date_column)
     keep = months < pd.Timestamp(as_of).tz_localize(None) if as_of else pd.Series(True, index=frame.index)
     snapshot = pd.DataFrame({
         "source_row": frame["source_row"][keep],

@@ -152,6 +152,29 @@ def load_version(name: str, version: str) -> tuple[Any, int]:
     return model, int(model.metadata.metadata["lookback"])
 
 
+def rollback(client: MlflowClient, name: str, reason: str) -> tuple[str, str]:
+    """Move ``champion`` back to the version the current champion replaced; record why on both versions.
+
+    Returns (demoted version, restored version).
+    """
+    current = alias_version(client, name, CHAMPION)
+    if current is None:
+        raise ValueError(f"registered model {name!r} has no champion to roll back")
+    previous = client.get_model_version(name, current).tags.get("decision.champion_version")
+    if previous in (None, "None", current):
+        raise ValueError(f"champion v{current} of {name!r} replaced no earlier champion; nothing to roll back to")
+    at = now_iso()
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    for version, tags in ((current, {"rollback.demoted_at": at, "rollback.reason": reason,
+                                     "rollback.restored": previous}),
+                          (previous, {"rollback.restored_at": at, "rollback.reason": reason,
+                                      "rollback.demoted": current})):
+        for key, value in tags.items():
+            client.set_model_version_tag(name, version, key, value)
+    logger.warning("%s: champion rolled back from v%s to v%s (%s)", name, current, previous, reason)
+    return current, previous
+
+
 def version_config(client: MlflowClient, name: str, version: str, base: Config) -> Config:
     """The configuration a registered version was trained with (its run's params), over ``base``."""
     run_id = client.get_model_version(name, version).run_id

@@ -11,6 +11,8 @@ import os
 import re
 from pathlib import Path
 
+from pipeline.errors import ConfigError
+
 
 def project_home() -> Path:
     """The folder that relative data paths are resolved against."""
@@ -33,10 +35,17 @@ def artifact_root() -> Path:
     return state_dir() / "mlartifacts"
 
 
-def resolve_data_path(path: str | os.PathLike[str]) -> Path:
-    """Resolve a data path: absolute paths as they are, relative ones against the project home."""
+def resolve_data_path(path: str | os.PathLike[str], data_dir: str | os.PathLike[str] = "data",
+                      allow_outside: bool = False) -> Path:
+    """Resolve a CSV path against the project home; it must lie inside ``data_dir`` unless ``allow_outside``."""
+    home = project_home()
     candidate = Path(path).expanduser()
-    return candidate if candidate.is_absolute() else (project_home() / candidate).resolve()
+    resolved = (candidate if candidate.is_absolute() else home / candidate).resolve()
+    folder = (home / Path(data_dir).expanduser()).resolve()
+    if not allow_outside and not resolved.is_relative_to(folder):
+        raise ConfigError(f"CSV path {resolved} is outside the data folder {folder}; move it there or set "
+                          "allow_any_csv_path=true")
+    return resolved
 
 
 def work_dir(run_key: str) -> Path:

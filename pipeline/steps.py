@@ -43,8 +43,9 @@ def ingest(run_key: str, as_of: str | None = None, overrides: Mapping[str, Any] 
     """Resolve the config, snapshot the as-of rows and open (or reuse) the month's MLflow run."""
     cfg = load_config(config_path, overrides)
     work = settings.work_dir(run_key)
-    csv_path = settings.resolve_data_path(cfg.csv_path)
-    snap = ig.ingest(csv_path, work / "ingested.csv", cfg.date_column, cfg.target_column, as_of)
+    csv_path = settings.resolve_data_path(cfg.csv_path, cfg.data_dir, cfg.allow_any_csv_path)
+    snap = ig.ingest(csv_path, work / "ingested.csv", cfg.date_column, cfg.target_column, as_of,
+                     cfg.max_file_mb * 2**20)
     data_month = snap.last_month or (pd.Timestamp(as_of) - pd.offsets.MonthBegin(1)).strftime("%Y-%m")
     client = tracking.configure()
     run_tags = {"data_month": data_month, "data_sha256": snap.sha256, "data_rows": str(snap.rows),

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
+import urllib.error
+import urllib.request
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -16,19 +19,45 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from pipeline import settings
+from pipeline.errors import TrackingUnavailableError
 
 logger = logging.getLogger(__name__)
 
 RUN_KEY_TAG = "pipeline.run_key"
 
 
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"}
+
+
 def configure() -> MlflowClient:
-    """Point MLflow at ``MLFLOW_TRACKING_URI`` (or the local SQLite default) and return a client."""
+    """Point MLflow at ``MLFLOW_TRACKING_URI`` (or the local SQLite default) and return a client.
+
+    A server URI is checked first (``/health``), so an outage fails the step at once with a clear
+    :class:`TrackingUnavailableError` instead of minutes of client retries; Airflow then retries the task.
+    """
     uri = settings.tracking_uri()
     if uri.startswith("sqlite:///"):
         settings.state_dir().mkdir(parents=True, exist_ok=True)
+    elif uri.startswith(("http://", "https://")):
+        for key, value in HTTP_DEFAULTS.items():
+            os.environ.setdefault(key, value)
+        check_server(uri)
     mlflow.set_tracking_uri(uri)
     return MlflowClient(tracking_uri=uri)
+
+
+def check_server(uri: str, timeout: float = 10.0) -> None:
+    """Raise :class:`TrackingUnavailableError` unless the tracking server answers its health check."""
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as response:
+            if response.status == 200:
+                return
+            problem = f"HTTP {response.status}"
+    except (urllib.error.URLError, OSError) as exc:
+        problem = str(getattr(exc, "reason", exc))
+    raise TrackingUnavailableError(f"MLflow tracking server {uri} is unreachable ({problem}); "
+                                   "nothing was registered; the task will be retried")
 
 
 def ensure_experiment(client: MlflowClient, name: str) -> str:

@@ -22,7 +22,7 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 # Small, fast model settings for tests that train (real training, few epochs).
 TINY = {"lookback": 12, "holdout": 6, "val_size": 3, "hidden_size": 8, "num_layers": 1, "epochs": 3,
         "batch_size": 16, "baseline_gate": False, "folds": 2, "horizon": 6, "output_steps": 6, "ensemble_size": 1,
-        "patience": 0}
+        "patience": 0, "allow_any_csv_path": True}
 
 
 def seasonal_series(months: int = 72, start: str = "2000-01", level: float = 200.0, trend: float = 2.0,

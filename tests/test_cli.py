@@ -34,7 +34,8 @@ def test_validate_accepts_the_bundled_data(capsys):
 def test_validate_refuses_bad_data_naming_file_row_and_column(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("Month,#Passengers\n1949-01,112\n1949-02,-3\n")
-    assert main(["validate", "--csv", str(bad), "--lookback", "1", "--holdout", "1", "--val-size", "0"]) == 1
+    assert main(["validate", "--csv", str(bad), "--allow-any-csv-path", "true", "--lookback", "1", "--holdout", "1",
+                 "--val-size", "0", "--output-steps", "1", "--folds", "1", "--horizon", "1"]) == 1
     err = capsys.readouterr().err
     assert f"ERROR {bad}, row 3, column '#Passengers': value -3 is not positive" in err
 
@@ -48,3 +49,19 @@ def test_module_entry_point_help():
     out = subprocess.run([sys.executable, "-m", "pipeline", "--help"], capture_output=True, text=True, cwd=ROOT,
                          check=True).stdout
     assert "run" in out and "forecast" in out and "validate" in out
+
+
+@pytest.mark.slow
+def test_backtest_on_any_monthly_csv(tmp_path, capsys):
+    from tests.conftest import seasonal_series, write_csv
+
+    csv = write_csv(tmp_path / "sales.csv", seasonal_series(60, level=5000), "date", "sales")
+    args = ["backtest", "--csv", str(csv), "--date-column", "date", "--target-column", "sales", *_flags(TINY)]
+    assert main([*args, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["folds"] == 2 and [f["train_end"] for f in summary["per_fold"]] == ["2003-12", "2004-06"]
+    assert set(summary["mean"]) == {"lstm", "seasonal_naive"}
+    assert set(summary["mean"]["lstm"]) == {"mape", "rmse", "mae", "mase"}
+    assert main(args) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:3] == ["fold", "train", "to"] and table[-1].startswith("mean")

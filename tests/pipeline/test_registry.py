@@ -9,7 +9,6 @@ from pipeline import registry, tracking
 from pipeline.features import fit_scaling
 from pipeline.model import Forecaster, LSTMRegressor, NetSpec
 
-
 S = registry.Scores
 
 
