@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 UTF8_BOM = b"\xef\xbb\xbf"
 SNAPSHOT_COLUMNS = ("source_row", "month", "value")
+MONTH_PATTERN = r"^(\d{4})-(\d{1,2})(?:-(\d{1,2}))?(?:[T ][0-9:.+Z-]*)?$"
 
 
 @dataclass(frozen=True)
@@ -86,17 +87,29 @@ def _sniff_delimiter(header: str) -> str | None:
 
 
 def parse_months(frame: pd.DataFrame, file: str, date_column: str) -> pd.Series:
-    """Parse the date column to month starts; an empty or unparseable date is an error naming its row."""
-    text = frame[date_column].str.strip()
-    parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
-    bad = parsed.isna()
+    """Parse ``YYYY-MM`` or ``YYYY-MM-DD`` dates to month starts.
+
+    An empty or unparseable date, or a month after the current one (a mistyped year), is an error naming its row.
+    """
+    parts = frame[date_column].str.strip().str.extract(MONTH_PATTERN)
+    year = pd.to_numeric(parts[0], errors="coerce")
+    month = pd.to_numeric(parts[1], errors="coerce")
+    day = pd.to_numeric(parts[2], errors="coerce").fillna(1)
+    bad = year.isna() | ~month.between(1, 12) | ~day.between(1, 31)
     if bad.any():
-        first = bad.to_numpy().nonzero()[0][0]
-        value = text.iloc[first]
+        first = int(bad.to_numpy().nonzero()[0][0])
+        value = frame[date_column].iloc[first].strip()
         what = "empty date" if value == "" else f"date {value!r} does not parse (expected YYYY-MM or YYYY-MM-DD)"
         raise DataValidationError(file, f"{what}; {int(bad.sum())} bad date(s) in all",
                                   row=int(frame["source_row"].iloc[first]), column=date_column)
-    return parsed.dt.to_period("M").dt.to_timestamp()
+    now = pd.Timestamp.now(tz="UTC")
+    future = ((year > now.year) | ((year == now.year) & (month > now.month))).to_numpy().nonzero()[0]
+    if len(future):
+        first = int(future[0])
+        raise DataValidationError(file, f"month {int(year.iloc[first]):04d}-{int(month.iloc[first]):02d} is in the "
+                                  "future (a mistyped year?)", row=int(frame["source_row"].iloc[first]),
+                                  column=date_column)
+    return pd.to_datetime(pd.DataFrame({"year": year, "month": month, "day": 1}))
 
 
 def ingest(csv_path: Path, out_path: Path, date_column: str, target_column: str,
@@ -109,12 +122,6 @@ def ingest(csv_path: Path, out_path: Path, date_column: str, target_column: str,
     if frame.empty:
         raise DataValidationError(str(csv_path), "no data rows (header only)", row=2)
     months = parse_months(frame, str(csv_path), date_column)
-    this_month = pd.Timestamp.now(tz="UTC").tz_localize(None).to_period("M").to_timestamp()
-    future = (months > this_month).to_numpy().nonzero()[0]
-    if len(future):
-        raise DataValidationError(str(csv_path), f"month {months.iloc[future[0]]:%Y-%m} is in the future "
-                                  "(a mistyped year?)", row=int(frame["source_row"].iloc[future[0]]),
-                                  column=date_column)
     keep = months < pd.Timestamp(as_of).tz_localize(None) if as_of else pd.Series(True, index=frame.index)
     snapshot = pd.DataFrame({
         "source_row": frame["source_row"][keep],

@@ -143,7 +143,8 @@ def register_version(client: MlflowClient, name: str, model_uri: str, run_id: st
     existing = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
     if existing:
         return str(existing[0].version)
-    return str(client.create_model_version(name, model_uri, run_id=run_id).version)
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    return str(client.create_model_version(name, model_uri, run_id=run_id, model_id=model_id).version)
 
 
 def load_version(name: str, version: str) -> tuple[Any, int]:

@@ -1,0 +1,114 @@
+"""The catalogue of malformed inputs: each ends in a clear error naming file, row and column, and nothing
+downstream happens: no model version registered, no alias moved (checked against a real MLflow store)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline import settings, steps
+from pipeline.errors import ConfigError, DataValidationError
+from tests.conftest import DATA, ROOT, TINY
+
+pytestmark = pytest.mark.slow
+NAME = "air_passengers_lstm"
+LINES = DATA.read_text().splitlines()  # LINES[0] is the header (row 1); LINES[k] is row k + 1
+
+
+def edited(**rows: str) -> str:
+    """AirPassengers with some rows replaced (key ``r12`` = row 12 of the file; value "" deletes it)."""
+    lines = list(LINES)
+    for key, value in rows.items():
+        lines[int(key[1:]) - 1] = value
+    return "\n".join(line for line in lines if line != "") + "\n"
+
+
+CATALOGUE = {
+    # name: (file content or None for a missing file, row, column, message)
+    "missing file": (None, None, None, "file not found"),
+    "empty file": ("", 1, None, "file is empty"),
+    "header only": ("Month,#Passengers\n", 2, None, "no data rows"),
+    "wrong columns": ("Date,Passengers\n1949-01,112\n", 1, "Month", r"missing column\(s\) \['Month', '#Passengers'\]"),
+    "missing column": ("Month\n1949-01\n", 1, "#Passengers", "missing column"),
+    "semicolon delimiter": (edited(r1="Month;#Passengers", r2="1949-01;112"), 1, "Month", "';'-delimited"),
+    "non-numeric value": (edited(r10="1949-09,abc"), 10, "#Passengers", "'abc' is not a number"),
+    "quoted thousands separator": (edited(r10='1949-09,"1,136"'), 10, "#Passengers", "thousands separators"),
+    "unquoted thousands separator": (edited(r10="1949-09,1,136"), 10, "#Passengers",
+                                     "3 fields, the header has 2 .an unquoted thousands separator"),
+    "empty value": (edited(r20="1950-07,"), 20, "#Passengers", "missing value"),
+    "null token": (edited(r20="1950-07,NA"), 20, "#Passengers", "missing value"),
+    "duplicate month": (edited(r21="1950-07,170"), 21, "Month", "duplicate month 1950-07 .first seen at row 20"),
+    "missing month": (edited(r30=""), 30, "Month", r"missing month\(s\) 1951-05 before 1951-06"),
+    "zero": (edited(r40="1952-03,0"), 40, "#Passengers", "value 0 is not positive"),
+    "negative": (edited(r40="1952-03,-193"), 40, "#Passengers", "value -193 is not positive"),
+    "infinity": (edited(r41="1952-04,inf"), 41, "#Passengers", "is infinite"),
+    "date that does not parse": (edited(r50="1953-13,236"), 50, "Month", "'1953-13' does not parse"),
+    "date in the future": (edited(r145="2960-12,432"), 145, "Month", "month 2960-12 is in the future"),
+    "too few rows": ("\n".join(LINES[:25]) + "\n", None, None, "24 data rows, need at least 33"),
+}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A real local MLflow store that already holds a champion (v1), shared by every catalogue entry."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PIPELINE_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+        patch.setenv("PIPELINE_HOME", str(ROOT))
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        steps.run_all("catalogue/champion", None, TINY)
+        yield MlflowClient(tracking_uri=settings.tracking_uri())
+
+
+def _assert_nothing_moved(client: MlflowClient) -> None:
+    assert [str(v.version) for v in client.search_model_versions(f"name='{NAME}'")] == ["1"]
+    assert str(client.get_model_version_by_alias(NAME, "champion").version) == "1"
+
+
+@pytest.mark.parametrize("name", list(CATALOGUE))
+def test_malformed_input_is_refused_clearly(store, tmp_path, name):
+    content, row, column, message = CATALOGUE[name]
+    path = tmp_path / "input.csv"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(DataValidationError, match=message) as info:
+        steps.run_all(f"catalogue/{name}", None, {**TINY, "csv_path": str(path)})
+    assert (info.value.file, info.value.row, info.value.column) == (str(path), row, column)
+    text = str(info.value)
+    assert text.startswith(str(path)) and (row is None or f"row {row}" in text)
+    assert column is None or f"column '{column}'" in text
+    _assert_nothing_moved(store)
+
+
+def test_huge_file_is_refused_before_reading(store, tmp_path):
+    path = tmp_path / "huge.csv"
+    path.write_text(edited() + "1961-01,450\n" * (2**20 // 12))
+    with pytest.raises(DataValidationError, match="over the 1 MiB limit"):
+        steps.run_all("catalogue/huge", None, {**TINY, "csv_path": str(path), "max_file_mb": 1})
+    _assert_nothing_moved(store)
+
+
+@pytest.mark.parametrize("fix, content, expected", [
+    ("byte-order mark", "\ufeff" + edited(), "byte-order mark"),
+    ("unsorted rows", edited(r2=LINES[2], r3=LINES[1]), "sorted by month"),
+])
+def test_unambiguous_fixes_are_applied_and_reported(store, tmp_path, fix, content, expected):
+    path = tmp_path / "fixable.csv"
+    path.write_text(content, encoding="utf-8")
+    ctx = steps.validate(steps.ingest(f"catalogue/fix-{fix}", None, {**TINY, "csv_path": str(path)}))
+    report = json.loads(Path(ctx["validation_report"]).read_text())
+    assert report["status"] == "passed" and any(expected in f for f in report["fixes"])
+    assert report["profile"]["count"] == 144
+
+
+def test_csv_outside_the_data_folder_needs_explicit_permission(store, tmp_path):
+    path = tmp_path / "elsewhere.csv"
+    path.write_text(edited())
+    with pytest.raises(ConfigError, match="outside the data folder"):
+        steps.run_all("catalogue/outside", None, {**TINY, "csv_path": str(path), "allow_any_csv_path": False})
+    with pytest.raises(ConfigError, match="outside the data folder"):
+        steps.run_all("catalogue/dotdot", None, {**TINY, "csv_path": "data/../pyproject.toml",
+                                                 "allow_any_csv_path": False})
+    _assert_nothing_moved(store)

@@ -1,0 +1,134 @@
+"""Faults with real processes: an MLflow server that goes down mid-month, a training task killed mid-way,
+and a champion rollback. Nothing half-registered remains, the champion is untouched, re-runs are idempotent."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline import registry, settings, steps
+from pipeline.errors import TrackingUnavailableError
+from tests.conftest import ROOT, TINY
+
+pytestmark = pytest.mark.slow
+NAME = "air_passengers_lstm"
+MLFLOW = str(Path(sys.executable).with_name("mlflow"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class MlflowServer:
+    """A real ``mlflow server`` on a loopback port, in its own process group (its workers die with it)."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.port, self.process = folder, free_port(), None
+        self.uri = f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 120) -> None:
+        log = open(self.folder / "server.log", "ab")  # noqa: SIM115 (closed with the process)
+        self.process = subprocess.Popen(
+            [MLFLOW, "server", "--backend-store-uri", f"sqlite:///{self.folder / 'mlflow.db'}",
+             "--artifacts-destination", str(self.folder / "artifacts"), "--host", "127.0.0.1",
+             "--port", str(self.port), "--workers", "1"],
+            stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError(f"mlflow server did not answer in {timeout}s: {(self.folder / 'server.log').read_text()}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.process = None
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIPELINE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("PIPELINE_HOME", str(ROOT))
+    srv = MlflowServer(tmp_path)
+    srv.start()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", srv.uri)
+    yield srv
+    srv.stop()
+
+
+def test_mlflow_outage_fails_clearly_then_a_rerun_completes(server):
+    first = steps.run_all("fault/month-1", None, TINY)
+    assert first["promoted"] is True
+    client = MlflowClient(server.uri)
+    server.stop()
+    started = time.monotonic()
+    with pytest.raises(TrackingUnavailableError, match=f"MLflow tracking server {server.uri} is unreachable"):
+        steps.run_all("fault/month-2", None, {**TINY, "epochs": 4})
+    assert time.monotonic() - started < 60, "an outage must fail fast, not after minutes of client retries"
+    server.start()
+    assert [str(v.version) for v in client.search_model_versions(f"name='{NAME}'")] == ["1"]
+    assert str(client.get_model_version_by_alias(NAME, "champion").version) == "1"
+    again = steps.run_all("fault/month-2", None, {**TINY, "epochs": 4})
+    assert again["model_version"] == "2"
+    assert len(client.search_model_versions(f"name='{NAME}'")) == 2
+    assert len(client.search_runs([client.get_experiment_by_name("lstm-monthly-retraining").experiment_id],
+                                  "tags.kind = 'monthly'")) == 2
+    # artifacts went through the server: no shared disk needed by the workers
+    assert (server.folder / "artifacts").is_dir()
+
+
+def test_killed_training_rerun_gives_the_same_result(tmp_path, state):
+    slow = {**TINY, "epochs": 400, "hidden_size": 48}  # long enough to be killed in the middle
+    reference = steps.run_all("fault/reference", None, slow)
+    ctx = steps.features(steps.validate(steps.ingest("fault/killed", None, slow)))
+    code = ("import json, sys; from pipeline import steps; "
+            "steps.train(json.loads(sys.argv[1]))")
+    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(ctx)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(4)
+    assert proc.poll() is None, "training should still be running when it is killed"
+    proc.kill()
+    proc.wait()
+    # The same DAG run (same key, same config) is re-run: it reuses the month's MLflow run.
+    rerun = steps.run_all("fault/killed", None, slow)
+    assert rerun["mlflow_run_id"] == ctx["mlflow_run_id"]
+    rerun_again = steps.run_all("fault/killed", None, slow)
+    assert rerun_again["model_version"] == rerun["model_version"], "no duplicate model versions"
+    assert rerun["metrics"] == reference["metrics"], "bit-identical holdout metrics for the same data and seed"
+    client = MlflowClient(settings.tracking_uri())
+    assert len(client.search_model_versions(f"name='{NAME}'")) == 2
+
+
+def test_rollback_restores_the_previous_champion_with_an_audit_trail(state):
+    steps.run_all("fault/weak", None, {**TINY, "epochs": 1, "learning_rate": 0.0001})
+    strong = steps.run_all("fault/strong", None, {**TINY, "epochs": 40, "learning_rate": 0.01})
+    assert strong["promoted"] is True
+    client = MlflowClient(settings.tracking_uri())
+    assert registry.rollback(client, NAME, "bad forecasts in production") == ("2", "1")
+    assert str(client.get_model_version_by_alias(NAME, "champion").version) == "1"
+    demoted, restored = client.get_model_version(NAME, "2").tags, client.get_model_version(NAME, "1").tags
+    assert demoted["rollback.reason"] == restored["rollback.reason"] == "bad forecasts in production"
+    assert demoted["rollback.restored"] == "1" and restored["rollback.demoted"] == "2"
+    with pytest.raises(ValueError, match="replaced no earlier champion"):
+        registry.rollback(client, NAME, "again")
