@@ -9,7 +9,8 @@ against a seasonal-naive baseline, and **register** it in MLflow: the version is
 `champion` moves only when the candidate beats the champion on the same backtest folds (mean MAPE).
 
 * Params override the pipeline config (`pipeline/defaults.yaml`); leave them empty to use the defaults.
-* Bad data fails the run at once (no retries) with the file, row and column in the task log.
+* Bad data fails the run at once (no retries) with the file, row and column in the task log; transient
+  faults (MLflow unreachable, a killed worker) are retried (`PIPELINE_TASK_RETRIES`, `PIPELINE_RETRY_DELAY_SECONDS`).
 * Everything is logged to the MLflow experiment `lstm-monthly-retraining`, one run per month.
 
 Run one month by hand: `airflow dags test lstm_monthly_retraining 1961-01-01 --conf '{"epochs": 2}'`.
@@ -17,6 +18,7 @@ Run one month by hand: `airflow dags test lstm_monthly_retraining 1961-01-01 --c
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from typing import Any
 
@@ -63,8 +65,14 @@ def _run(step: str, *args: Any) -> dict[str, Any]:
     start_date=pendulum.datetime(1949, 1, 1, tz="UTC"),  # the data starts in 1949: any month can be re-run
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "ml-platform", "retries": 2, "retry_delay": timedelta(minutes=1),
-                  "retry_exponential_backoff": True, "execution_timeout": timedelta(minutes=10)},
+    default_args={
+        "owner": "ml-platform",
+        # Transient faults (MLflow down, a killed worker) are retried; bad data and config are not (see _run).
+        "retries": int(os.environ.get("PIPELINE_TASK_RETRIES", "2")),
+        "retry_delay": timedelta(seconds=float(os.environ.get("PIPELINE_RETRY_DELAY_SECONDS", "60"))),
+        "retry_exponential_backoff": True,
+        "execution_timeout": timedelta(minutes=10),
+    },
     params=_params(),
     tags=["ml", "lstm", "forecasting", "monthly", "mlflow"],
     doc_md=__doc__,

@@ -253,6 +253,9 @@ def register(ctx: Context, backtest_path: str) -> Context:
             promoted, reason = False, f"champion moved to v{current} while deciding; not promoted"
         else:
             client.set_registered_model_alias(name, registry.CHAMPION, version)
+            winner = registry.alias_version(client, name, registry.CHAMPION)
+            if winner != version:  # another run moved it between our re-read and our write
+                promoted, reason = False, f"lost a race: champion moved to v{winner}; not promoted"
     decision = registry.Decision(model_name=name, candidate_version=version, candidate=candidate,
                                  baseline_backtest_mape=baseline, champion_version=champion_version,
                                  champion=champion, promoted=promoted, reason=reason, decided_at=registry.now_iso())

@@ -92,3 +92,15 @@ def test_bad_data_fails_the_dag_without_retries_or_registration(env, tmp_path):
     assert f"{bad}, row 6, column '#Passengers': value '1 200' is not a number" in output
     assert "up_for_retry" not in output
     assert len(client(env).search_model_versions(f"name='{NAME}'")) == before
+
+
+def test_mlflow_outage_is_retried_then_fails_saying_so(env):
+    from tests.pipeline.test_faults import free_port
+
+    down = {**env, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}", "PIPELINE_TASK_RETRIES": "1",
+            "PIPELINE_RETRY_DELAY_SECONDS": "1"}
+    result = dags_test(down, "1961-01-01", TINY)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert output.count(f"MLflow tracking server {down['MLFLOW_TRACKING_URI']} is unreachable") >= 2, output[-3000:]
+    assert "up_for_retry" in output

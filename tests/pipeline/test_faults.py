@@ -132,3 +132,32 @@ def test_rollback_restores_the_previous_champion_with_an_audit_trail(state):
     assert demoted["rollback.restored"] == "1" and restored["rollback.demoted"] == "2"
     with pytest.raises(ValueError, match="replaced no earlier champion"):
         registry.rollback(client, NAME, "again")
+
+
+RACE = ("import json, sys; from pipeline import steps; ctx, summary = json.loads(sys.argv[1]); "
+        "print(json.dumps(steps.register(ctx, summary)))")
+
+
+def test_two_racing_runs_promote_one_and_the_loser_says_why(server):
+    steps.run_all("race/old-champion", None, {**TINY, "epochs": 1, "learning_rate": 0.0001})
+    prepared = []
+    for key in ("race/scheduled", "race/manual"):  # the same better configuration, two DAG runs
+        ctx = steps.validate(steps.ingest(key, None, {**TINY, "epochs": 30, "learning_rate": 0.01}))
+        summary = steps.backtest_summary(ctx, [steps.backtest_fold(ctx, k) for k in steps.backtest_plan(ctx)])
+        prepared.append((steps.evaluate(steps.train(steps.features(ctx))), summary))
+    env = {**os.environ, "MLFLOW_TRACKING_URI": server.uri}
+    procs = [subprocess.Popen([sys.executable, "-c", RACE, json.dumps(p)], cwd=ROOT, env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for p in prepared]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    decisions = [json.loads(Path(r["decision"]).read_text()) for r in results]
+    winners = [d for d in decisions if d["promoted"]]
+    assert len(winners) == 1, decisions
+    loser = next(d for d in decisions if not d["promoted"])
+    assert ("while deciding" in loser["reason"]) or ("not better than champion" in loser["reason"])
+    client = MlflowClient(server.uri)
+    assert str(client.get_model_version_by_alias(NAME, "champion").version) == winners[0]["candidate_version"]
+    assert client.get_model_version(NAME, loser["candidate_version"]).tags["decision.reason"] == loser["reason"]

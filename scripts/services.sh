@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# The production topology of docker/docker-compose.yaml as real processes on loopback ports, for machines
+# without a Docker engine: PostgreSQL (one server, an Airflow and an MLflow database), an MLflow server on
+# PostgreSQL with its artifact store behind it, and Airflow's api-server, scheduler (LocalExecutor),
+# dag-processor and triggerer on PostgreSQL.
+#
+#   scripts/services.sh up       start everything (installs Debian's postgresql when missing), wait until healthy
+#   scripts/services.sh down     stop everything (whole process groups) and PostgreSQL
+#   scripts/services.sh status   what runs
+#   scripts/services.sh env      print the client settings (source it: eval "$(scripts/services.sh env)")
+#
+# Ports and folders come from the environment (defaults below). Passwords are generated on the first `up`
+# and kept in $SERVICES_DIR/secrets.env (mode 600); nothing secret lives in the repository.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BIN="${VENV:-$ROOT/.venv}/bin"
+SERVICES_DIR="${SERVICES_DIR:-$ROOT/.state/services}"
+PG_PORT="${PG_PORT:-55432}"
+MLFLOW_PORT="${MLFLOW_PORT:-55000}"
+AIRFLOW_PORT="${AIRFLOW_PORT:-58080}"
+HOST=127.0.0.1
+RUN="$SERVICES_DIR/run"
+LOGS="$SERVICES_DIR/logs"
+PGDATA="$SERVICES_DIR/pgdata"
+
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+log() { printf '[services] %s\n' "$*" >&2; }
+
+ensure_postgres() {
+  if [ -z "$(pg_bin)" ]; then
+    log "installing Debian's postgresql package"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+  fi
+}
+
+secrets() {
+  mkdir -p "$SERVICES_DIR"
+  if [ ! -f "$SERVICES_DIR/secrets.env" ]; then
+    umask 077
+    {
+      echo "AIRFLOW_DB_PASSWORD=$(openssl rand -hex 16)"
+      echo "MLFLOW_DB_PASSWORD=$(openssl rand -hex 16)"
+      echo "AIRFLOW_ADMIN_PASSWORD=$(openssl rand -hex 12)"
+      echo "AIRFLOW__API_AUTH__JWT_SECRET=$(openssl rand -hex 32)"
+      echo "AIRFLOW__CORE__FERNET_KEY=$("$BIN/python" -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')"
+    } > "$SERVICES_DIR/secrets.env"
+  fi
+  set -a; . "$SERVICES_DIR/secrets.env"; set +a
+}
+
+# The same variable names as docker/docker-compose.yaml (checked by tests/integration/test_compose.py).
+export_env() {
+  secrets
+  export AIRFLOW_HOME="$SERVICES_DIR/airflow"
+  export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://airflow:${AIRFLOW_DB_PASSWORD}@$HOST:$PG_PORT/airflow"
+  export AIRFLOW__CORE__EXECUTOR=LocalExecutor
+  export AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
+  export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin"
+  export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$SERVICES_DIR/airflow-passwords.json"
+  export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://$HOST:$AIRFLOW_PORT/execution/"
+  export AIRFLOW__API__BASE_URL="http://$HOST:$AIRFLOW_PORT"
+  export AIRFLOW__API__HOST="$HOST" AIRFLOW__API__PORT="$AIRFLOW_PORT"
+  export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
+  export AIRFLOW__CORE__LOAD_EXAMPLES=False
+  export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
+  export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=True
+  export AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT="${SCHEDULER_HEALTH_PORT:-58974}"
+  export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=30
+  export MLFLOW_BACKEND_STORE_URI="postgresql+psycopg2://mlflow:${MLFLOW_DB_PASSWORD}@$HOST:$PG_PORT/mlflow"
+  export MLFLOW_ARTIFACTS_DESTINATION="$SERVICES_DIR/mlartifacts"
+  export MLFLOW_TRACKING_URI="http://$HOST:$MLFLOW_PORT"
+  export PIPELINE_HOME="$ROOT"
+  export PIPELINE_STATE_DIR="$SERVICES_DIR/pipeline-state"
+}
+
+start() {  # name, command...: in its own session (process group), pid and log under $SERVICES_DIR
+  local name=$1; shift
+  if [ -f "$RUN/$name.pid" ] && kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null; then
+    log "$name already running"; return
+  fi
+  setsid "$@" > "$LOGS/$name.log" 2>&1 < /dev/null &
+  echo $! > "$RUN/$name.pid"
+  log "$name started (pid $!)"
+}
+
+wait_for() {  # name, seconds, command...
+  local name=$1 seconds=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if [ $SECONDS -ge $deadline ]; then
+      log "$name not healthy after ${seconds}s; last log lines:"; tail -n 30 "$LOGS/$name.log" >&2 || true
+      return 1
+    fi
+    sleep 1
+  done
+  log "$name healthy"
+}
+
+http_ok() { "$BIN/python" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=3)" "$1"; }
+
+up() {
+  [ -x "$BIN/python" ] || { log "no virtualenv at $BIN: run 'make setup' first"; exit 1; }
+  ensure_postgres
+  export_env
+  mkdir -p "$RUN" "$LOGS" "$AIRFLOW_HOME" "$MLFLOW_ARTIFACTS_DESTINATION" "$PIPELINE_STATE_DIR"
+  local pg; pg="$(pg_bin)"
+  if [ ! -f "$PGDATA/PG_VERSION" ]; then
+    mkdir -p "$PGDATA" && chown postgres: "$PGDATA" 2>/dev/null || true
+    as_postgres "$pg/initdb" -D "$PGDATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+  fi
+  mkdir -p "$SERVICES_DIR/pgsock" && chown postgres: "$SERVICES_DIR/pgsock" 2>/dev/null || true
+  if ! as_postgres "$pg/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+    as_postgres "$pg/pg_ctl" -D "$PGDATA" -l "$LOGS/postgres.log" -w \
+      -o "-p $PG_PORT -c listen_addresses=$HOST -k $SERVICES_DIR/pgsock" start >/dev/null
+  fi
+  wait_for postgres 60 pg_isready -h "$HOST" -p "$PG_PORT"
+  local psql=(as_postgres psql -h "$SERVICES_DIR/pgsock" -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qtA)
+  for db in airflow mlflow; do
+    local pw_var="${db^^}_DB_PASSWORD"
+    if [ -z "$("${psql[@]}" -c "SELECT 1 FROM pg_roles WHERE rolname='$db'")" ]; then
+      "${psql[@]}" -c "CREATE ROLE $db LOGIN PASSWORD '${!pw_var}'"
+      "${psql[@]}" -c "CREATE DATABASE $db OWNER $db"
+    fi
+  done
+
+  start mlflow "$BIN/mlflow" server --backend-store-uri "$MLFLOW_BACKEND_STORE_URI" \
+    --artifacts-destination "$MLFLOW_ARTIFACTS_DESTINATION" --host "$HOST" --port "$MLFLOW_PORT" \
+    --allowed-hosts "$HOST:$MLFLOW_PORT,localhost:$MLFLOW_PORT,mlflow:5000" --workers 1
+
+  printf '{"admin": "%s"}\n' "$AIRFLOW_ADMIN_PASSWORD" > "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
+  chmod 600 "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
+  "$BIN/airflow" db migrate > "$LOGS/airflow-db-migrate.log" 2>&1 || { tail -n 40 "$LOGS/airflow-db-migrate.log" >&2; exit 1; }
+  start api-server "$BIN/airflow" api-server --host "$HOST" --port "$AIRFLOW_PORT"
+  start scheduler "$BIN/airflow" scheduler
+  start dag-processor "$BIN/airflow" dag-processor
+  start triggerer "$BIN/airflow" triggerer
+
+  wait_for mlflow 180 http_ok "$MLFLOW_TRACKING_URI/health"
+  wait_for api-server 180 http_ok "http://$HOST:$AIRFLOW_PORT/api/v2/monitor/health"
+  wait_for scheduler 120 http_ok "http://$HOST:$AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT/health"
+  log "up: Airflow UI http://$HOST:$AIRFLOW_PORT (admin / see $SERVICES_DIR/secrets.env), MLflow UI $MLFLOW_TRACKING_URI"
+}
+
+stop_one() {
+  local name=$1 pid
+  [ -f "$RUN/$name.pid" ] || return 0
+  pid="$(cat "$RUN/$name.pid")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM -- "-$pid" 2>/dev/null || true
+    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    log "$name stopped"
+  fi
+  rm -f "$RUN/$name.pid"
+}
+
+down() {
+  for name in triggerer dag-processor scheduler api-server mlflow; do stop_one "$name"; done
+  local pg; pg="$(pg_bin)"
+  if [ -n "$pg" ] && [ -f "$PGDATA/PG_VERSION" ]; then
+    as_postgres "$pg/pg_ctl" -D "$PGDATA" -m fast stop >/dev/null 2>&1 && log "postgres stopped" || true
+  fi
+}
+
+status() {
+  for name in mlflow api-server scheduler dag-processor triggerer; do
+    if [ -f "$RUN/$name.pid" ] && kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null; then
+      echo "$name: running (pid $(cat "$RUN/$name.pid"))"
+    else
+      echo "$name: stopped"
+    fi
+  done
+  pg_isready -h "$HOST" -p "$PG_PORT" >/dev/null 2>&1 && echo "postgres: running" || echo "postgres: stopped"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  env) export_env; for v in MLFLOW_TRACKING_URI AIRFLOW__API__BASE_URL AIRFLOW_ADMIN_PASSWORD PIPELINE_STATE_DIR; do
+         printf 'export %s=%q\n' "$v" "${!v}"; done ;;
+  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+esac
