@@ -21,7 +21,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev,stats]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev,stats,services]'
 	touch $@
 
 $(AIRFLOW_HOME)/airflow.db: | setup

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -20,7 +21,8 @@ logger = logging.getLogger("pipeline")
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One ``--flag`` per config field (``--csv`` is short for ``--csv-path``); unset flags keep the config."""
-    parser.add_argument("--config", help="YAML file of config values (beats the preset, loses to flags)")
+    parser.add_argument("--config", default=os.environ.get("PIPELINE_CONFIG") or None,
+                        help="YAML file of config values (beats the preset, loses to flags; default $PIPELINE_CONFIG)")
     for field in dataclasses.fields(Config):
         names = [f"--{field.name.replace('_', '-')}"] + (["--csv"] if field.name == "csv_path" else [])
         parser.add_argument(*names, dest=field.name, default=None, metavar=str(field.type).upper(),

@@ -6,6 +6,7 @@ The context carries the resolved config, the work folder, file paths and MLflow 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -40,8 +41,11 @@ def _series(path: str) -> pd.Series:
 
 def ingest(run_key: str, as_of: str | None = None, overrides: Mapping[str, Any] | None = None,
            config_path: str | None = None, tags: Mapping[str, str] | None = None) -> Context:
-    """Resolve the config, snapshot the as-of rows and open (or reuse) the month's MLflow run."""
-    cfg = load_config(config_path, overrides)
+    """Resolve the config, snapshot the as-of rows and open (or reuse) the month's MLflow run.
+
+    ``config_path`` defaults to ``$PIPELINE_CONFIG`` (a deployment-wide YAML file), if set.
+    """
+    cfg = load_config(config_path or os.environ.get("PIPELINE_CONFIG") or None, overrides)
     work = settings.work_dir(run_key)
     csv_path = settings.resolve_data_path(cfg.csv_path, cfg.data_dir, cfg.allow_any_csv_path)
     snap = ig.ingest(csv_path, work / "ingested.csv", cfg.date_column, cfg.target_column, as_of,

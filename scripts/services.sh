@@ -39,14 +39,13 @@ ensure_postgres() {
 secrets() {
   mkdir -p "$SERVICES_DIR"
   if [ ! -f "$SERVICES_DIR/secrets.env" ]; then
-    umask 077
-    {
+    (umask 077; {
       echo "AIRFLOW_DB_PASSWORD=$(openssl rand -hex 16)"
       echo "MLFLOW_DB_PASSWORD=$(openssl rand -hex 16)"
       echo "AIRFLOW_ADMIN_PASSWORD=$(openssl rand -hex 12)"
       echo "AIRFLOW__API_AUTH__JWT_SECRET=$(openssl rand -hex 32)"
       echo "AIRFLOW__CORE__FERNET_KEY=$("$BIN/python" -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')"
-    } > "$SERVICES_DIR/secrets.env"
+    } > "$SERVICES_DIR/secrets.env")
   fi
   set -a; . "$SERVICES_DIR/secrets.env"; set +a
 }
@@ -73,6 +72,7 @@ export_env() {
   export MLFLOW_ARTIFACTS_DESTINATION="$SERVICES_DIR/mlartifacts"
   export MLFLOW_TRACKING_URI="http://$HOST:$MLFLOW_PORT"
   export PIPELINE_HOME="$ROOT"
+  export PIPELINE_CONFIG="${PIPELINE_CONFIG:-}"
   export PIPELINE_STATE_DIR="$SERVICES_DIR/pipeline-state"
 }
 
@@ -111,7 +111,8 @@ up() {
     mkdir -p "$PGDATA" && chown postgres: "$PGDATA" 2>/dev/null || true
     as_postgres "$pg/initdb" -D "$PGDATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 >/dev/null
   fi
-  mkdir -p "$SERVICES_DIR/pgsock" && chown postgres: "$SERVICES_DIR/pgsock" 2>/dev/null || true
+  mkdir -p "$SERVICES_DIR/pgsock" && touch "$LOGS/postgres.log"
+  chown postgres: "$SERVICES_DIR/pgsock" "$LOGS/postgres.log" 2>/dev/null || true
   if ! as_postgres "$pg/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
     as_postgres "$pg/pg_ctl" -D "$PGDATA" -l "$LOGS/postgres.log" -w \
       -o "-p $PG_PORT -c listen_addresses=$HOST -k $SERVICES_DIR/pgsock" start >/dev/null
