@@ -22,7 +22,9 @@ AIRFLOW_PORT="${AIRFLOW_PORT:-58080}"
 HOST=127.0.0.1
 RUN="$SERVICES_DIR/run"
 LOGS="$SERVICES_DIR/logs"
-PGDATA="$SERVICES_DIR/pgdata"
+# PostgreSQL runs as the `postgres` user: its folder must be reachable by that user (PG_DIR overrides it).
+PG_DIR="${PG_DIR:-$SERVICES_DIR/postgres}"
+PGDATA="$PG_DIR/data"
 
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -107,18 +109,21 @@ up() {
   export_env
   mkdir -p "$RUN" "$LOGS" "$AIRFLOW_HOME" "$MLFLOW_ARTIFACTS_DESTINATION" "$PIPELINE_STATE_DIR"
   local pg; pg="$(pg_bin)"
+  mkdir -p "$PGDATA" "$PG_DIR/sock" && touch "$PG_DIR/postgres.log"
+  chown -R postgres: "$PG_DIR" 2>/dev/null || true
+  if ! as_postgres test -w "$PG_DIR"; then
+    log "the postgres user cannot reach $PG_DIR (a parent folder is private): set PG_DIR to a reachable folder"
+    exit 1
+  fi
   if [ ! -f "$PGDATA/PG_VERSION" ]; then
-    mkdir -p "$PGDATA" && chown postgres: "$PGDATA" 2>/dev/null || true
     as_postgres "$pg/initdb" -D "$PGDATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 >/dev/null
   fi
-  mkdir -p "$SERVICES_DIR/pgsock" && touch "$LOGS/postgres.log"
-  chown postgres: "$SERVICES_DIR/pgsock" "$LOGS/postgres.log" 2>/dev/null || true
   if ! as_postgres "$pg/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
-    as_postgres "$pg/pg_ctl" -D "$PGDATA" -l "$LOGS/postgres.log" -w \
-      -o "-p $PG_PORT -c listen_addresses=$HOST -k $SERVICES_DIR/pgsock" start >/dev/null
+    as_postgres "$pg/pg_ctl" -D "$PGDATA" -l "$PG_DIR/postgres.log" -w \
+      -o "-p $PG_PORT -c listen_addresses=$HOST -k $PG_DIR/sock" start >/dev/null
   fi
   wait_for postgres 60 pg_isready -h "$HOST" -p "$PG_PORT"
-  local psql=(as_postgres psql -h "$SERVICES_DIR/pgsock" -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qtA)
+  local psql=(as_postgres psql -h "$PG_DIR/sock" -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qtA)
   for db in airflow mlflow; do
     local pw_var="${db^^}_DB_PASSWORD"
     if [ -z "$("${psql[@]}" -c "SELECT 1 FROM pg_roles WHERE rolname='$db'")" ]; then
