@@ -11,7 +11,11 @@ against a seasonal-naive baseline, and **register** it in MLflow: the version is
 * Params override the pipeline config (`pipeline/defaults.yaml`); leave them empty to use the defaults.
 * Bad data fails the run at once (no retries) with the file, row and column in the task log; transient
   faults (MLflow unreachable, a killed worker) are retried (`PIPELINE_TASK_RETRIES`, `PIPELINE_RETRY_DELAY_SECONDS`).
-* Everything is logged to the MLflow experiment `lstm-monthly-retraining`, one run per month.
+* Everything is logged to the MLflow experiment `lstm-monthly-retraining`, one run per month; the **summarize**
+  task prints the run summary (also the MLflow run's description). **monitor** scores the current champion on
+  the months since it was trained (`champion_live_mape`, alert over `live_mape_alert`) and checks for drift.
+* Failures and missed deadlines (`PIPELINE_DEADLINE_HOURS`, default 4) are sent through the `pipeline_alerts`
+  connection (webhook or SMTP), or logged when it is not configured.
 
 Run one month by hand: `airflow dags test lstm_monthly_retraining 1961-01-01 --conf '{"epochs": 2}'`.
 """
@@ -23,7 +27,17 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
+from airflow.sdk import (
+    BaseNotifier,
+    CronDataIntervalTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    Param,
+    SyncCallback,
+    dag,
+    get_current_context,
+    task,
+)
 
 from pipeline.config import FIELD_NAMES, presets
 
@@ -44,6 +58,20 @@ def _params() -> dict[str, Param]:
                                 description=f"Override config '{field.name}' (default {field.default!r}).",
                                 **extra)
     return out
+
+
+class PipelineNotifier(BaseNotifier):
+    """Sends a short failure message (task, error, log link) through the `pipeline_alerts` connection
+    (webhook or SMTP); with no connection configured the message is only logged."""
+
+    def __init__(self, conn_id: str = "pipeline_alerts"):
+        super().__init__()
+        self.conn_id = conn_id
+
+    def notify(self, context: Any) -> None:
+        from pipeline import alerts
+
+        alerts.send(*alerts.failure_message(context), conn_id=self.conn_id)
 
 
 def _run(step: str, *args: Any) -> dict[str, Any]:
@@ -76,6 +104,12 @@ def _run(step: str, *args: Any) -> dict[str, Any]:
     params=_params(),
     tags=["ml", "lstm", "forecasting", "monthly", "mlflow"],
     doc_md=__doc__,
+    on_failure_callback=PipelineNotifier(),
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=timedelta(hours=float(os.environ.get("PIPELINE_DEADLINE_HOURS", "4"))),
+        callback=SyncCallback("pipeline.alerts.deadline_missed", kwargs={"dag_id": DAG_ID}),
+    ),
 )
 def lstm_monthly_retraining() -> None:
     @task
@@ -92,6 +126,11 @@ def lstm_monthly_retraining() -> None:
     def validate(ctx: dict[str, Any]) -> dict[str, Any]:
         """Check the data and write the validation report and profile."""
         return _run("validate", ctx)
+
+    @task
+    def monitor(ctx: dict[str, Any]) -> str:
+        """Live performance of the current champion on the new months; drift of the new months."""
+        return _run("monitor", ctx)["monitor"]
 
     @task
     def backtest_plan(ctx: dict[str, Any]) -> list[int]:
@@ -124,13 +163,18 @@ def lstm_monthly_retraining() -> None:
         return _run("evaluate", ctx)
 
     @task
-    def register(ctx: dict[str, Any], backtest: str) -> dict[str, Any]:
+    def register(ctx: dict[str, Any], backtest: str, monitored: str) -> dict[str, Any]:
         """Register the version; move the champion alias only on improvement."""
-        return _run("register", ctx, backtest)
+        return _run("register", ctx, backtest, monitored)
+
+    @task
+    def summarize(ctx: dict[str, Any]) -> str:
+        """The run summary: MLflow description and artifacts, and this task's log."""
+        return _run("summarize_run", ctx)
 
     checked = validate(ingest())
     folds = backtest_fold.partial(ctx=checked).expand(fold=backtest_plan(checked))
-    register(evaluate(train(features(checked))), backtest_summary(checked, folds))
+    summarize(register(evaluate(train(features(checked))), backtest_summary(checked, folds), monitor(checked)))
 
 
 lstm_monthly_retraining()

@@ -47,6 +47,9 @@ class Config:
     registered_model_name: str = "air_passengers_lstm"
     baseline_gate: bool = True
     stats_baselines: bool = False
+    live_mape_alert: float = 15.0
+    drift_level_z: float = 3.0
+    drift_seasonal_corr: float = 0.8
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

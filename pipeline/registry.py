@@ -97,12 +97,13 @@ class Decision:
 
 
 def decide(candidate: Scores, baseline_backtest: float, champion: Scores | None,
-           baseline_gate: bool) -> tuple[bool, str]:
+           baseline_gate: bool, drift: bool = False) -> tuple[bool, str]:
     """The promotion gate.
 
     A candidate must have finite scores and (if gated) a lower backtest mean MAPE than seasonal naive. It then
     replaces the champion when its backtest mean MAPE on the same folds is lower; on equal backtests (the same
-    configuration retrained on newer data) it must also do better on the same holdout months.
+    configuration retrained on newer data) it must also do better on the same holdout months, except under
+    data ``drift``, when only a better backtest promotes.
     """
     if not candidate.finite():
         return False, f"candidate scores are not finite ({candidate})"
@@ -117,6 +118,9 @@ def decide(candidate: Scores, baseline_backtest: float, champion: Scores | None,
     if candidate.backtest_mape > champion.backtest_mape:
         return False, (f"candidate backtest MAPE {candidate.backtest_mape:.3f} is not better than champion "
                        f"{champion.backtest_mape:.3f} on the same folds")
+    if drift:
+        return False, (f"data drift: promotion needs a better backtest than the champion's "
+                       f"{champion.backtest_mape:.3f}, got the same")
     if candidate.holdout_mape < champion.holdout_mape:
         return True, (f"same backtest MAPE {candidate.backtest_mape:.3f}; candidate holdout MAPE "
                       f"{candidate.holdout_mape:.3f} beats champion {champion.holdout_mape:.3f}")

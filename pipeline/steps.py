@@ -14,11 +14,13 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline import alerts, plots, registry, settings, tracking
 from pipeline import backtest as bt
 from pipeline import evaluate as ev
 from pipeline import features as ft
 from pipeline import ingest as ig
-from pipeline import plots, registry, settings, tracking
+from pipeline import metrics as metrics_
+from pipeline import monitor as monitor_
 from pipeline import validate as vd
 from pipeline.config import Config, load_config
 from pipeline.io import read_json, write_json, write_text
@@ -170,6 +172,64 @@ def evaluate(ctx: Context) -> Context:
     return {**ctx, "metrics": scores, "forecast": str(forecast_path)}
 
 
+def monitor(ctx: Context) -> Context:
+    """Score the current champion on the months since it was trained; check the new months for drift."""
+    import mlflow
+
+    cfg = _config(ctx)
+    series = _series(ctx["series"])
+    client = tracking.configure()
+    name = cfg.registered_model_name
+    live = None
+    version = registry.alias_version(client, name, registry.CHAMPION) if _model_exists(client, name) else None
+    previous = tracking.previous_run(client, cfg.experiment_name, ctx["mlflow_run_id"])
+    previous_month = previous.data.tags.get("data_month") if previous else None
+    if version is not None:
+        trained_to = client.get_run(client.get_model_version(name, version).run_id).data.tags.get("data_month")
+        model, lookback = registry.load_version(name, version)
+        live = monitor_.live_performance(model.predict, lookback, series, trained_to, cfg.season_length)
+        if live:
+            live["version"] = version
+    new_months = _months_between(previous_month, ctx["data_month"]) if previous_month else cfg.season_length
+    found = monitor_.drift(series, max(new_months, 1), cfg.season_length, cfg.drift_level_z, cfg.drift_seasonal_corr)
+    result = {"live": live, "drift": found, "previous_data_month": previous_month,
+              "months_added": _months_between(previous_month, ctx["data_month"]) if previous_month else len(series)}
+    path = write_json(Path(ctx["work_dir"]) / "monitor.json", result)
+    figures = {"data_months": float(len(series)), "months_added": float(result["months_added"])}
+    with tracking.resume(ctx["mlflow_run_id"]):
+        mlflow.log_artifact(str(path), "monitoring")
+        mlflow.set_tag("drift", "yes" if found["drift"] else "no")
+        if found.get("checked"):
+            figures |= {"drift_level_z": found["level_z"], "drift_seasonal_corr": found["seasonal_corr"]}
+        if live:
+            figures |= {"champion_live_mape": live["live_mape"], "champion_live_months": float(live["months"])}
+        mlflow.log_metrics(figures)
+    metrics_.gauges(figures)
+    for finding in found["findings"]:
+        logger.warning("drift: %s", finding)
+    if live and live["live_mape"] > cfg.live_mape_alert:
+        alerts.send(f"[{cfg.experiment_name}] champion v{version} live MAPE {live['live_mape']:.1f}%",
+                    f"The champion's MAPE on {live['months']} month(s) since {live['trained_to']} "
+                    f"({live['first']}..{live['last']}) is {live['live_mape']:.2f}%, over the "
+                    f"{cfg.live_mape_alert:.1f}% alert threshold (run {ctx['run_key']}).")
+    return {**ctx, "monitor": str(path), "drift": bool(found["drift"])}
+
+
+def _model_exists(client: Any, name: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        return False
+    return True
+
+
+def _months_between(earlier: str, later: str) -> int:
+    a, b = pd.Period(earlier, "M"), pd.Period(later, "M")
+    return (b - a).n
+
+
 def backtest_plan(ctx: Context) -> list[int]:
     """The fold indices to run (one mapped task each)."""
     return list(range(_config(ctx).folds))
@@ -231,11 +291,12 @@ def _champion_scores(client: Any, name: str, version: str, cfg: Config, series: 
     return registry.Scores(backtest_mape=backtest_mape, holdout_mape=holdout_scores["holdout_mape"])
 
 
-def register(ctx: Context, backtest_path: str) -> Context:
+def register(ctx: Context, backtest_path: str, monitor_path: str | None = None) -> Context:
     """Register the candidate, alias it challenger, and move champion only if it is better."""
     import mlflow
 
     cfg = _config(ctx)
+    drift = bool(read_json(monitor_path)["drift"]["drift"]) if monitor_path else False
     name = cfg.registered_model_name
     summary = read_json(backtest_path)
     client = tracking.configure()
@@ -248,7 +309,7 @@ def register(ctx: Context, backtest_path: str) -> Context:
     champion = None
     if champion_version is not None and champion_version != version:
         champion = _champion_scores(client, name, champion_version, cfg, _series(ctx["series"]), summary)
-    promoted, reason = registry.decide(candidate, baseline, champion, cfg.baseline_gate)
+    promoted, reason = registry.decide(candidate, baseline, champion, cfg.baseline_gate, drift)
     if champion_version == version:
         promoted, reason = True, "this version is already the champion (re-run)"
     if promoted and champion_version != version:
@@ -270,16 +331,51 @@ def register(ctx: Context, backtest_path: str) -> Context:
         mlflow.log_artifact(str(path))
         mlflow.set_tags({"decision": "promoted" if promoted else "rejected", "model_version": version})
     logger.info("%s v%s: %s (%s)", name, version, "PROMOTED to champion" if promoted else "not promoted", reason)
-    return {**ctx, "model_version": version, "promoted": promoted, "decision": str(path)}
+    return {**ctx, "model_version": version, "promoted": promoted, "decision": str(path),
+            "backtest": backtest_path, "monitor": monitor_path}
+
+
+def summarize_run(ctx: Context) -> str:
+    """The run summary (markdown and JSON): logged to MLflow, set as the run description, printed to the log."""
+    import mlflow
+
+    cfg = _config(ctx)
+    monitored = read_json(ctx["monitor"]) if ctx.get("monitor") else {"live": None, "drift": {"findings": []}}
+    report = read_json(ctx["validation_report"])
+    summary = {
+        "dag_id": ctx.get("dag_id", "lstm_monthly_retraining"), "run_key": ctx["run_key"],
+        "data_month": ctx["data_month"], "data_rows": report["rows"],
+        "months_added": monitored.get("months_added", report["rows"]),
+        "previous_data_month": monitored.get("previous_data_month"),
+        "validation": {"status": report["status"], "fixes": report["fixes"], "warnings": report["warnings"]},
+        "metrics": ctx["metrics"], "backtest": read_json(ctx["backtest"])["mean"] if ctx.get("backtest") else None,
+        "live": monitored.get("live"), "drift": monitored["drift"], "decision": read_json(ctx["decision"]),
+        "preset": cfg.preset, "mlflow_run_id": ctx["mlflow_run_id"],
+    }
+    text = monitor_.summary_markdown(summary)
+    work = Path(ctx["work_dir"])
+    md, js = write_text(work / "summary.md", text), write_json(work / "summary.json", summary)
+    with tracking.resume(ctx["mlflow_run_id"]):
+        mlflow.log_artifact(str(md))
+        mlflow.log_artifact(str(js))
+        mlflow.set_tag("mlflow.note.content", text)
+    metrics_.gauges({"train_seconds": read_json(ctx["history"])["seconds"],
+                     "holdout_mape": ctx["metrics"]["holdout_mape"],
+                     "backtest_mape": summary["decision"]["candidate"]["backtest_mape"],
+                     "promoted": float(summary["decision"]["promoted"])})
+    logger.info("run summary\n%s", text)
+    return str(md)
 
 
 def run_all(run_key: str, as_of: str | None = None, overrides: Mapping[str, Any] | None = None,
             config_path: str | None = None, tags: Mapping[str, str] | None = None) -> Context:
     """Run every step in order, in this process (the command-line equivalent of one DAG run)."""
     ctx = validate(ingest(run_key, as_of, overrides, config_path, tags))
+    monitored = monitor(ctx)["monitor"]
     folds = [backtest_fold(ctx, fold) for fold in backtest_plan(ctx)]
     summary = backtest_summary(ctx, folds)
     for step in (features, train, evaluate):
         logger.info("step %s", step.__name__)
         ctx = step(ctx)
-    return register(ctx, summary)
+    ctx = register(ctx, summary, monitored)
+    return {**ctx, "summary": summarize_run(ctx)}

@@ -116,3 +116,11 @@ def log_dataset(series: pd.Series, source: str, name: str, sha256: str) -> None:
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
         dataset = mlflow.data.from_pandas(frame, source=source, name=name, targets="value", digest=sha256[:16])
     mlflow.log_input(dataset, context="training")
+
+
+def previous_run(client: MlflowClient, experiment_name: str, run_id: str) -> Any:
+    """The latest finished monthly run of the experiment other than ``run_id`` (or None)."""
+    experiment = client.get_experiment_by_name(experiment_name)
+    runs = client.search_runs([experiment.experiment_id], "tags.kind = 'monthly' and attributes.status = 'FINISHED'",
+                              order_by=["attributes.start_time DESC"], max_results=5)
+    return next((r for r in runs if r.info.run_id != run_id), None)

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import ROOT
 
 DAG_FILE = ROOT / "dags" / "lstm_monthly_retraining.py"
-TASKS = ["ingest", "validate", "features", "train", "evaluate", "register"]
+TASKS = ["ingest", "validate", "monitor", "features", "train", "evaluate", "register", "summarize"]
 BACKTEST = ["backtest_plan", "backtest_fold", "backtest_summary"]
 
 
@@ -30,7 +30,8 @@ def test_tasks_and_edges(dagbag):
     dag = dagbag.dags["lstm_monthly_retraining"]
     assert sorted(dag.task_ids) == sorted(TASKS + BACKTEST)
     upstream = {"ingest": set(), "validate": {"ingest"}, "features": {"validate"}, "train": {"features"},
-                "evaluate": {"train"}, "register": {"evaluate", "backtest_summary"},
+                "evaluate": {"train"}, "register": {"evaluate", "backtest_summary", "monitor"},
+                "monitor": {"validate"}, "summarize": {"register"},
                 "backtest_plan": {"validate"}, "backtest_fold": {"validate", "backtest_plan"},
                 "backtest_summary": {"validate", "backtest_fold"}}
     for task_id, expected in upstream.items():
@@ -48,6 +49,10 @@ def test_schedule_and_run_safety(dagbag):
         assert task.retries >= 1 and task.retry_delay >= timedelta(seconds=30), task.task_id
         assert task.execution_timeout is not None, task.task_id
     assert dag.get_task("train").execution_timeout > dag.get_task("ingest").execution_timeout
+    assert type(dag.on_failure_callback[0]).__name__ == "PipelineNotifier" if isinstance(
+        dag.on_failure_callback, list) else type(dag.on_failure_callback).__name__ == "PipelineNotifier"
+    (deadline,) = dag.deadline
+    assert deadline.interval.total_seconds() == 4 * 3600
 
 
 def test_params_cover_the_config(dagbag):

@@ -103,3 +103,18 @@ def test_bad_data_stops_before_training_and_registers_nothing(state, tmp_path, s
     assert "validation/validation_report.json" in {f.path for f in client.list_artifacts(run.info.run_id,
                                                                                           "validation")}
     assert client.search_registered_models() == []
+
+
+def test_next_month_scores_the_champion_live_and_summarizes(state, synthetic_csv):
+    overrides = {**TINY, "csv_path": str(synthetic_csv)}
+    steps.run_all("unit/june", "2005-07-01", overrides)
+    later = steps.run_all("unit/december", "2006-01-01", overrides)
+    client = _client()
+    run = client.get_run(later["mlflow_run_id"])
+    assert run.data.metrics["champion_live_months"] == 6 and run.data.metrics["champion_live_mape"] > 0
+    assert run.data.metrics["months_added"] == 6 and run.data.tags["drift"] in {"yes", "no"}
+    summary = Path(later["summary"]).read_text()
+    assert run.data.tags["mlflow.note.content"] == summary
+    assert "6 new since the last run (2005-06)" in summary and "live: champion v1 on 6 month(s)" in summary
+    assert {"summary.md", "summary.json", "monitoring/monitor.json"} <= {
+        f.path for folder in (None, "monitoring") for f in client.list_artifacts(run.info.run_id, folder)}

@@ -1,0 +1,107 @@
+"""Short operational messages (failures, missed deadlines, live-performance alerts) to a webhook or SMTP.
+
+The channel is an Airflow connection (default id ``pipeline_alerts``), given like any connection, e.g. as
+``AIRFLOW_CONN_PIPELINE_ALERTS='{"conn_type": "http", "host": "hooks.example", "schema": "https", ...}'`` or
+``'{"conn_type": "smtp", "host": "smtp.example", "port": 587, "login": ..., "password": ...,
+"extra": {"to": "ops@example", "from": "airflow@example"}}'``. With no connection the message is only logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import smtplib
+import urllib.request
+from email.message import EmailMessage
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+CONN_ID = "pipeline_alerts"
+
+
+def _connection(conn_id: str) -> dict[str, Any] | None:
+    """The connection as a dict: from ``AIRFLOW_CONN_<ID>`` (JSON or URI) or Airflow's secrets backends."""
+    raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
+    if raw:
+        if raw.lstrip().startswith("{"):
+            return json.loads(raw)
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(raw)
+        return {"conn_type": parts.scheme, "host": parts.hostname, "port": parts.port, "schema": parts.path.lstrip("/"),
+                "login": parts.username, "password": parts.password, "extra": {}}
+    try:
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(conn_id)
+    except Exception:
+        return None
+    return {"conn_type": conn.conn_type, "host": conn.host, "port": conn.port, "schema": conn.schema,
+            "login": conn.login, "password": conn.password, "extra": conn.extra_dejson}
+
+
+def webhook_url(conn: dict[str, Any]) -> str:
+    """``http(s)://host[:port]/endpoint`` from an http connection (``extra.endpoint`` or ``schema`` as the path)."""
+    host = str(conn.get("host") or "")
+    if "://" in host:
+        base = host.rstrip("/")
+    else:
+        scheme = (conn.get("extra") or {}).get("scheme", "http")
+        base = f"{scheme}://{host}" + (f":{conn['port']}" if conn.get("port") else "")
+    endpoint = (conn.get("extra") or {}).get("endpoint") or conn.get("schema") or ""
+    return f"{base}/{endpoint.lstrip('/')}" if endpoint else base
+
+
+def send(subject: str, message: str, conn_id: str = CONN_ID) -> str:
+    """Send ``message``; returns the channel used ("webhook", "smtp" or "log"). Never raises."""
+    logger.warning("ALERT %s: %s", subject, message)
+    conn = _connection(conn_id)
+    if not conn:
+        return "log"
+    try:
+        kind = str(conn.get("conn_type", "")).lower()
+        if kind in ("http", "https", "webhook"):
+            body = json.dumps({"text": f"{subject}\n{message}", "subject": subject, "message": message}).encode()
+            request = urllib.request.Request(webhook_url(conn), data=body, method="POST",
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=10):
+                return "webhook"
+        if kind in ("smtp", "email"):
+            extra = conn.get("extra") or {}
+            mail = EmailMessage()
+            mail["Subject"], mail["From"], mail["To"] = subject, extra.get("from", "airflow@localhost"), extra["to"]
+            mail.set_content(message)
+            with smtplib.SMTP(conn["host"], int(conn.get("port") or 25), timeout=10) as smtp:
+                if extra.get("starttls", True) and smtp.has_extn("starttls"):
+                    smtp.starttls()
+                if conn.get("login"):
+                    smtp.login(conn["login"], conn.get("password") or "")
+                smtp.send_message(mail)
+            return "smtp"
+        logger.error("connection %s has unsupported type %r; alert only logged", conn_id, kind)
+    except Exception:  # an alert must never hide the failure it reports
+        logger.exception("could not send the alert through connection %s; it is only logged", conn_id)
+    return "log"
+
+
+def failure_message(context: dict[str, Any]) -> tuple[str, str]:
+    """(subject, text) for a failed task or DAG run, from an Airflow callback context."""
+    ti = context.get("task_instance") or context.get("ti")
+    run = context.get("dag_run")
+    dag_id = getattr(run, "dag_id", None) or getattr(ti, "dag_id", "?")
+    run_id = getattr(run, "run_id", None) or getattr(ti, "run_id", "?")
+    task_id = getattr(ti, "task_id", None) or "?"
+    error = context.get("exception") or context.get("reason") or "see the task log"
+    log_url = getattr(ti, "log_url", None) or "n/a"
+    subject = f"[airflow] {dag_id} failed: {task_id}"
+    return subject, f"DAG {dag_id}, run {run_id}, task {task_id} failed.\nError: {error}\nLog: {log_url}"
+
+
+def deadline_missed(context: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    """Deadline callback (Airflow ``SyncCallback``): a month's run has not finished in time."""
+    context = context or kwargs.get("context") or {}
+    run = context.get("dag_run")
+    subject = f"[airflow] {getattr(run, 'dag_id', kwargs.get('dag_id', '?'))} missed its deadline"
+    send(subject, f"Run {getattr(run, 'run_id', '?')} has not finished in time ({kwargs.get('limit', 'deadline')}).")

@@ -1,0 +1,73 @@
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from pipeline import alerts, metrics
+
+
+@pytest.fixture
+def webhook():
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], received
+    server.shutdown()
+
+
+def test_webhook_connection_receives_the_message(webhook, monkeypatch):
+    port, received = webhook
+    monkeypatch.setenv("AIRFLOW_CONN_PIPELINE_ALERTS",
+                       json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "hook"}))
+    assert alerts.send("subject", "body") == "webhook"
+    assert received == [("/hook", {"text": "subject\nbody", "subject": "subject", "message": "body"})]
+
+
+def test_uri_connections_work_too(webhook, monkeypatch):
+    port, received = webhook
+    monkeypatch.setenv("AIRFLOW_CONN_OPS", f"http://127.0.0.1:{port}/alerts")
+    assert alerts.send("s", "m", conn_id="ops") == "webhook" and received[0][0] == "/alerts"
+
+
+def test_without_a_connection_the_message_is_logged(monkeypatch, caplog):
+    monkeypatch.delenv("AIRFLOW_CONN_PIPELINE_ALERTS", raising=False)
+    assert alerts.send("subject", "body") == "log"
+    assert "ALERT subject: body" in caplog.text
+
+
+def test_an_unreachable_channel_never_raises(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_PIPELINE_ALERTS", "http://127.0.0.1:9/none")
+    assert alerts.send("s", "m") == "log"
+
+
+def test_failure_message_names_task_error_and_log():
+    ti = type("TI", (), {"dag_id": "d", "run_id": "r", "task_id": "validate", "log_url": "http://x/log"})()
+    subject, text = alerts.failure_message({"task_instance": ti, "exception": ValueError("bad row 7")})
+    assert subject == "[airflow] d failed: validate"
+    assert "task validate failed" in text and "bad row 7" in text and "http://x/log" in text
+
+
+def test_statsd_gauges(monkeypatch):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(5)
+        monkeypatch.setenv("AIRFLOW__METRICS__STATSD_ON", "True")
+        monkeypatch.setenv("AIRFLOW__METRICS__STATSD_HOST", "127.0.0.1")
+        monkeypatch.setenv("AIRFLOW__METRICS__STATSD_PORT", str(sock.getsockname()[1]))
+        assert metrics.gauges({"holdout_mape": 4.25}) == 1
+        assert sock.recv(1024) == b"airflow.pipeline.holdout_mape:4.25|g"
+    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_ON", "False")
+    assert metrics.gauges({"x": 1}) == 0
