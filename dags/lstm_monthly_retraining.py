@@ -64,14 +64,21 @@ class PipelineNotifier(BaseNotifier):
     """Sends a short failure message (task, error, log link) through the `pipeline_alerts` connection
     (webhook or SMTP); with no connection configured the message is only logged."""
 
+    template_fields = ()
+
     def __init__(self, conn_id: str = "pipeline_alerts"):
         super().__init__()
         self.conn_id = conn_id
 
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Nothing to render (and the scheduler's serialized DAG has no template environment)."""
+
     def notify(self, context: Any) -> None:
         from pipeline import alerts
 
-        alerts.send(*alerts.failure_message(context), conn_id=self.conn_id)
+        run = context.get("dag_run")
+        recorded = alerts.recorded_failure(f"{DAG_ID}/{getattr(run, 'run_id', context.get('run_id'))}")
+        alerts.send(*alerts.failure_message({**recorded, **context}), conn_id=self.conn_id)
 
 
 def _run(step: str, *args: Any) -> dict[str, Any]:
@@ -81,10 +88,16 @@ def _run(step: str, *args: Any) -> dict[str, Any]:
     from pipeline import steps
     from pipeline.errors import ConfigError, DataValidationError
 
+    context = get_current_context()
     try:
         return getattr(steps, step)(*args)
-    except (DataValidationError, ConfigError) as exc:
-        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+    except Exception as exc:
+        from pipeline import alerts
+
+        alerts.record_failure(f"{DAG_ID}/{context['dag_run'].run_id}", context["ti"].task_id, exc)
+        if isinstance(exc, (DataValidationError, ConfigError)):
+            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+        raise
 
 
 @dag(

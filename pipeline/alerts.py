@@ -86,13 +86,31 @@ def send(subject: str, message: str, conn_id: str = CONN_ID) -> str:
     return "log"
 
 
+def record_failure(run_key: str, task_id: str, error: BaseException) -> None:
+    """Keep a failed step's error in the run's work folder, for the run-level failure notice."""
+    from pipeline.io import write_json
+    from pipeline.settings import work_dir
+
+    write_json(work_dir(run_key) / "failure.json",
+               {"task_id": task_id, "exception": f"{type(error).__name__}: {error}"})
+
+
+def recorded_failure(run_key: str) -> dict[str, Any]:
+    """The last error recorded by :func:`record_failure` for this run (empty if none)."""
+    from pipeline.io import read_json
+    from pipeline.settings import work_dir
+
+    path = work_dir(run_key) / "failure.json"
+    return read_json(path) if path.is_file() else {}
+
+
 def failure_message(context: dict[str, Any]) -> tuple[str, str]:
     """(subject, text) for a failed task or DAG run, from an Airflow callback context."""
     ti = context.get("task_instance") or context.get("ti")
     run = context.get("dag_run")
     dag_id = getattr(run, "dag_id", None) or getattr(ti, "dag_id", "?")
     run_id = getattr(run, "run_id", None) or getattr(ti, "run_id", "?")
-    task_id = getattr(ti, "task_id", None) or "?"
+    task_id = context.get("task_id") or getattr(ti, "task_id", None) or "?"
     error = context.get("exception") or context.get("reason") or "see the task log"
     log_url = getattr(ti, "log_url", None) or "n/a"
     subject = f"[airflow] {dag_id} failed: {task_id}"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -55,3 +58,24 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def synthetic_csv(tmp_path: Path) -> Path:
     """72 months of synthetic seasonal data with trend, in the product's CSV format."""
     return write_csv(tmp_path / "synthetic.csv", seasonal_series())
+
+
+@pytest.fixture
+def webhook():
+    """A real HTTP server on loopback that records every POST (path, JSON body)."""
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], received
+    server.shutdown()

@@ -104,3 +104,17 @@ def test_mlflow_outage_is_retried_then_fails_saying_so(env):
     assert result.returncode != 0
     assert output.count(f"MLflow tracking server {down['MLFLOW_TRACKING_URI']} is unreachable") >= 2, output[-3000:]
     assert "up_for_retry" in output
+
+
+def test_a_failed_run_sends_a_notice_through_the_alerts_connection(env, tmp_path, webhook):
+    port, received = webhook
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Month,#Passengers\n1949-01,112\n1949-02,abc\n")
+    alerting = {**env, "AIRFLOW_CONN_PIPELINE_ALERTS": json.dumps(
+        {"conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "ops"})}
+    result = dags_test(alerting, "1961-01-01", {**TINY, "csv_path": str(bad)})
+    assert result.returncode != 0
+    assert received, (result.stdout + result.stderr)[-3000:]
+    path, body = received[0]
+    assert path == "/ops" and body["subject"].startswith(f"[airflow] {DAG_ID} failed")
+    assert "validate" in body["message"] and "'abc' is not a number" in body["message"]
