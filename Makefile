@@ -14,7 +14,10 @@ export AIRFLOW_HOME ?= $(STATE)/airflow
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: setup run test lint mlflow-ui clean
+FROM ?= 1958-01
+TO ?= 1960-12
+
+.PHONY: setup run test lint mlflow-ui backfill clean
 
 setup: $(VENV)/.installed
 
@@ -43,6 +46,10 @@ lint: setup
 ## mlflow-ui: browse runs and models of the local store on http://127.0.0.1:5000
 mlflow-ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(PIPELINE_STATE_DIR)/mlflow.db --host 127.0.0.1 --port 5000
+
+## backfill: one Airflow DAG run per month FROM..TO, each with that month's as-of data (conf: CONF)
+backfill: setup $(AIRFLOW_HOME)/airflow.db
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pipeline backfill --from $(FROM) --to $(TO) --airflow
 
 clean:
 	rm -rf $(STATE)

@@ -65,3 +65,32 @@ def test_backtest_on_any_monthly_csv(tmp_path, capsys):
     assert main(args) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:3] == ["fold", "train", "to"] and table[-1].startswith("mean")
+
+
+def test_backfill_months_cover_the_range():
+    from pipeline.cli import backfill_months
+
+    assert backfill_months("1958-11", "1959-02") == [("1958-11", "1958-12-01"), ("1958-12", "1959-01-01"),
+                                                     ("1959-01", "1959-02-01"), ("1959-02", "1959-03-01")]
+
+
+@pytest.mark.slow
+def test_backfill_retrains_month_by_month_and_moves_the_champion_only_on_improvement(state, capsys):
+    from mlflow.tracking import MlflowClient
+
+    from pipeline import settings
+
+    assert main(["backfill", "--from", "1960-08", "--to", "1960-10", *_flags(TINY)]) == 0
+    out = capsys.readouterr().out
+    rows = json.loads(out[out.index("[\n"):])
+    assert [r["month"] for r in rows] == ["1960-08", "1960-09", "1960-10"]
+    assert [r["version"] for r in rows] == ["1", "2", "3"] and rows[0]["promoted"] is True
+    client = MlflowClient(settings.tracking_uri())
+    runs = client.search_runs([client.get_experiment_by_name("lstm-monthly-retraining").experiment_id],
+                              "tags.kind = 'monthly'")
+    assert sorted(r.info.run_name for r in runs) == ["1960-08", "1960-09", "1960-10"]
+    assert all(r.data.tags["trigger"] == "backfill" for r in runs)
+    last_promoted = [r["version"] for r in rows if r["promoted"]][-1]
+    assert str(client.get_model_version_by_alias("air_passengers_lstm", "champion").version) == last_promoted
+    for row in rows[1:]:
+        assert row["promoted"] == ("beats" in row["reason"]), row
