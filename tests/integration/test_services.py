@@ -124,3 +124,38 @@ def test_triggered_runs_train_register_and_decide(stack, token):
     assert tags["decision.champion_version"] != "None", "a champion existed: the decision compared against it"
     # artifacts are served by the MLflow server: they live in its artifact store, not in the workers' folders
     assert any((stack["folder"] / "state" / "mlartifacts").rglob("decision.json"))
+
+
+@pytest.mark.browser
+def test_airflow_ui_shows_the_successful_dag_runs(stack, token):
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import FLAGS, ensure_chromium, screenshot_path
+
+    executable = ensure_chromium()
+    base = stack["airflow"]
+    status, runs = http("GET", f"{base}/api/v2/dags/{DAG_ID}/dagRuns?state=success", token=token)
+    assert status == 200 and runs["total_entries"] >= 1, "run the DAG tests of this module first"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=FLAGS, headless=True)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(f"{base}/dags/{DAG_ID}/runs", wait_until="domcontentloaded", timeout=120_000)
+        page.get_by_label("Username").fill("admin")  # the simple auth manager's sign-in page
+        page.get_by_label("Password").fill(stack["password"])
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"**/dags/{DAG_ID}/runs**", timeout=60_000)
+        manual = [r["dag_run_id"] for r in runs["dag_runs"] if r["dag_run_id"].startswith("manual__")]
+        page.wait_for_function("ids => ids.every(i => document.body.innerText.includes(i)) && "
+                               "document.body.innerText.includes('Success')", arg=manual, timeout=180_000)
+        page.wait_for_timeout(1500)
+        text = page.inner_text("body")
+        path = screenshot_path("airflow-dag-runs.png")
+        page.screenshot(path=str(path))
+        page.goto(f"{base}/dags/{DAG_ID}", wait_until="domcontentloaded", timeout=120_000)
+        page.wait_for_function("() => document.body.innerText.includes('summarize') && "
+                               "document.body.innerText.includes('Latest Run')", timeout=120_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(screenshot_path("airflow-dag.png")))
+        browser.close()
+    assert DAG_ID in text and "Success" in text and len(manual) >= 2
+    assert path.stat().st_size > 10_000
