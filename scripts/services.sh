@@ -75,6 +75,7 @@ export_env() {
   export MLFLOW_TRACKING_URI="http://$HOST:$MLFLOW_PORT"
   export PIPELINE_HOME="$ROOT"
   export PIPELINE_CONFIG="${PIPELINE_CONFIG:-}"
+  export PIPELINE_DEADLINE_HOURS="${PIPELINE_DEADLINE_HOURS:-4}"
   export PIPELINE_STATE_DIR="$SERVICES_DIR/pipeline-state"
 }
 

@@ -1,5 +1,6 @@
 """The DAG file parses fast, imports nothing heavy, and has the expected shape and safety settings."""
 
+import os
 import subprocess
 import sys
 import time
@@ -51,8 +52,16 @@ def test_schedule_and_run_safety(dagbag):
     assert dag.get_task("train").execution_timeout > dag.get_task("ingest").execution_timeout
     assert type(dag.on_failure_callback[0]).__name__ == "PipelineNotifier" if isinstance(
         dag.on_failure_callback, list) else type(dag.on_failure_callback).__name__ == "PipelineNotifier"
-    (deadline,) = dag.deadline
-    assert deadline.interval.total_seconds() == 4 * 3600
+    assert not dag.deadline, "no deadline unless a deployment sets PIPELINE_DEADLINE_HOURS"
+
+
+def test_deployments_get_a_deadline_alert():
+    code = ("from airflow.dag_processing.dagbag import DagBag; "
+            f"d = DagBag(dag_folder={str(DAG_FILE.parent)!r}).dags['lstm_monthly_retraining']; "
+            "print(d.deadline[0].interval.total_seconds() if d.deadline else 'none')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
+                         env={**os.environ, "PIPELINE_DEADLINE_HOURS": "4"}).stdout.strip().splitlines()[-1]
+    assert out == "14400.0"
 
 
 def test_params_cover_the_config(dagbag):
