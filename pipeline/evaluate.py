@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 
 Predict = Callable[[np.ndarray], np.ndarray]
-METRICS = ("mape", "rmse", "mae", "mase")
 
 
 def recursive_forecast(predict: Predict, history: np.ndarray, steps: int, lookback: int) -> np.ndarray:

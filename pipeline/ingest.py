@@ -16,7 +16,6 @@ from pipeline.io import sha256_file, write_bytes
 logger = logging.getLogger(__name__)
 
 UTF8_BOM = b"\xef\xbb\xbf"
-SNAPSHOT_COLUMNS = ("source_row", "month", "value")
 MONTH_PATTERN = r"^(\d{4})-(\d{1,2})(?:-(\d{1,2}))?(?:[T ][0-9:.+Z-]*)?$"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,7 +146,3 @@ def raise_for_report(report: dict[str, Any]) -> None:
     findings = Findings(file=report["file"], errors=list(report.get("errors", [])))
     findings.raise_if_failed()
 
-
-def is_finite_number(value: Any) -> bool:
-    """True for a real, finite number."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
