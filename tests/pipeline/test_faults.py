@@ -157,7 +157,8 @@ def test_two_racing_runs_promote_one_and_the_loser_says_why(server):
     winners = [d for d in decisions if d["promoted"]]
     assert len(winners) == 1, decisions
     loser = next(d for d in decisions if not d["promoted"])
-    assert ("while deciding" in loser["reason"]) or ("not better than champion" in loser["reason"])
+    # overlapping: the loser saw the alias move before or after its own write; one after the other: a normal gate
+    assert any(why in loser["reason"] for why in ("while deciding", "lost a race", "not better than champion"))
     client = MlflowClient(server.uri)
     assert str(client.get_model_version_by_alias(NAME, "champion").version) == winners[0]["candidate_version"]
     assert client.get_model_version(NAME, loser["candidate_version"]).tags["decision.reason"] == loser["reason"]
