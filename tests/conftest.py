@@ -79,3 +79,15 @@ def webhook():
     thread.start()
     yield server.server_address[1], received
     server.shutdown()
+
+
+def untrained_forecaster(values, layers: int = 1, members: int = 2, steps: int = 3, lookback: int = 12):
+    """A small ensemble forecaster (seeded, untrained) with log/relative scaling fitted on ``values``."""
+    import torch
+
+    from pipeline.features import fit_scaling
+    from pipeline.model import Forecaster, LSTMRegressor, NetSpec
+
+    torch.manual_seed(0)
+    nets = [LSTMRegressor(NetSpec(8, layers, 0.1 if layers > 1 else 0.0, output_steps=steps)) for _ in range(members)]
+    return Forecaster(nets, fit_scaling(values, lookback, steps, log=True, relative=True), lookback=lookback)

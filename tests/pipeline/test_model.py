@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.features import fit_scaling
 from pipeline.model import Forecaster, LSTMRegressor, NetSpec, summarize
+from tests.conftest import untrained_forecaster
 
 
 def test_forward_takes_batch_time_feature():
@@ -25,10 +25,9 @@ def test_summary_lists_layers_and_counts_like_keras():
 
 
 def test_forecaster_round_trip_predicts_a_batch(tmp_path):
-    torch.manual_seed(0)
     values = np.linspace(100, 300, 40)
-    nets = [LSTMRegressor(NetSpec(8, 1, 0.0, output_steps=3)) for _ in range(2)]
-    forecaster = Forecaster(nets, fit_scaling(values, 12, 3, log=True, relative=True), lookback=12)
+    forecaster = untrained_forecaster(values)
+    nets = forecaster.nets
     windows = np.stack([values[i:i + 12] for i in range(4)])
     expected = forecaster.predict(windows)
     assert expected.shape == (4, 3)

@@ -3,11 +3,9 @@ import math
 import mlflow
 import numpy as np
 import pytest
-import torch
 
 from pipeline import registry, tracking
-from pipeline.features import fit_scaling
-from pipeline.model import Forecaster, LSTMRegressor, NetSpec
+from tests.conftest import untrained_forecaster
 
 S = registry.Scores
 
@@ -39,10 +37,8 @@ def test_decision_tags_are_a_flat_audit_trail():
 
 @pytest.mark.slow
 def test_logged_model_round_trips_through_the_registry(state):
-    torch.manual_seed(0)
     values = np.linspace(100.0, 400.0, 48)
-    nets = [LSTMRegressor(NetSpec(8, 2, 0.1, output_steps=3)) for _ in range(2)]
-    forecaster = Forecaster(nets, fit_scaling(values, 12, 3, log=True, relative=True), lookback=12)
+    forecaster = untrained_forecaster(values, layers=2)
     windows = np.stack([values[i:i + 12] for i in range(7)])
     client = tracking.configure()
     tracking.ensure_experiment(client, "t")
