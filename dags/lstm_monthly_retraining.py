@@ -58,7 +58,8 @@ def _params() -> dict[str, Param]:
     for field in fields(Config):
         extra = {"enum": [None, *sorted(presets())]} if field.name == "preset" else {}
         out[field.name] = Param(None, type=["null", _JSON_TYPES[str(field.type)]],
-                                description=f"Override config '{field.name}' (default {field.default!r}).",
+                                description=f"Override config '{field.name}'; empty: the configured value "
+                                            "(pipeline/defaults.yaml, preset, PIPELINE_CONFIG).",
                                 **extra)
     return out
 
