@@ -181,7 +181,7 @@ def monitor(ctx: Context) -> Context:
     client = tracking.configure()
     name = cfg.registered_model_name
     live = None
-    version = registry.alias_version(client, name, registry.CHAMPION) if _model_exists(client, name) else None
+    version = registry.alias_version(client, name, registry.CHAMPION)
     previous = tracking.previous_run(client, cfg.experiment_name, ctx["mlflow_run_id"])
     previous_month = previous.data.tags.get("data_month") if previous else None
     if version is not None:
@@ -190,12 +190,12 @@ def monitor(ctx: Context) -> Context:
         live = monitor_.live_performance(model.predict, lookback, series, trained_to, cfg.season_length)
         if live:
             live["version"] = version
-    new_months = _months_between(previous_month, ctx["data_month"]) if previous_month else cfg.season_length
-    found = monitor_.drift(series, max(new_months, 1), cfg.season_length, cfg.drift_level_z, cfg.drift_seasonal_corr)
-    result = {"live": live, "drift": found, "previous_data_month": previous_month,
-              "months_added": _months_between(previous_month, ctx["data_month"]) if previous_month else len(series)}
+    months_added = _months_between(previous_month, ctx["data_month"]) if previous_month else len(series)
+    recent = months_added if previous_month else cfg.season_length  # first run: compare the last season
+    found = monitor_.drift(series, max(recent, 1), cfg.season_length, cfg.drift_level_z, cfg.drift_seasonal_corr)
+    result = {"live": live, "drift": found, "previous_data_month": previous_month, "months_added": months_added}
     path = write_json(Path(ctx["work_dir"]) / "monitor.json", result)
-    figures = {"data_months": float(len(series)), "months_added": float(result["months_added"])}
+    figures = {"data_months": float(len(series)), "months_added": float(months_added)}
     with tracking.resume(ctx["mlflow_run_id"]):
         mlflow.log_artifact(str(path), "monitoring")
         mlflow.set_tag("drift", "yes" if found["drift"] else "no")
@@ -212,17 +212,7 @@ def monitor(ctx: Context) -> Context:
                     f"The champion's MAPE on {live['months']} month(s) since {live['trained_to']} "
                     f"({live['first']}..{live['last']}) is {live['live_mape']:.2f}%, over the "
                     f"{cfg.live_mape_alert:.1f}% alert threshold (run {ctx['run_key']}).")
-    return {**ctx, "monitor": str(path), "drift": bool(found["drift"])}
-
-
-def _model_exists(client: Any, name: str) -> bool:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        client.get_registered_model(name)
-    except MlflowException:
-        return False
-    return True
+    return {**ctx, "monitor": str(path)}
 
 
 def _months_between(earlier: str, later: str) -> int:
