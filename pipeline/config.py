@@ -101,7 +101,7 @@ def _read_yaml(text: str, origin: str) -> dict[str, Any]:
     return data
 
 
-def _coerce(name: str, value: Any) -> Any:
+def coerce(name: str, value: Any) -> Any:
     """Turn a string (from a CLI flag or env) into the field's type; typed values pass through."""
     kind = {f.name: str(f.type) for f in dataclasses.fields(Config)}[name]
     if not isinstance(value, str) or kind == "str":
@@ -148,4 +148,4 @@ def load_config(path: str | os.PathLike[str] | None = None,
     if preset not in named_presets:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(named_presets)}")
     merged = {**base, **named_presets[preset], **explicit}
-    return Config(**{k: _coerce(k, v) for k, v in merged.items()})
+    return Config(**{k: coerce(k, v) for k, v in merged.items()})

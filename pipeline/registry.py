@@ -18,7 +18,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 import pipeline
-from pipeline.config import MODEL_KEYS, Config
+from pipeline.config import MODEL_KEYS, Config, coerce
 from pipeline.model import Forecaster
 
 logger = logging.getLogger(__name__)
@@ -184,12 +184,7 @@ def version_config(client: MlflowClient, name: str, version: str, base: Config) 
     """The configuration a registered version was trained with (its run's params), over ``base``."""
     run_id = client.get_model_version(name, version).run_id
     params = client.get_run(run_id).data.params
-    return dataclasses.replace(base, **{k: _typed(base, k, params[k]) for k in MODEL_KEYS if k in params})
-
-
-def _typed(base: Config, key: str, text: str) -> Any:
-    kind = type(getattr(base, key))
-    return text.lower() == "true" if kind is bool else kind(text)
+    return dataclasses.replace(base, **{k: coerce(k, params[k]) for k in MODEL_KEYS if k in params})
 
 
 def now_iso() -> str:
