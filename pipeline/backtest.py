@@ -54,7 +54,7 @@ def run_fold(series: pd.Series, cfg: Config, fold: int, stats_baselines: bool = 
     forecaster, histories = fit_forecaster(train, cfg)
     seconds = time.perf_counter() - started
     history = train.to_numpy(dtype=float)
-    forecasts = {LSTM: recursive_forecast(forecaster.predict, history, len(test), cfg.lookback),
+    forecasts = {LSTM: recursive_forecast(forecaster.predict, history, len(test), cfg.input_months),
                  NAIVE: seasonal_naive(history, len(test), cfg.season_length)}
     if stats_baselines:
         forecasts |= stats_forecasts(train, len(test), cfg.season_length)

@@ -25,6 +25,7 @@ class Config:
     date_column: str = "Month"
     target_column: str = "#Passengers"
     lookback: int = 12
+    seasonal_lookback: int = 6
     holdout: int = 12
     val_size: int = 12
     season_length: int = 12
@@ -62,18 +63,26 @@ class Config:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"config '{name}' must be >= 1, got {getattr(self, name)}")
-        for name in ("val_size", "patience"):
+        for name in ("val_size", "patience", "seasonal_lookback"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"config '{name}' must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"config 'dropout' must be in [0, 1), got {self.dropout}")
         if self.learning_rate <= 0:
             raise ConfigError(f"config 'learning_rate' must be > 0, got {self.learning_rate}")
+        if self.seasonal_lookback and self.output_steps > self.season_length:
+            raise ConfigError(f"config 'seasonal_lookback' needs output_steps <= season_length "
+                              f"({self.output_steps} > {self.season_length}); set seasonal_lookback: 0")
+
+    @property
+    def input_months(self) -> int:
+        """Months of history the model reads per forecast (the widest of its views)."""
+        return max(self.lookback, self.seasonal_lookback + self.season_length if self.seasonal_lookback else 0)
 
     @property
     def min_train_rows(self) -> int:
         """Fewest training months that cut into one training window beside the validation windows."""
-        return self.lookback + self.output_steps + self.val_size
+        return self.input_months + self.output_steps + self.val_size
 
     @property
     def min_rows(self) -> int:
@@ -90,8 +99,11 @@ class Config:
 
 
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Config))
-MODEL_KEYS = ("lookback", "val_size", "log_transform", "relative_windows", "output_steps", "hidden_size",
+MODEL_KEYS = ("lookback", "seasonal_lookback", "season_length", "val_size", "log_transform", "relative_windows", "output_steps", "hidden_size",
               "num_layers", "dropout", "learning_rate", "epochs", "patience", "batch_size", "ensemble_size", "seed")
+
+# What a model key meant before the key existed (a version trained then has no such param).
+LEGACY_MODEL_SETTINGS: dict[str, Any] = {"seasonal_lookback": 0}
 
 
 def _read_yaml(text: str, origin: str) -> dict[str, Any]:

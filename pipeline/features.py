@@ -4,9 +4,11 @@ Two optional transforms come before the MinMaxScaler(-1, 1):
 
 - ``log``: model log values (multiplicative trend and seasonality become additive);
 - ``relative``: express each window, and the months it predicts, relative to the window's last month, so
-  a level above anything seen in training is still reachable (a global scaler caps forecasts at its range).
+  a level above anything seen in training is still reachable (a global scaler caps forecasts at its range);
+- ``season``: read year-over-year changes and predict each month against the same month a year earlier.
 
-With both off this is the article's scaling (fitted on the training months only, never the holdout).
+The default ensemble reads the data two ways (``build_views``): relative windows and year-over-year changes.
+With all off this is the article's scaling (fitted on the training months only, never the holdout).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import MinMaxScaler
 
+from pipeline.config import Config
 from pipeline.io import read_json, write_bytes, write_json
 
 FEATURE_RANGE = (-1.0, 1.0)
@@ -43,12 +46,25 @@ def make_windows(values: np.ndarray, lookback: int, steps: int = 1) -> tuple[np.
 
 @dataclass(frozen=True)
 class Scaling:
-    """Invertible map between raw windows and the network's [-1, 1] inputs and outputs."""
+    """Invertible map between raw windows of ``lookback`` months and the network's [-1, 1] inputs and outputs.
+
+    Each window is read one of three ways: absolute values (the article), values relative to its last month
+    (``relative``), or, with ``season`` > 0, the changes over a season (month against the same month a year
+    earlier), the months it predicts being expressed against the same months a season earlier. ``season`` needs
+    at most ``season`` output months per window, and reads windows of ``season`` + the network's time steps.
+    """
 
     log: bool
     relative: bool
     data_min: float
     data_max: float
+    lookback: int
+    season: int = 0
+
+    @property
+    def time_steps(self) -> int:
+        """Time steps the network reads per window."""
+        return self.lookback - self.season
 
     def _scaler(self) -> MinMaxScaler:
         return MinMaxScaler(feature_range=FEATURE_RANGE).fit(np.array([[self.data_min], [self.data_max]]))
@@ -56,37 +72,60 @@ class Scaling:
     def _transform(self, values: np.ndarray) -> np.ndarray:
         return np.log(values) if self.log else np.asarray(values, dtype=float)
 
-    def anchors(self, windows: np.ndarray) -> np.ndarray:
-        """The per-window reference (transformed last month), or zeros when not relative."""
-        last = self._transform(np.asarray(windows, dtype=float)[:, -1])
-        return last if self.relative else np.zeros_like(last)
+    def _window(self, windows: np.ndarray) -> np.ndarray:
+        windows = np.asarray(windows, dtype=float)
+        if windows.ndim != 2 or windows.shape[1] < self.lookback:
+            raise ValueError(f"expected windows of shape (n, >= {self.lookback}), got {windows.shape}")
+        return self._transform(windows[:, windows.shape[1] - self.lookback:])
 
-    def encode(self, values: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-        """Raw (n, k) values -> scaled (n, k), relative to each row's anchor."""
+    def _changes(self, windows: np.ndarray) -> np.ndarray:
+        """What the network reads, before scaling: (n, steps_in)."""
+        t = self._window(windows)
+        if self.season:
+            return t[:, self.season:] - t[:, :-self.season]
+        return t - t[:, -1:] if self.relative else t
+
+    def reference(self, windows: np.ndarray, steps: int) -> np.ndarray:
+        """The transformed values the ``steps`` predicted months are expressed against: (n, steps)."""
+        t = self._window(windows)
+        if self.season:
+            if steps > self.season:
+                raise ValueError(f"a seasonal window predicts at most {self.season} months, not {steps}")
+            return t[:, -self.season:][:, :steps]
+        return np.repeat(t[:, -1:] if self.relative else np.zeros_like(t[:, -1:]), steps, axis=1)
+
+    def _scale(self, shifted: np.ndarray) -> np.ndarray:
+        return self._scaler().transform(shifted.reshape(-1, 1)).reshape(shifted.shape)
+
+    def inputs(self, windows: np.ndarray) -> np.ndarray:
+        """Raw (n, >= lookback) windows -> the network's scaled inputs (n, steps_in)."""
+        return self._scale(self._changes(windows))
+
+    def targets(self, windows: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Raw (n, k) months after each window -> scaled training targets (n, k)."""
         values = np.asarray(values, dtype=float)
-        shifted = self._transform(values) - anchors[:, None]
-        return self._scaler().transform(shifted.reshape(-1, 1)).reshape(values.shape)
+        return self._scale(self._transform(values) - self.reference(windows, values.shape[1]))
 
-    def decode(self, scaled: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-        """Scaled (n, k) network outputs -> raw (n, k) values."""
+    def decode(self, windows: np.ndarray, scaled: np.ndarray) -> np.ndarray:
+        """Scaled (n, k) network outputs for each window -> raw (n, k) values."""
         scaled = np.asarray(scaled, dtype=float)
-        shifted = self._scaler().inverse_transform(scaled.reshape(-1, 1)).reshape(scaled.shape) + anchors[:, None]
+        shifted = self._scaler().inverse_transform(scaled.reshape(-1, 1)).reshape(scaled.shape)
+        shifted = shifted + self.reference(windows, scaled.shape[1])
         return np.exp(shifted) if self.log else shifted
 
-    def to_dict(self) -> dict[str, float | bool]:
+    def to_dict(self) -> dict[str, float | bool | int]:
         """JSON-able parameters (no pickle)."""
         return asdict(self)
 
 
-def fit_scaling(train: np.ndarray, lookback: int, steps: int, log: bool = False, relative: bool = False) -> Scaling:
+def fit_scaling(train: np.ndarray, lookback: int, steps: int, log: bool = False, relative: bool = False,
+                season: int = 0) -> Scaling:
     """Fit the MinMaxScaler(-1, 1) on the training windows' values only (inputs and targets)."""
     x, y = make_windows(train, lookback, steps)
-    probe = Scaling(log, relative, 0.0, 1.0)
-    anchors = probe.anchors(x)
-    shifted = np.concatenate([(probe._transform(x) - anchors[:, None]).ravel(),
-                              (probe._transform(y) - anchors[:, None]).ravel()])
+    probe = Scaling(log, relative, 0.0, 1.0, lookback, season)
+    shifted = np.concatenate([probe._changes(x).ravel(), (probe._transform(y) - probe.reference(x, steps)).ravel()])
     scaler = MinMaxScaler(feature_range=FEATURE_RANGE).fit(shifted.reshape(-1, 1))
-    return Scaling(log, relative, float(scaler.data_min_[0]), float(scaler.data_max_[0]))
+    return Scaling(log, relative, float(scaler.data_min_[0]), float(scaler.data_max_[0]), lookback, season)
 
 
 def save_scaling(scaling: Scaling, path: str | Path) -> Path:
@@ -122,15 +161,26 @@ class FeatureSet:
 
 
 def build_features(train: pd.Series, lookback: int, val_size: int, steps: int = 1, log: bool = False,
-                   relative: bool = False) -> tuple[FeatureSet, Scaling]:
+                   relative: bool = False, season: int = 0) -> tuple[FeatureSet, Scaling]:
     """Fit the scaling on the training months and cut them into windows; the last ``val_size`` validate."""
     values = train.to_numpy(dtype=float)
-    scaling = fit_scaling(values, lookback, steps, log, relative)
+    scaling = fit_scaling(values, lookback, steps, log, relative, season)
     x, y = make_windows(values, lookback, steps)
-    anchors = scaling.anchors(x)
-    xs = scaling.encode(x, anchors).astype(np.float32)[..., None]
-    ys = scaling.encode(y, anchors).astype(np.float32)
+    xs = scaling.inputs(x).astype(np.float32)[..., None]
+    ys = scaling.targets(x, y).astype(np.float32)
     if len(xs) <= val_size:
         raise ValueError(f"{len(xs)} training windows, need more than val_size={val_size}")
     cut = len(xs) - val_size
     return FeatureSet(xs[:cut], ys[:cut], xs[cut:], ys[cut:]), scaling
+
+
+def build_views(train: pd.Series, cfg: Config) -> list[tuple[FeatureSet, Scaling]]:
+    """Features for each way the configured ensemble reads the data: the windows of ``lookback`` months, then,
+    with ``seasonal_lookback`` > 0, the last ``seasonal_lookback`` year-over-year changes."""
+    common = {"val_size": cfg.val_size, "steps": cfg.output_steps, "log": cfg.log_transform,
+              "relative": cfg.relative_windows}
+    views = [build_features(train, cfg.lookback, **common)]
+    if cfg.seasonal_lookback:
+        views.append(build_features(train, cfg.seasonal_lookback + cfg.season_length, season=cfg.season_length,
+                                    **common))
+    return views

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import asdict, dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,25 +73,30 @@ def summarize(model: LSTMRegressor, lookback: int) -> str:
 
 
 class Forecaster:
-    """Trained networks (an ensemble of one or more seeds) with their scaling, in the data's own units."""
+    """Trained networks with the scaling each reads the data through, in the data's own units.
 
-    def __init__(self, nets: list[LSTMRegressor], scaling: Scaling, lookback: int):
-        if not nets:
-            raise ValueError("a forecaster needs at least one network")
-        self.nets = [net.eval() for net in nets]
-        self.scaling = scaling
-        self.lookback = lookback
-        self.output_steps = nets[0].spec.output_steps
+    ``groups`` pairs a scaling (one view of the data) with the networks (seeds) trained on it; the forecast
+    is the mean over every network of every group.
+    """
+
+    def __init__(self, groups: Sequence[tuple[Scaling, Sequence[LSTMRegressor]]]):
+        if not groups or not all(nets for _, nets in groups):
+            raise ValueError("a forecaster needs at least one network per group")
+        self.groups = [(scaling, [net.eval() for net in nets]) for scaling, nets in groups]
+        self.nets = [net for _, nets in self.groups for net in nets]
+        self.lookback = max(scaling.lookback for scaling, _ in self.groups)
+        self.output_steps = self.nets[0].spec.output_steps
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
         """The ``output_steps`` months after each window: (n, lookback) -> (n, output_steps), ensemble mean."""
         windows = np.asarray(windows, dtype=float)
         if windows.ndim != 2 or windows.shape[1] != self.lookback:
             raise ValueError(f"expected windows of shape (n, {self.lookback}), got {windows.shape}")
-        anchors = self.scaling.anchors(windows)
-        inputs = torch.as_tensor(self.scaling.encode(windows, anchors), dtype=torch.float32).unsqueeze(-1)
+        outputs = []
         with torch.inference_mode():
-            outputs = [self.scaling.decode(net(inputs).numpy(), anchors) for net in self.nets]
+            for scaling, nets in self.groups:
+                inputs = torch.as_tensor(scaling.inputs(windows), dtype=torch.float32).unsqueeze(-1)
+                outputs += [scaling.decode(windows, net(inputs).numpy()) for net in nets]
         return np.mean(outputs, axis=0)
 
     def save(self, folder: str | Path) -> dict[str, str]:
@@ -99,19 +105,29 @@ class Forecaster:
         buffer = io.BytesIO()
         torch.save({f"{i}.{k}": v for i, net in enumerate(self.nets) for k, v in net.state_dict().items()}, buffer)
         weights = write_bytes(folder / "weights.pt", buffer.getvalue())
-        spec = write_json(folder / "forecaster.json", {"net": asdict(self.nets[0].spec), "members": len(self.nets),
-                                                        "lookback": self.lookback, "scaling": self.scaling.to_dict()})
+        groups = [{"net": asdict(nets[0].spec), "members": len(nets), "scaling": scaling.to_dict()}
+                  for scaling, nets in self.groups]
+        spec = write_json(folder / "forecaster.json", {"lookback": self.lookback, "groups": groups})
         return {"weights": str(weights), "spec": str(spec)}
 
     @classmethod
     def load(cls, weights: str | Path, spec: str | Path) -> Forecaster:
-        """Rebuild a forecaster from :meth:`save` output; weights load with ``weights_only=True``."""
+        """Rebuild a forecaster from :meth:`save` output; weights load with ``weights_only=True``.
+
+        Also reads the single-group layout written before forecasters had groups (older registered versions).
+        """
         meta: dict[str, Any] = read_json(spec)
+        groups = meta.get("groups") or [{"net": meta["net"], "members": meta["members"],
+                                         "scaling": {**meta["scaling"], "lookback": meta["lookback"]}}]
         state = torch.load(weights, map_location="cpu", weights_only=True)
-        nets = []
-        for i in range(int(meta["members"])):
-            net = LSTMRegressor(NetSpec(**meta["net"]))
-            prefix = f"{i}."
-            net.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
-            nets.append(net)
-        return cls(nets, Scaling(**meta["scaling"]), int(meta["lookback"]))
+        built, index = [], 0
+        for group in groups:
+            nets = []
+            for _ in range(int(group["members"])):
+                net = LSTMRegressor(NetSpec(**group["net"]))
+                prefix = f"{index}."
+                net.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+                nets.append(net)
+                index += 1
+            built.append((Scaling(**group["scaling"]), nets))
+        return cls(built)

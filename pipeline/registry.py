@@ -18,7 +18,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 import pipeline
-from pipeline.config import MODEL_KEYS, Config, coerce
+from pipeline.config import LEGACY_MODEL_SETTINGS, MODEL_KEYS, Config, coerce
 from pipeline.model import Forecaster
 
 logger = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ def rollback(client: MlflowClient, name: str, reason: str) -> tuple[str, str]:
 def version_config(client: MlflowClient, name: str, version: str, base: Config) -> Config:
     """The configuration a registered version was trained with (its run's params), over ``base``."""
     run_id = client.get_model_version(name, version).run_id
-    params = client.get_run(run_id).data.params
+    params = {**LEGACY_MODEL_SETTINGS, **client.get_run(run_id).data.params}
     return dataclasses.replace(base, **{k: coerce(k, params[k]) for k in MODEL_KEYS if k in params})
 
 

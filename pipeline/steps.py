@@ -94,17 +94,19 @@ def features(ctx: Context) -> Context:
     cfg = _config(ctx)
     work = Path(ctx["work_dir"])
     train, holdout = ft.split(_series(ctx["series"]), cfg.holdout)
-    data, scaling = ft.build_features(train, cfg.lookback, cfg.val_size, cfg.output_steps, cfg.log_transform,
-                                      cfg.relative_windows)
-    features_path = data.save(work / "features.npz")
-    scaling_path = ft.save_scaling(scaling, work / "scaling.json")
+    views = ft.build_views(train, cfg)
+    features_paths = [str(data.save(work / f"features_{i}.npz")) for i, (data, _) in enumerate(views)]
+    scaling_paths = [str(ft.save_scaling(scaling, work / f"scaling_{i}.json")) for i, (_, scaling) in enumerate(views)]
+    data = views[0][0]
     with tracking.resume(ctx["mlflow_run_id"]):
-        mlflow.log_artifact(str(scaling_path), "preprocessing")
+        for path in scaling_paths:
+            mlflow.log_artifact(path, "preprocessing")
         mlflow.log_params({"data.train_months": len(train), "data.holdout_months": len(holdout),
                            "data.train_windows": len(data.x_train), "data.val_windows": len(data.x_val),
+                           "data.views": len(views),
                            "data.holdout_first": f"{holdout.index[0]:%Y-%m}",
                            "data.holdout_last": f"{holdout.index[-1]:%Y-%m}"})
-    return {**ctx, "features": str(features_path), "scaling": str(scaling_path)}
+    return {**ctx, "features": features_paths, "scaling": scaling_paths}
 
 
 def train(ctx: Context) -> Context:
@@ -113,18 +115,19 @@ def train(ctx: Context) -> Context:
 
     cfg = _config(ctx)
     work = Path(ctx["work_dir"])
-    data = ft.FeatureSet.load(ctx["features"])
-    logger.info("training %s: %d windows, up to %d epochs, %d member(s)", cfg.preset, len(data.x_train),
-                cfg.epochs, cfg.ensemble_size)
-    forecaster, histories = fit_ensemble(data, ft.load_scaling(ctx["scaling"]), cfg)
+    views = [(ft.FeatureSet.load(f), ft.load_scaling(s)) for f, s in zip(ctx["features"], ctx["scaling"], strict=True)]
+    logger.info("training %s: %d windows, %d view(s), up to %d epochs, %d member(s) each", cfg.preset,
+                len(views[0][0].x_train), len(views), cfg.epochs, cfg.ensemble_size)
+    forecaster, histories = fit_ensemble(views, cfg)
     seconds = sum(h.seconds for h in histories)
     files = forecaster.save(work / "model")
-    summary_path = write_text(work / "model_summary.txt", summarize(forecaster.nets[0], cfg.lookback)
-                              + f"Ensemble members: {len(forecaster.nets)}\n")
+    summary = "\n".join(f"View {i}: {scaling.to_dict()}\n" + summarize(nets[0], scaling.time_steps)
+                        for i, (scaling, nets) in enumerate(forecaster.groups))
+    summary_path = write_text(work / "model_summary.txt", summary + f"Ensemble members: {len(forecaster.nets)}\n")
     curves = mean_curves(histories)
     write_json(work / "history.json", {**curves, "seconds": seconds, "best_epochs": [h.best_epoch for h in histories]})
     series = _series(ctx["series"])
-    example = ft.make_windows(series.to_numpy()[: cfg.lookback + 3], cfg.lookback)[0]
+    example = ft.make_windows(series.to_numpy()[: cfg.input_months + 3], cfg.input_months)[0]
     with tracking.resume(ctx["mlflow_run_id"]) as run:
         tracking.log_series(tracking.configure(), run.info.run_id, curves)
         mlflow.log_metrics({"train_seconds": seconds, "final_train_loss": curves["train_loss"][-1],
@@ -151,8 +154,8 @@ def evaluate(ctx: Context) -> Context:
     series = _series(ctx["series"])
     train_part, holdout = ft.split(series, cfg.holdout)
     forecaster = _load_forecaster(ctx)
-    scores, frame = ev.evaluate_holdout(forecaster.predict, cfg.lookback, train_part, holdout, cfg.season_length)
-    future = ev.forecast_future(forecaster.predict, cfg.lookback, series, cfg.horizon)
+    scores, frame = ev.evaluate_holdout(forecaster.predict, cfg.input_months, train_part, holdout, cfg.season_length)
+    future = ev.forecast_future(forecaster.predict, cfg.input_months, series, cfg.horizon)
     forecast_csv = pd.concat([frame.assign(kind="holdout"),
                               future.to_frame("forecast").assign(kind="future")]).rename_axis("month")
     forecast_path = write_text(work / "forecast.csv", forecast_csv.to_csv(date_format="%Y-%m", float_format="%.3f"))

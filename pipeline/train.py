@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from pipeline.config import Config
-from pipeline.features import FeatureSet, Scaling, build_features
+from pipeline.features import FeatureSet, Scaling, build_views
 from pipeline.model import Forecaster, LSTMRegressor, NetSpec
 
 logger = logging.getLogger(__name__)
@@ -112,24 +112,31 @@ def net_spec(cfg: Config) -> NetSpec:
                    output_steps=cfg.output_steps)
 
 
-def fit_ensemble(data: FeatureSet, scaling: Scaling, cfg: Config) -> tuple[Forecaster, list[History]]:
-    """Train ``cfg.ensemble_size`` networks (seeds ``seed``, ``seed + 1``, ...) and average them."""
-    nets, histories = [], []
-    for member in range(cfg.ensemble_size):
-        if cfg.ensemble_size > 1:
-            logger.info("ensemble member %d/%d", member + 1, cfg.ensemble_size)
-        net, history = fit(data, net_spec(cfg), epochs=cfg.epochs, batch_size=cfg.batch_size,
-                           learning_rate=cfg.learning_rate, seed=cfg.seed + member, patience=cfg.patience)
-        nets.append(net)
-        histories.append(history)
-    return Forecaster(nets, scaling, cfg.lookback), histories
+def fit_ensemble(views: list[tuple[FeatureSet, Scaling]], cfg: Config) -> tuple[Forecaster, list[History]]:
+    """Train ``cfg.ensemble_size`` networks (seeds ``seed``, ``seed + 1``, ...) per view and average them all."""
+    groups, histories = [], []
+    for number, (data, scaling) in enumerate(views, start=1):
+        nets = []
+        for member in range(cfg.ensemble_size):
+            logger.info("view %d/%d (%s), member %d/%d", number, len(views), _view_name(scaling), member + 1,
+                        cfg.ensemble_size)
+            net, history = fit(data, net_spec(cfg), epochs=cfg.epochs, batch_size=cfg.batch_size,
+                               learning_rate=cfg.learning_rate, seed=cfg.seed + member, patience=cfg.patience)
+            nets.append(net)
+            histories.append(history)
+        groups.append((scaling, nets))
+    return Forecaster(groups), histories
+
+
+def _view_name(scaling: Scaling) -> str:
+    if scaling.season:
+        return f"{scaling.lookback - scaling.season} changes over {scaling.season} months"
+    return f"{scaling.lookback} months" + (", relative" if scaling.relative else "")
 
 
 def fit_forecaster(train: pd.Series, cfg: Config) -> tuple[Forecaster, list[History]]:
     """Features and training in one call: a forecaster fitted on ``train`` alone (used by backtests)."""
-    data, scaling = build_features(train, cfg.lookback, cfg.val_size, cfg.output_steps, cfg.log_transform,
-                                   cfg.relative_windows)
-    return fit_ensemble(data, scaling, cfg)
+    return fit_ensemble(build_views(train, cfg), cfg)
 
 
 def mean_curves(histories: list[History]) -> dict[str, list[float]]:

@@ -90,4 +90,4 @@ def untrained_forecaster(values, layers: int = 1, members: int = 2, steps: int =
 
     torch.manual_seed(0)
     nets = [LSTMRegressor(NetSpec(8, layers, 0.1 if layers > 1 else 0.0, output_steps=steps)) for _ in range(members)]
-    return Forecaster(nets, fit_scaling(values, lookback, steps, log=True, relative=True), lookback=lookback)
+    return Forecaster([(fit_scaling(values, lookback, steps, log=True, relative=True), nets)])

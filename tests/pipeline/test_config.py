@@ -9,7 +9,10 @@ def test_defaults():
     assert (cfg.date_column, cfg.target_column, cfg.holdout, cfg.folds, cfg.horizon) == (
         "Month", "#Passengers", 12, 3, 12)
     assert (cfg.preset, cfg.log_transform, cfg.relative_windows, cfg.output_steps) == ("lstm-direct", True, True, 12)
-    assert cfg.min_rows == cfg.lookback + cfg.output_steps + cfg.val_size + 36
+    # the seasonal view reads 6 year-over-year changes: 18 months, more than the 12-month relative view
+    assert (cfg.lookback, cfg.seasonal_lookback, cfg.input_months) == (12, 6, 18)
+    assert cfg.min_rows == cfg.input_months + cfg.output_steps + cfg.val_size + 36
+    assert load_config(overrides={"seasonal_lookback": 0}).input_months == 12
     assert cfg.experiment_name == "lstm-monthly-retraining"
     assert cfg.registered_model_name == "air_passengers_lstm"
 
@@ -22,7 +25,8 @@ def test_presets_reproduce_the_two_setups():
     assert (torch_.num_layers, torch_.hidden_size, torch_.learning_rate, torch_.lookback) == (2, 64, 0.01, 60)
     for article in (keras, torch_):  # the article's scaling and one-step recursion, a single network
         assert (article.log_transform, article.relative_windows, article.output_steps, article.ensemble_size,
-                article.patience) == (False, False, 1, 1, 0)
+                article.patience, article.seasonal_lookback) == (False, False, 1, 1, 0, 0)
+        assert article.input_months == article.lookback
     assert set(presets()) == {"lstm-direct", "keras-seed", "pytorch-seed"}
 
 
@@ -50,3 +54,9 @@ def test_invalid_values_are_refused(overrides, message):
 def test_config_is_frozen():
     with pytest.raises(AttributeError):
         Config().epochs = 3  # type: ignore[misc]
+
+
+def test_seasonal_view_cannot_predict_past_a_season():
+    with pytest.raises(ConfigError, match="seasonal_lookback.*output_steps <= season_length"):
+        load_config(overrides={"output_steps": 13, "horizon": 13})
+    assert load_config(overrides={"output_steps": 13, "horizon": 13, "seasonal_lookback": 0}).output_steps == 13

@@ -12,17 +12,32 @@ def test_split_is_time_ordered():
     assert train.index.max() < holdout.index.min()
 
 
-@pytest.mark.parametrize("log, relative", [(False, False), (True, False), (True, True), (False, True)])
-def test_scaling_round_trip_through_json(tmp_path, log, relative):
+@pytest.mark.parametrize("log, relative, season", [(False, False, 0), (True, False, 0), (True, True, 0),
+                                                   (False, True, 0), (True, True, 12), (False, False, 12)])
+def test_scaling_round_trip_through_json(tmp_path, log, relative, season):
     values = seasonal_series(60).to_numpy()
-    scaling = fit_scaling(values, lookback=12, steps=3, log=log, relative=relative)
+    scaling = fit_scaling(values, lookback=18, steps=3, log=log, relative=relative, season=season)
     loaded = load_scaling(save_scaling(scaling, tmp_path / "scaling.json"))
     assert loaded == scaling
-    x, y = make_windows(values, 12, 3)
-    anchors = loaded.anchors(x)
-    scaled = loaded.encode(y, anchors)
-    assert scaled.min() >= -1 - 1e-9 and scaled.max() <= 1 + 1e-9
-    np.testing.assert_allclose(loaded.decode(scaled, anchors), y, rtol=1e-10)
+    x, y = make_windows(values, 18, 3)
+    scaled, inputs = loaded.targets(x, y), loaded.inputs(x)
+    assert inputs.shape == (len(x), 18 - season) == (len(x), loaded.time_steps)
+    for part in (scaled, inputs):
+        assert part.min() >= -1 - 1e-9 and part.max() <= 1 + 1e-9
+    np.testing.assert_allclose(loaded.decode(x, scaled), y, rtol=1e-10)
+
+
+def test_seasonal_view_reads_year_over_year_changes():
+    values = np.arange(1.0, 31.0)  # 30 months
+    scaling = fit_scaling(values, lookback=18, steps=12, season=12)
+    x, y = make_windows(values, 18, 12)
+    raw = scaling._scaler().inverse_transform(scaling.inputs(x).reshape(-1, 1)).reshape(len(x), -1)
+    np.testing.assert_allclose(raw, 12.0)  # each month minus the same month a year earlier
+    # a zero change predicts the same months a year earlier, whatever the window's recent level
+    zero = scaling._scaler().transform(np.zeros((12, 1))).reshape(1, 12)
+    np.testing.assert_allclose(scaling.decode(x[:1], zero), x[:1, -12:])
+    with pytest.raises(ValueError, match="at most 12 months"):
+        scaling.targets(x[:1], np.ones((1, 13)))
 
 
 def test_article_scaling_is_minmax_over_the_training_months():
@@ -43,7 +58,7 @@ def test_relative_windows_reach_levels_above_the_training_range():
     values = seasonal_series(60, trend=5.0).to_numpy()
     scaling = fit_scaling(values, lookback=12, steps=1, log=True, relative=True)
     higher = values[-12:][None, :] * 3  # a window at three times any training level
-    decoded = scaling.decode(np.array([[1.0]]), scaling.anchors(higher))
+    decoded = scaling.decode(higher, np.array([[1.0]]))
     assert decoded[0, 0] > values.max() * 2
 
 

@@ -31,7 +31,8 @@ def test_forecaster_round_trip_predicts_a_batch(tmp_path):
     windows = np.stack([values[i:i + 12] for i in range(4)])
     expected = forecaster.predict(windows)
     assert expected.shape == (4, 3)
-    np.testing.assert_allclose(expected, np.mean([Forecaster([n], forecaster.scaling, 12).predict(windows)
+    scaling = forecaster.groups[0][0]
+    np.testing.assert_allclose(expected, np.mean([Forecaster([(scaling, [n])]).predict(windows)
                                                   for n in nets], axis=0))
     loaded = Forecaster.load(**forecaster.save(tmp_path))
     assert len(loaded.nets) == 2 and loaded.output_steps == 3

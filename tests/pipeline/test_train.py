@@ -37,9 +37,17 @@ def test_ensemble_members_differ_and_curves_average():
 
     cfg = load_config(overrides={"lookback": 12, "val_size": 4, "output_steps": 3, "hidden_size": 8, "epochs": 3,
                                  "ensemble_size": 3, "patience": 0})
-    forecaster, histories = fit_forecaster(seasonal_series(60), cfg)
-    assert len(forecaster.nets) == 3 and forecaster.output_steps == 3
+    series = seasonal_series(60)
+    forecaster, histories = fit_forecaster(series, cfg)
+    # two views (12 months relative, 6 year-over-year changes) of 3 seeds each
+    assert len(forecaster.nets) == len(histories) == 6 and forecaster.output_steps == 3
+    assert [(s.season, s.time_steps, len(nets)) for s, nets in forecaster.groups] == [(0, 12, 3), (12, 6, 3)]
+    assert forecaster.lookback == cfg.input_months == 18
     assert histories[0].train_loss != histories[1].train_loss
+    windows = np.stack([series.to_numpy()[i:i + 18] for i in range(5)])
+    assert forecaster.predict(windows).shape == (5, 3)
+    single, _ = fit_forecaster(series, load_config(overrides={**cfg.to_dict(), "seasonal_lookback": 0}))
+    assert len(single.nets) == 3 and single.lookback == 12
     curves = mean_curves(histories)
     assert curves["train_loss"][0] == pytest.approx(np.mean([h.train_loss[0] for h in histories]))
 
