@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import io
-from dataclasses import asdict, dataclass
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 

@@ -57,6 +57,6 @@ def test_config_is_frozen():
 
 
 def test_seasonal_view_cannot_predict_past_a_season():
-    with pytest.raises(ConfigError, match="seasonal_lookback.*output_steps <= season_length"):
+    with pytest.raises(ConfigError, match=r"seasonal_lookback.*output_steps <= season_length"):
         load_config(overrides={"output_steps": 13, "horizon": 13})
     assert load_config(overrides={"output_steps": 13, "horizon": 13, "seasonal_lookback": 0}).output_steps == 13

@@ -30,7 +30,7 @@ def test_scaling_round_trip_through_json(tmp_path, log, relative, season):
 def test_seasonal_view_reads_year_over_year_changes():
     values = np.arange(1.0, 31.0)  # 30 months
     scaling = fit_scaling(values, lookback=18, steps=12, season=12)
-    x, y = make_windows(values, 18, 12)
+    x, _ = make_windows(values, 18, 12)
     raw = scaling._scaler().inverse_transform(scaling.inputs(x).reshape(-1, 1)).reshape(len(x), -1)
     np.testing.assert_allclose(raw, 12.0)  # each month minus the same month a year earlier
     # a zero change predicts the same months a year earlier, whatever the window's recent level
