@@ -100,8 +100,8 @@ class Config:
 
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Config))
 MODEL_KEYS = ("lookback", "seasonal_lookback", "season_length", "val_size", "log_transform", "relative_windows",
-              "output_steps", "hidden_size",
-              "num_layers", "dropout", "learning_rate", "epochs", "patience", "batch_size", "ensemble_size", "seed")
+              "output_steps", "hidden_size", "num_layers", "dropout", "learning_rate", "epochs", "patience",
+              "batch_size", "ensemble_size", "seed")
 
 # What a model key meant before the key existed (a version trained then has no such param).
 LEGACY_MODEL_SETTINGS: dict[str, Any] = {"seasonal_lookback": 0}

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -39,3 +41,33 @@ def test_forecaster_round_trip_predicts_a_batch(tmp_path):
     np.testing.assert_array_equal(loaded.predict(windows), expected)
     with pytest.raises(ValueError, match="shape"):
         loaded.predict(windows[:, :5])
+
+
+def test_two_view_forecaster_round_trip_and_legacy_layout(tmp_path):
+    import json
+
+    from pipeline.features import fit_scaling
+
+    values = np.linspace(100, 300, 48)
+    torch.manual_seed(0)
+    nets = [LSTMRegressor(NetSpec(8, 1, 0.0, output_steps=3)) for _ in range(4)]
+    relative = fit_scaling(values, 12, 3, log=True, relative=True)
+    seasonal = fit_scaling(values, 18, 3, log=True, season=12)
+    forecaster = Forecaster([(relative, nets[:2]), (seasonal, nets[2:])])
+    windows = np.stack([values[i:i + 18] for i in range(4)])
+    expected = forecaster.predict(windows)
+    parts = [Forecaster([(relative, nets[:2])]).predict(windows[:, -12:]),
+             Forecaster([(seasonal, nets[2:])]).predict(windows)]
+    np.testing.assert_allclose(expected, np.mean(parts, axis=0))  # every network weighs the same
+    loaded = Forecaster.load(**forecaster.save(tmp_path / "two"))
+    assert loaded.lookback == 18 and [s for s, _ in loaded.groups] == [relative, seasonal]
+    np.testing.assert_array_equal(loaded.predict(windows), expected)
+
+    # the layout written before groups existed (registered versions from earlier releases) still loads
+    files = Forecaster([(relative, nets[:2])]).save(tmp_path / "old")
+    meta = json.loads(Path(files["spec"]).read_text())["groups"][0]
+    scaling = {k: v for k, v in meta["scaling"].items() if k not in ("lookback", "season")}
+    with open(files["spec"], "w") as handle:
+        json.dump({"net": meta["net"], "members": 2, "lookback": 12, "scaling": scaling}, handle)
+    legacy = Forecaster.load(**files)
+    np.testing.assert_array_equal(legacy.predict(windows[:, -12:]), parts[0])
