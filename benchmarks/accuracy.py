@@ -2,8 +2,10 @@
 
 Reproduces the AirPassengers table of issue 3 (three origins: training ends 1957-12, 1958-12, 1959-12; 12 months
 forecast from each) and adds the project's rows, measured in one run, then checks the default configuration on
-synthetic monthly series of other lengths, scales and seasonal shapes. LSTM rows: median over 3 seeds of the mean
-MAPE (per-fold values from the median seed). Prints markdown tables.
+other real monthly series (shipped with statsmodels, a dependency of the ``stats`` extra: euro-area electrical
+equipment orders, Mauna Loa CO2 as monthly means, El Nino sea surface temperatures) and on synthetic series of other
+lengths, scales and seasonal shapes. AirPassengers LSTM rows: median over 3 seeds of the mean MAPE (per-fold values
+from the median seed); other series: seed 42. Prints markdown tables.
 
     .venv/bin/python benchmarks/accuracy.py [--seeds 3] [--csv data/AirPassengers.csv]
 """
@@ -41,16 +43,40 @@ def synthetic(months: int, level: float, trend: float, amplitude: float, multipl
     return pd.Series(values, index=pd.date_range("1990-01", periods=months, freq="MS"))
 
 
-def lstm_row(series: pd.Series, preset: str, seeds: int) -> dict:
+def real_series() -> dict[str, pd.Series]:
+    """Other real monthly series of different length, scale and seasonality (from statsmodels' datasets)."""
+    from statsmodels.datasets import co2, elec_equip, elnino
+
+    orders = elec_equip.load().data.iloc[:, 0].astype(float)
+    orders.index = pd.to_datetime(orders.index)
+    carbon = co2.load_pandas().data["co2"].resample("MS").mean().interpolate()  # weekly -> monthly, 5 gaps filled
+    sea = elnino.load_pandas().data.set_index("YEAR")
+    sea = pd.Series(sea.to_numpy(float).ravel(), index=pd.date_range(f"{int(sea.index[0])}-01", periods=sea.size,
+                                                                          freq="MS"))
+    return {f"electrical equipment orders (EU), {len(orders)} months": orders,
+            f"CO2 at Mauna Loa (ppm), {len(carbon)} months": carbon,
+            f"El Nino sea surface temperature (C), {len(sea)} months": sea}
+
+
+def baseline_rows(series: pd.Series) -> list[dict]:
+    """Seasonal naive and the statsforecast models on the same folds (the LSTM in this backtest is not used)."""
+    stats = backtest(series, load_config(overrides={"ensemble_size": 1, "epochs": 1}), stats_baselines=True)
+    rows = [{"model": name, "folds": [f[name]["mape"] for f in stats["per_fold"]],
+             "mape": stats["mean"][name]["mape"], "mase": stats["mean"][name]["mase"]}
+            for name in (*sorted(STATS_MODELS, reverse=True), NAIVE)]
+    return sorted(rows, key=lambda r: r["mape"])
+
+
+def lstm_row(series: pd.Series, preset: str, seeds: int, label: str = "", **overrides) -> dict:
     """Backtest a preset with several seeds; keep the median seed's folds."""
     runs = []
     for seed in range(42, 42 + seeds):
         started = time.perf_counter()
-        summary = backtest(series, load_config(overrides={"preset": preset, "seed": seed}))
+        summary = backtest(series, load_config(overrides={"preset": preset, "seed": seed, **overrides}))
         runs.append((summary["mean"][LSTM]["mape"], summary, time.perf_counter() - started))
     runs.sort(key=lambda r: r[0])
     _, summary, _ = runs[len(runs) // 2]
-    return {"model": f"LSTM `{preset}`", "folds": [f[LSTM]["mape"] for f in summary["per_fold"]],
+    return {"model": f"LSTM `{preset}`{label}", "folds": [f[LSTM]["mape"] for f in summary["per_fold"]],
             "mape": statistics.median(r[0] for r in runs), "mase": summary["mean"][LSTM]["mase"],
             "naive_folds": [f[NAIVE]["mape"] for f in summary["per_fold"]],
             "train_s": summary["train_seconds_mean"], "seeds": [round(r[0], 2) for r in runs]}
@@ -75,14 +101,19 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
 
     series = load(args.csv)
-    stats = backtest(series, load_config(overrides={"ensemble_size": 1, "epochs": 1}), stats_baselines=True)
-    rows = [{"model": name, "folds": [f[name]["mape"] for f in stats["per_fold"]], "mape": stats["mean"][name]["mape"],
-             "mase": stats["mean"][name]["mase"]} for name in (*sorted(STATS_MODELS, reverse=True), NAIVE)]
-    rows.sort(key=lambda r: r["mape"])
-    lstm = [lstm_row(series, preset, args.seeds) for preset in ("pytorch-seed", "keras-seed", "lstm-direct")]
+    rows = baseline_rows(series)
+    lstm = [lstm_row(series, preset, args.seeds) for preset in ("pytorch-seed", "keras-seed")]
+    lstm.append(lstm_row(series, "lstm-direct", args.seeds, ", relative view only", seasonal_lookback=0))
+    lstm.append(lstm_row(series, "lstm-direct", args.seeds, ", year-over-year view only", lookback=0))
+    lstm.append(lstm_row(series, "lstm-direct", args.seeds, " (default)"))
     print(f"## {args.csv.name}: 3 rolling origins, 12 months each ({args.seeds} seeds per LSTM row)\n")
     print(table(rows + lstm))
     print("\nLSTM mean MAPE per seed: " + "; ".join(f"{r['model']}: {r['seeds']}" for r in lstm))
+
+    print("\n## Other real monthly series (default configuration, seed 42; last 3 years as folds)")
+    for name, data in real_series().items():
+        print(f"\n### {name}\n")
+        print(table([*baseline_rows(data), lstm_row(data, "lstm-direct", 1, " (default)")]))
 
     cases = {"96 months, level 5000, +0.5 %/month, multiplicative": synthetic(96, 5000, 0.005, 0.2, True, 1),
              "180 months, level 20, +0.2 %/month, additive": synthetic(180, 20, 0.002, 0.3, False, 2),
@@ -96,7 +127,6 @@ def main() -> None:
                   "mase": naive["mase"]}]
     print("\n## Synthetic monthly series (default configuration, seed 42)\n")
     print(table(rows))
-
 
 if __name__ == "__main__":
     main()

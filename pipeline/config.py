@@ -58,18 +58,20 @@ class Config:
             expected = {"int": int, "float": (int, float), "str": str, "bool": bool}[str(field.type)]
             if (isinstance(value, bool) and field.type != "bool") or not isinstance(value, expected):
                 raise ConfigError(f"config '{field.name}' must be {field.type}, got {value!r}")
-        positive = ("max_file_mb", "lookback", "holdout", "season_length", "horizon", "folds", "output_steps",
+        positive = ("max_file_mb", "holdout", "season_length", "horizon", "folds", "output_steps",
                     "hidden_size", "num_layers", "epochs", "batch_size", "ensemble_size")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"config '{name}' must be >= 1, got {getattr(self, name)}")
-        for name in ("val_size", "patience", "seasonal_lookback"):
+        for name in ("val_size", "patience", "lookback", "seasonal_lookback"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"config '{name}' must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"config 'dropout' must be in [0, 1), got {self.dropout}")
         if self.learning_rate <= 0:
             raise ConfigError(f"config 'learning_rate' must be > 0, got {self.learning_rate}")
+        if not self.lookback and not self.seasonal_lookback:
+            raise ConfigError("config 'lookback' and 'seasonal_lookback' are both 0: the model would read nothing")
         if self.seasonal_lookback and self.output_steps > self.season_length:
             raise ConfigError(f"config 'seasonal_lookback' needs output_steps <= season_length "
                               f"({self.output_steps} > {self.season_length}); set seasonal_lookback: 0")

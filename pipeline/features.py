@@ -175,11 +175,11 @@ def build_features(train: pd.Series, lookback: int, val_size: int, steps: int = 
 
 
 def build_views(train: pd.Series, cfg: Config) -> list[tuple[FeatureSet, Scaling]]:
-    """Features for each way the configured ensemble reads the data: the windows of ``lookback`` months, then,
-    with ``seasonal_lookback`` > 0, the last ``seasonal_lookback`` year-over-year changes."""
+    """Features for each way the configured ensemble reads the data: windows of ``lookback`` months (when > 0),
+    then the last ``seasonal_lookback`` year-over-year changes (when > 0)."""
     common = {"val_size": cfg.val_size, "steps": cfg.output_steps, "log": cfg.log_transform,
               "relative": cfg.relative_windows}
-    views = [build_features(train, cfg.lookback, **common)]
+    views = [build_features(train, cfg.lookback, **common)] if cfg.lookback else []
     if cfg.seasonal_lookback:
         views.append(build_features(train, cfg.seasonal_lookback + cfg.season_length, season=cfg.season_length,
                                     **common))

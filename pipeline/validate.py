@@ -129,7 +129,7 @@ def validate(snapshot: pd.DataFrame, file: str, date_column: str, target_column:
                            name="value")
     if len(snapshot) < min_rows:
         findings.error(f"{len(snapshot)} data rows, need at least {min_rows} "
-                       "(lookback + validation windows + 1 training window + holdout)")
+                       "(months the model reads + output months + validation windows + holdout or backtest months)")
     report.update({"status": "failed" if findings.errors else "passed", "errors": findings.errors,
                    "warnings": findings.warnings, "fixes": findings.fixes, "rows": len(snapshot)})
     if not findings.errors:

@@ -60,3 +60,6 @@ def test_seasonal_view_cannot_predict_past_a_season():
     with pytest.raises(ConfigError, match=r"seasonal_lookback.*output_steps <= season_length"):
         load_config(overrides={"output_steps": 13, "horizon": 13})
     assert load_config(overrides={"output_steps": 13, "horizon": 13, "seasonal_lookback": 0}).output_steps == 13
+    with pytest.raises(ConfigError, match="both 0"):
+        load_config(overrides={"lookback": 0, "seasonal_lookback": 0})
+    assert load_config(overrides={"lookback": 0}).input_months == 18  # the year-over-year view alone

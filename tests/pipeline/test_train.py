@@ -48,6 +48,8 @@ def test_ensemble_members_differ_and_curves_average():
     assert forecaster.predict(windows).shape == (5, 3)
     single, _ = fit_forecaster(series, load_config(overrides={**cfg.to_dict(), "seasonal_lookback": 0}))
     assert len(single.nets) == 3 and single.lookback == 12
+    seasonal, _ = fit_forecaster(series, load_config(overrides={**cfg.to_dict(), "lookback": 0}))
+    assert [s.season for s, _ in seasonal.groups] == [12] and seasonal.lookback == 18
     curves = mean_curves(histories)
     assert curves["train_loss"][0] == pytest.approx(np.mean([h.train_loss[0] for h in histories]))
 
