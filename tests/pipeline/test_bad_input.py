@@ -47,7 +47,7 @@ CATALOGUE = {
     "infinity": (edited(r41="1952-04,inf"), 41, "#Passengers", "is infinite"),
     "date that does not parse": (edited(r50="1953-13,236"), 50, "Month", "'1953-13' does not parse"),
     "date in the future": (edited(r145="2960-12,432"), 145, "Month", "month 2960-12 is in the future"),
-    "too few rows": ("\n".join(LINES[:25]) + "\n", None, None, "24 data rows, need at least 33"),
+    "too few rows": ("\n".join(LINES[:25]) + "\n", None, None, "24 data rows, need at least 39"),
 }
 
 
