@@ -42,7 +42,8 @@ def test_run_logs_everything_and_registers_a_champion(state, synthetic_csv):
                  for f in client.list_artifacts(run.info.run_id, folder or None)}
     assert {"model_summary.txt", "decision.json", "validation/validation_report.json",
             "validation/data_profile.json", "evaluation/forecast.csv", "plots/loss_curves.png",
-            "plots/holdout_forecast.png", "plots/future_forecast.png", "preprocessing/scaling.json"} <= artifacts
+            "plots/holdout_forecast.png", "plots/future_forecast.png", "preprocessing/scaling_0.json",
+            "preprocessing/scaling_1.json"} <= artifacts
     assert run.inputs.dataset_inputs and run.inputs.dataset_inputs[0].dataset.digest == ctx["data_sha256"][:16]
     champion = client.get_model_version_by_alias(NAME, CHAMPION)
     assert str(champion.version) == ctx["model_version"] == "1" and champion.run_id == run.info.run_id
