@@ -61,7 +61,7 @@ def real_series() -> dict[str, pd.Series]:
 def baseline_rows(series: pd.Series) -> list[dict]:
     """Seasonal naive and the statsforecast models on the same folds (the LSTM in this backtest is not used)."""
     stats = backtest(series, load_config(overrides={"ensemble_size": 1, "epochs": 1}), stats_baselines=True)
-    rows = [{"model": name, "folds": [f[name]["mape"] for f in stats["per_fold"]],
+    rows = [{"model": name.replace("_", " "), "folds": [f[name]["mape"] for f in stats["per_fold"]],
              "mape": stats["mean"][name]["mape"], "mase": stats["mean"][name]["mase"]}
             for name in (*sorted(STATS_MODELS, reverse=True), NAIVE)]
     return sorted(rows, key=lambda r: r["mape"])
@@ -86,7 +86,10 @@ def table(rows: list[dict]) -> str:
     out = ["| model | fold 1 MAPE % | fold 2 | fold 3 | mean MAPE % | MASE | beats naive every fold | train s/fold |",
            "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        beats = all(a < b for a, b in zip(r["folds"], r["naive_folds"], strict=True)) if "naive_folds" in r else ""
+        beats = ""
+        if "naive_folds" in r:
+            lost = [str(i) for i, (a, b) in enumerate(zip(r["folds"], r["naive_folds"], strict=True), 1) if a >= b]
+            beats = f"no (fold {', '.join(lost)})" if lost else "yes"
         train = f"{r['train_s']:.1f}" if "train_s" in r else ""
         folds = " | ".join(f"{v:.2f}" for v in r["folds"])
         out.append(f"| {r['model']} | {folds} | {r['mape']:.2f} | {r['mase']:.2f} | {beats} | {train} |")

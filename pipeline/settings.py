@@ -3,6 +3,8 @@
 - ``PIPELINE_HOME``: the project folder relative paths (the CSV) are resolved against (default: cwd).
 - ``PIPELINE_STATE_DIR``: run state (work folders, MLflow store) (default: ``$PIPELINE_HOME/.state``).
 - ``MLFLOW_TRACKING_URI``: the MLflow tracking server or store (default: SQLite in the state folder).
+- ``PIPELINE_TORCH_THREADS``: CPU threads torch may use per process (default 1: these small networks train no
+  faster on more, and parallel tasks, such as the mapped backtest folds, would fight over the cores).
 """
 
 from __future__ import annotations
@@ -28,6 +30,14 @@ def state_dir() -> Path:
 def tracking_uri() -> str:
     """``MLFLOW_TRACKING_URI`` if set, else a SQLite store in the state folder."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow.db'}"
+
+
+def torch_threads() -> int:
+    """CPU threads per process for torch (``PIPELINE_TORCH_THREADS``, default 1)."""
+    value = os.environ.get("PIPELINE_TORCH_THREADS", "1")
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"PIPELINE_TORCH_THREADS must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def artifact_root() -> Path:

@@ -17,6 +17,7 @@ from torch import nn
 from pipeline.config import Config
 from pipeline.features import FeatureSet, Scaling, build_views
 from pipeline.model import Forecaster, LSTMRegressor, NetSpec
+from pipeline.settings import torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,8 @@ class History:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch, and ask torch for deterministic kernels."""
+    """Seed Python, NumPy and torch, ask torch for deterministic kernels and set its thread count."""
+    torch.set_num_threads(torch_threads())
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

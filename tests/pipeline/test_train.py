@@ -24,6 +24,22 @@ def test_training_is_deterministic_for_a_seed():
         assert torch.equal(a, b)
 
 
+def test_torch_threads_come_from_the_environment(monkeypatch):
+    from pipeline.errors import ConfigError
+
+    kwargs = {"epochs": 3, "batch_size": 8, "learning_rate": 0.01, "seed": 1}
+    _, one = fit(_data(), NetSpec(8, 1, 0.0), **kwargs)
+    assert torch.get_num_threads() == 1  # the default: parallel tasks must not fight over the cores
+    monkeypatch.setenv("PIPELINE_TORCH_THREADS", "2")
+    _, two = fit(_data(), NetSpec(8, 1, 0.0), **kwargs)
+    assert torch.get_num_threads() == 2 and two.train_loss == one.train_loss
+    monkeypatch.setenv("PIPELINE_TORCH_THREADS", "zero")
+    with pytest.raises(ConfigError, match="PIPELINE_TORCH_THREADS"):
+        fit(_data(), NetSpec(8, 1, 0.0), **kwargs)
+    monkeypatch.delenv("PIPELINE_TORCH_THREADS")
+    fit(_data(), NetSpec(8, 1, 0.0), **{**kwargs, "epochs": 1})
+
+
 def test_early_stopping_keeps_the_best_epoch():
     _, history = fit(_data(), NetSpec(8, 1, 0.0), epochs=200, batch_size=8, learning_rate=0.05, seed=0, patience=5)
     assert len(history.train_loss) < 200
