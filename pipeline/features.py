@@ -79,7 +79,7 @@ class Scaling:
         return self._transform(windows[:, windows.shape[1] - self.lookback:])
 
     def _changes(self, windows: np.ndarray) -> np.ndarray:
-        """What the network reads, before scaling: (n, steps_in)."""
+        """What the network reads, before scaling: (n, time_steps)."""
         t = self._window(windows)
         if self.season:
             return t[:, self.season:] - t[:, :-self.season]
@@ -98,7 +98,7 @@ class Scaling:
         return self._scaler().transform(shifted.reshape(-1, 1)).reshape(shifted.shape)
 
     def inputs(self, windows: np.ndarray) -> np.ndarray:
-        """Raw (n, >= lookback) windows -> the network's scaled inputs (n, steps_in)."""
+        """Raw (n, >= lookback) windows (the last ``lookback`` months are read) -> scaled inputs (n, time_steps)."""
         return self._scale(self._changes(windows))
 
     def targets(self, windows: np.ndarray, values: np.ndarray) -> np.ndarray:
