@@ -125,6 +125,12 @@ def train(ctx: Context) -> Context:
                         for i, (scaling, nets) in enumerate(forecaster.groups))
     summary_path = write_text(work / "model_summary.txt", summary + f"Ensemble members: {len(forecaster.nets)}\n")
     curves = mean_curves(histories)
+    if len(forecaster.groups) > 1:  # each view's own curves too: their scaled units differ
+        for index, (scaling, nets) in enumerate(forecaster.groups):
+            start = index * cfg.ensemble_size
+            view = "yoy" if scaling.season else "relative"
+            own = mean_curves(histories[start:start + len(nets)])
+            curves |= {f"{key}_{view}": values for key, values in own.items()}
     write_json(work / "history.json", {**curves, "seconds": seconds, "best_epochs": [h.best_epoch for h in histories]})
     series = _series(ctx["series"])
     example = ft.make_windows(series.to_numpy()[: cfg.input_months + 3], cfg.input_months)[0]

@@ -38,6 +38,8 @@ def test_run_logs_everything_and_registers_a_champion(state, synthetic_csv):
     assert run.data.metrics["backtest_mape"] == pytest.approx(mean)
     assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1, 2, 3]
     assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 3
+    for view in ("relative", "yoy"):  # each view's curves beside the ensemble's mean
+        assert len(client.get_metric_history(run.info.run_id, f"val_loss_{view}")) == 3
     artifacts = {f.path for folder in ("", "validation", "evaluation", "plots", "preprocessing")
                  for f in client.list_artifacts(run.info.run_id, folder or None)}
     assert {"model_summary.txt", "decision.json", "validation/validation_report.json",
