@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +21,9 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 import pipeline
+from pipeline import settings
 from pipeline.config import LEGACY_MODEL_SETTINGS, MODEL_KEYS, Config, coerce
+from pipeline.io import exclusive_lock
 from pipeline.model import Forecaster
 
 logger = logging.getLogger(__name__)
@@ -157,11 +162,28 @@ def load_version(name: str, version: str) -> tuple[Any, int]:
     return model, int(model.metadata.metadata["lookback"])
 
 
+@contextmanager
+def champion_lock(name: str) -> Iterator[None]:
+    """Serialize decisions that move ``champion`` of ``name`` between processes sharing the state folder.
+
+    A file lock: it covers every worker of one host or of a shared state volume (the compose file mounts one);
+    across hosts without shared state, the alias re-read before and after the move remains the guard.
+    """
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+    with exclusive_lock(settings.state_dir() / "locks" / f"{safe}.champion.lock"):
+        yield
+
+
 def rollback(client: MlflowClient, name: str, reason: str) -> tuple[str, str]:
     """Move ``champion`` back to the version the current champion replaced; record why on both versions.
 
     Returns (demoted version, restored version).
     """
+    with champion_lock(name):
+        return _rollback(client, name, reason)
+
+
+def _rollback(client: MlflowClient, name: str, reason: str) -> tuple[str, str]:
     current = alias_version(client, name, CHAMPION)
     if current is None:
         raise ValueError(f"registered model {name!r} has no champion to roll back")

@@ -304,22 +304,23 @@ def register(ctx: Context, backtest_path: str, monitor_path: str | None = None) 
     candidate = registry.Scores(backtest_mape=summary["mean"][bt.LSTM]["mape"],
                                 holdout_mape=ctx["metrics"]["holdout_mape"])
     baseline = summary["mean"][bt.NAIVE]["mape"]
-    champion_version = registry.alias_version(client, name, registry.CHAMPION)
-    champion = None
-    if champion_version is not None and champion_version != version:
-        champion = _champion_scores(client, name, champion_version, cfg, _series(ctx["series"]), summary)
-    promoted, reason = registry.decide(candidate, baseline, champion, cfg.baseline_gate, drift)
-    if champion_version == version:
-        promoted, reason = True, "this version is already the champion (re-run)"
-    if promoted and champion_version != version:
-        current = registry.alias_version(client, name, registry.CHAMPION)
-        if current != champion_version:
-            promoted, reason = False, f"champion moved to v{current} while deciding; not promoted"
-        else:
-            client.set_registered_model_alias(name, registry.CHAMPION, version)
-            winner = registry.alias_version(client, name, registry.CHAMPION)
-            if winner != version:  # another run moved it between our re-read and our write
-                promoted, reason = False, f"lost a race: champion moved to v{winner}; not promoted"
+    with registry.champion_lock(name):  # one decision at a time: the champion read here is the one replaced
+        champion_version = registry.alias_version(client, name, registry.CHAMPION)
+        champion = None
+        if champion_version is not None and champion_version != version:
+            champion = _champion_scores(client, name, champion_version, cfg, _series(ctx["series"]), summary)
+        promoted, reason = registry.decide(candidate, baseline, champion, cfg.baseline_gate, drift)
+        if champion_version == version:
+            promoted, reason = True, "this version is already the champion (re-run)"
+        if promoted and champion_version != version:
+            current = registry.alias_version(client, name, registry.CHAMPION)
+            if current != champion_version:
+                promoted, reason = False, f"champion moved to v{current} while deciding; not promoted"
+            else:
+                client.set_registered_model_alias(name, registry.CHAMPION, version)
+                winner = registry.alias_version(client, name, registry.CHAMPION)
+                if winner != version:  # another host moved it between our re-read and our write
+                    promoted, reason = False, f"lost a race: champion moved to v{winner}; not promoted"
     decision = registry.Decision(model_name=name, candidate_version=version, candidate=candidate,
                                  baseline_backtest_mape=baseline, champion_version=champion_version,
                                  champion=champion, promoted=promoted, reason=reason, decided_at=registry.now_iso())

@@ -22,3 +22,13 @@ def test_a_crash_while_writing_leaves_the_previous_file_whole(tmp_path, monkeypa
         write_text(path, "new content that never lands")
     assert path.read_text() == "old content"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scaling.json"], "no temporary file is left behind"
+
+
+def test_exclusive_lock_keeps_a_second_holder_out_until_released(tmp_path):
+    from pipeline.io import exclusive_lock
+
+    path = tmp_path / "locks" / "m.lock"
+    with exclusive_lock(path), pytest.raises(TimeoutError, match=r"m\.lock"), exclusive_lock(path, timeout=0.5):
+        pass
+    with exclusive_lock(path, timeout=0.5):  # released: the next holder gets it at once
+        pass
