@@ -176,9 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     fill.add_argument("--from", dest="start", required=True, help="first data month, YYYY-MM")
     fill.add_argument("--to", dest="end", required=True, help="last data month, YYYY-MM")
     fill.add_argument("--airflow", action="store_true", help="run each month as an Airflow DAG run (dags test)")
+    for command in (run, check, forecast, bt, back):
+        command.add_argument("--as-of", help="use only rows dated before this date (YYYY-MM-DD)")
     for command in (run, check, forecast, bt, back, fill):
-        if command is not fill:
-            command.add_argument("--as-of", help="use only rows dated before this date (YYYY-MM-DD)")
         _add_config_flags(command)
     return parser
 

@@ -66,6 +66,11 @@ class Scaling:
         """Time steps the network reads per window."""
         return self.lookback - self.season
 
+    @property
+    def view(self) -> str:
+        """Short name of how windows are read: ``yoy``, ``relative`` or ``absolute``."""
+        return "yoy" if self.season else "relative" if self.relative else "absolute"
+
     def _scaler(self) -> MinMaxScaler:
         return MinMaxScaler(feature_range=FEATURE_RANGE).fit(np.array([[self.data_min], [self.data_max]]))
 

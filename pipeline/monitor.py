@@ -3,15 +3,12 @@ performance), whether the newest months drifted from the history, and the run su
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pipeline.evaluate import mase_scale, metrics, recursive_forecast
-
-Predict = Callable[[np.ndarray], np.ndarray]
+from pipeline.evaluate import Predict, mase_scale, metrics, recursive_forecast
 
 
 def live_performance(predict: Predict, lookback: int, series: pd.Series, trained_to: str,
@@ -67,7 +64,7 @@ def drift(series: pd.Series, recent: int, season_length: int, level_z: float = 3
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
-    return f"{value:.{digits}f}" if isinstance(value, (int, float)) and value is not None else "n/a"
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "n/a"
 
 
 def summary_markdown(s: dict[str, Any]) -> str:

@@ -174,6 +174,21 @@ def champion_lock(name: str) -> Iterator[None]:
         yield
 
 
+def move_champion(client: MlflowClient, name: str, expected: str | None, version: str) -> str | None:
+    """Point ``champion`` at ``version`` if it still points at ``expected``; None when moved, else why not.
+
+    Call under :func:`champion_lock`; the re-reads before and after the write guard hosts that do not share it.
+    """
+    current = alias_version(client, name, CHAMPION)
+    if current != expected:
+        return f"champion moved to v{current} while deciding; not promoted"
+    client.set_registered_model_alias(name, CHAMPION, version)
+    winner = alias_version(client, name, CHAMPION)
+    if winner != version:
+        return f"lost a race: champion moved to v{winner}; not promoted"
+    return None
+
+
 def rollback(client: MlflowClient, name: str, reason: str) -> tuple[str, str]:
     """Move ``champion`` back to the version the current champion replaced; record why on both versions.
 

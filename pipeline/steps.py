@@ -126,11 +126,10 @@ def train(ctx: Context) -> Context:
     summary_path = write_text(work / "model_summary.txt", summary + f"Ensemble members: {len(forecaster.nets)}\n")
     curves = mean_curves(histories)
     if len(forecaster.groups) > 1:  # each view's own curves too: their scaled units differ
-        for index, (scaling, nets) in enumerate(forecaster.groups):
-            start = index * cfg.ensemble_size
-            view = "yoy" if scaling.season else "relative"
-            own = mean_curves(histories[start:start + len(nets)])
-            curves |= {f"{key}_{view}": values for key, values in own.items()}
+        members = iter(histories)  # in the order of the groups' networks
+        for scaling, nets in forecaster.groups:
+            own = mean_curves([next(members) for _ in nets])
+            curves |= {f"{key}_{scaling.view}": values for key, values in own.items()}
     write_json(work / "history.json", {**curves, "seconds": seconds, "best_epochs": [h.best_epoch for h in histories]})
     series = _series(ctx["series"])
     example = ft.make_windows(series.to_numpy()[: cfg.input_months + 3], cfg.input_months)[0]
@@ -313,14 +312,9 @@ def register(ctx: Context, backtest_path: str, monitor_path: str | None = None) 
         if champion_version == version:
             promoted, reason = True, "this version is already the champion (re-run)"
         if promoted and champion_version != version:
-            current = registry.alias_version(client, name, registry.CHAMPION)
-            if current != champion_version:
-                promoted, reason = False, f"champion moved to v{current} while deciding; not promoted"
-            else:
-                client.set_registered_model_alias(name, registry.CHAMPION, version)
-                winner = registry.alias_version(client, name, registry.CHAMPION)
-                if winner != version:  # another host moved it between our re-read and our write
-                    promoted, reason = False, f"lost a race: champion moved to v{winner}; not promoted"
+            refused = registry.move_champion(client, name, champion_version, version)
+            if refused:
+                promoted, reason = False, refused
     decision = registry.Decision(model_name=name, candidate_version=version, candidate=candidate,
                                  baseline_backtest_mape=baseline, champion_version=champion_version,
                                  champion=champion, promoted=promoted, reason=reason, decided_at=registry.now_iso())

@@ -120,20 +120,14 @@ def fit_ensemble(views: list[tuple[FeatureSet, Scaling]], cfg: Config) -> tuple[
     for number, (data, scaling) in enumerate(views, start=1):
         nets = []
         for member in range(cfg.ensemble_size):
-            logger.info("view %d/%d (%s), member %d/%d", number, len(views), _view_name(scaling), member + 1,
-                        cfg.ensemble_size)
+            logger.info("view %d/%d (%s, %d time steps), member %d/%d", number, len(views), scaling.view,
+                        scaling.time_steps, member + 1, cfg.ensemble_size)
             net, history = fit(data, net_spec(cfg), epochs=cfg.epochs, batch_size=cfg.batch_size,
                                learning_rate=cfg.learning_rate, seed=cfg.seed + member, patience=cfg.patience)
             nets.append(net)
             histories.append(history)
         groups.append((scaling, nets))
     return Forecaster(groups), histories
-
-
-def _view_name(scaling: Scaling) -> str:
-    if scaling.season:
-        return f"{scaling.lookback - scaling.season} changes over {scaling.season} months"
-    return f"{scaling.lookback} months" + (", relative" if scaling.relative else "")
 
 
 def fit_forecaster(train: pd.Series, cfg: Config) -> tuple[Forecaster, list[History]]:
