@@ -67,7 +67,6 @@ def test_two_view_forecaster_round_trip_and_legacy_layout(tmp_path):
     files = Forecaster([(relative, nets[:2])]).save(tmp_path / "old")
     meta = json.loads(Path(files["spec"]).read_text())["groups"][0]
     scaling = {k: v for k, v in meta["scaling"].items() if k not in ("lookback", "season")}
-    with open(files["spec"], "w") as handle:
-        json.dump({"net": meta["net"], "members": 2, "lookback": 12, "scaling": scaling}, handle)
+    Path(files["spec"]).write_text(json.dumps({"net": meta["net"], "members": 2, "lookback": 12, "scaling": scaling}))
     legacy = Forecaster.load(**files)
     np.testing.assert_array_equal(legacy.predict(windows[:, -12:]), parts[0])

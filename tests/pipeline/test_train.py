@@ -37,7 +37,8 @@ def test_torch_threads_come_from_the_environment(monkeypatch):
     with pytest.raises(ConfigError, match="PIPELINE_TORCH_THREADS"):
         fit(_data(), NetSpec(8, 1, 0.0), **kwargs)
     monkeypatch.delenv("PIPELINE_TORCH_THREADS")
-    fit(_data(), NetSpec(8, 1, 0.0), **{**kwargs, "epochs": 1})
+    fit(_data(), NetSpec(8, 1, 0.0), **{**kwargs, "epochs": 1})  # back to the default for the tests after
+    assert torch.get_num_threads() == 1
 
 
 def test_early_stopping_keeps_the_best_epoch():
