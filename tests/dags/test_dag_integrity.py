@@ -50,8 +50,8 @@ def test_schedule_and_run_safety(dagbag):
         assert task.retries >= 1 and task.retry_delay >= timedelta(seconds=30), task.task_id
         assert task.execution_timeout is not None, task.task_id
     assert dag.get_task("train").execution_timeout > dag.get_task("ingest").execution_timeout
-    assert type(dag.on_failure_callback[0]).__name__ == "PipelineNotifier" if isinstance(
-        dag.on_failure_callback, list) else type(dag.on_failure_callback).__name__ == "PipelineNotifier"
+    callbacks = dag.on_failure_callback if isinstance(dag.on_failure_callback, list) else [dag.on_failure_callback]
+    assert [type(c).__name__ for c in callbacks] == ["PipelineNotifier"]
     assert not dag.deadline, "no deadline unless a deployment sets PIPELINE_DEADLINE_HOURS"
 
 
