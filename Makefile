@@ -13,6 +13,10 @@ export PIPELINE_STATE_DIR ?= $(STATE)
 export AIRFLOW_HOME ?= $(STATE)/airflow
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
+# The operator's deployment config (data path, limits, MLflow names, gate): make run PIPELINE_CONFIG=my.yaml
+export PIPELINE_CONFIG ?=
+# No MLflow usage telemetry from the pipeline's processes (its thread also races requests on the environment).
+export MLFLOW_DISABLE_TELEMETRY ?= true
 
 FROM ?= 1958-01
 TO ?= 1960-12

@@ -8,7 +8,9 @@ fitted on training months only, windows), **train** a PyTorch LSTM, **evaluate**
 against a seasonal-naive baseline, and **register** it in MLflow: the version is aliased `challenger`, and
 `champion` moves only when the candidate beats the champion on the same backtest folds (mean MAPE).
 
-* Params override the pipeline config (`pipeline/defaults.yaml`); leave them empty to use the defaults.
+* Params override the model and training settings of the pipeline config (`pipeline/defaults.yaml`, within
+  bounds); leave them empty to use the configured values. Data paths, size limits, MLflow names and the gate are
+  the operator's (`PIPELINE_CONFIG`): a conf key that is not a param is refused before anything runs.
 * Bad data fails the run at once (no retries) with the file, row and column in the task log; transient
   faults (MLflow unreachable, a killed worker) are retried (`PIPELINE_TASK_RETRIES`, `PIPELINE_RETRY_DELAY_SECONDS`).
 * Everything is logged to the MLflow experiment `lstm-monthly-retraining`, one run per month; the **summarize**
@@ -39,7 +41,7 @@ from airflow.sdk import (
     task,
 )
 
-from pipeline.config import FIELD_NAMES, presets
+from pipeline.config import presets
 
 DAG_ID = "lstm_monthly_retraining"
 # Deadline alert, set by deployments (compose file, scripts/services.sh). Off by default: Airflow 3.3.2's
@@ -49,18 +51,24 @@ _JSON_TYPES = {"int": "integer", "float": "number", "str": "string", "bool": "bo
 
 
 def _params() -> dict[str, Param]:
-    """One optional param per config field; empty means "use the configured value"."""
+    """One optional param per setting a trigger may set, bounded like the config; empty means "the configured
+    value". Paths, limits, MLflow names and the gate are the operator's (PIPELINE_CONFIG), not params."""
     from dataclasses import fields
 
-    from pipeline.config import Config
+    from pipeline.config import BOUNDS, TRIGGER_KEYS, Config
 
+    kinds = {field.name: str(field.type) for field in fields(Config)}
     out = {}
-    for field in fields(Config):
-        extra = {"enum": [None, *sorted(presets())]} if field.name == "preset" else {}
-        out[field.name] = Param(None, type=["null", _JSON_TYPES[str(field.type)]],
-                                description=f"Override config '{field.name}'; empty: the configured value "
-                                            "(pipeline/defaults.yaml, preset, PIPELINE_CONFIG).",
-                                **extra)
+    for name in TRIGGER_KEYS:
+        extra: dict[str, Any] = {"enum": [None, *sorted(presets())]} if name == "preset" else {}
+        if name in BOUNDS:
+            # NaN passes every comparison, so it is the one number that meets `minimum: 0` and
+            # `exclusiveMaximum: 0` at once: `not` of both refuses NaN (Airflow turns it into null otherwise).
+            extra |= {"minimum": BOUNDS[name][0], "maximum": BOUNDS[name][1],
+                      "not": {"type": "number", "minimum": 0, "exclusiveMaximum": 0}}
+        out[name] = Param(None, type=["null", _JSON_TYPES[kinds[name]]],
+                          description=f"Override '{name}'; empty: the configured value (pipeline/defaults.yaml, "
+                                      "preset, PIPELINE_CONFIG).", **extra)
     return out
 
 
@@ -90,7 +98,7 @@ def _run(step: str, *args: Any) -> dict[str, Any]:
     from airflow.sdk.exceptions import AirflowFailException
 
     from pipeline import steps
-    from pipeline.errors import ConfigError, DataValidationError
+    from pipeline.errors import PipelineError
 
     context = get_current_context()
     try:
@@ -99,7 +107,7 @@ def _run(step: str, *args: Any) -> dict[str, Any]:
         from pipeline import alerts
 
         alerts.record_failure(f"{DAG_ID}/{context['dag_run'].run_id}", context["ti"].task_id, exc)
-        if isinstance(exc, (DataValidationError, ConfigError)):
+        if isinstance(exc, PipelineError) and not exc.retryable:
             raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
         raise
 
@@ -132,13 +140,13 @@ def _run(step: str, *args: Any) -> dict[str, Any]:
 def lstm_monthly_retraining() -> None:
     @task
     def ingest() -> dict[str, Any]:
-        """Snapshot the rows known at the end of the data interval; open the month's MLflow run."""
+        """Check the trigger's conf; snapshot the rows known at the end of the data interval; open the month's
+        MLflow run."""
         context = get_current_context()
-        overrides = {k: v for k, v in context["params"].items() if k in FIELD_NAMES and v is not None}
         run = context["dag_run"]
         as_of = context["data_interval_end"].isoformat()
         tags = {"airflow.dag_id": DAG_ID, "airflow.run_id": run.run_id}
-        return _run("ingest", f"{DAG_ID}/{run.run_id}", as_of, overrides, None, tags)
+        return _run("ingest", f"{DAG_ID}/{run.run_id}", as_of, None, None, tags, dict(run.conf or {}))
 
     @task
     def validate(ctx: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 CONN_ID = "pipeline_alerts"
+MAX_ERROR_CHARS = 600
 
 
 def _connection(conn_id: str) -> dict[str, Any] | None:
@@ -86,13 +87,22 @@ def send(subject: str, message: str, conn_id: str = CONN_ID) -> str:
     return "log"
 
 
+def describe(error: object, limit: int = MAX_ERROR_CHARS) -> str:
+    """The error as one bounded line for alerts and failure records: the pipeline's own messages quote input
+    only as short escaped excerpts; anything longer (a library's message) is cut and escaped."""
+    text = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
+    if len(text) > limit or not text.isprintable():
+        cut = text[:limit].encode("unicode_escape").decode("ascii")[:limit]
+        text = cut + (" … (cut; the task log has the rest)" if len(text) > limit else "")
+    return text
+
+
 def record_failure(run_key: str, task_id: str, error: BaseException) -> None:
     """Keep a failed step's error in the run's work folder, for the run-level failure notice."""
     from pipeline.io import write_json
     from pipeline.settings import work_dir
 
-    write_json(work_dir(run_key) / "failure.json",
-               {"task_id": task_id, "exception": f"{type(error).__name__}: {error}"})
+    write_json(work_dir(run_key) / "failure.json", {"task_id": task_id, "exception": describe(error)})
 
 
 def recorded_failure(run_key: str) -> dict[str, Any]:
@@ -111,7 +121,7 @@ def failure_message(context: dict[str, Any]) -> tuple[str, str]:
     dag_id = getattr(run, "dag_id", None) or getattr(ti, "dag_id", "?")
     run_id = getattr(run, "run_id", None) or getattr(ti, "run_id", "?")
     task_id = context.get("task_id") or getattr(ti, "task_id", None) or "?"
-    error = context.get("exception") or context.get("reason") or "see the task log"
+    error = describe(context.get("exception") or context.get("reason") or "see the task log")
     log_url = getattr(ti, "log_url", None) or "n/a"
     subject = f"[airflow] {dag_id} failed: {task_id}"
     return subject, f"DAG {dag_id}, run {run_id}, task {task_id} failed.\nError: {error}\nLog: {log_url}"

@@ -7,14 +7,15 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Config, load_config
-from pipeline.errors import ConfigError, DataValidationError, TrackingUnavailableError
+from pipeline.config import TRIGGER_KEYS, Config, load_config
+from pipeline.errors import ConfigError, DataValidationError, PipelineError, excerpt
 
 logger = logging.getLogger("pipeline")
 
@@ -34,15 +35,12 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _validated_series(cfg: Config, as_of: str | None) -> tuple[Any, dict[str, Any]]:
-    """Ingest and validate the configured CSV in a scratch folder; returns (series, report)."""
-    from pipeline import ingest, settings, validate
+    """Read and validate the configured CSV in memory; returns (series, report)."""
+    from pipeline import settings, validate
 
-    with tempfile.TemporaryDirectory() as tmp:
-        csv_path = settings.resolve_data_path(cfg.csv_path, cfg.data_dir, cfg.allow_any_csv_path)
-        snap = ingest.ingest(csv_path, Path(tmp) / "snapshot.csv", cfg.date_column, cfg.target_column, as_of,
-                             cfg.max_file_mb * 2**20)
-        return validate.validate(ingest.read_snapshot(snap.path), snap.source, cfg.date_column, cfg.target_column,
-                                 cfg.min_rows, snap.had_bom, cfg.season_length)
+    csv_path = settings.resolve_data_path(cfg.csv_path, cfg.data_dir, cfg.allow_any_csv_path)
+    return validate.check_csv(csv_path, cfg.date_column, cfg.target_column, cfg.min_rows, cfg.season_length, as_of,
+                              cfg.max_file_mb * 2**20)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -95,16 +93,14 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 def cmd_forecast(args: argparse.Namespace) -> int:
     """Print the champion's forecast of the months after the last data month."""
-    import mlflow
-
-    from pipeline import evaluate, tracking, validate
+    from pipeline import evaluate, registry, tracking, validate
 
     cfg = load_config(args.config, _overrides(args))
     series, report = _validated_series(cfg, args.as_of)
     validate.raise_for_report(report)
-    tracking.configure()
-    model = mlflow.pyfunc.load_model(f"models:/{cfg.registered_model_name}@champion")
-    lookback = int(model.metadata.metadata["lookback"])
+    client = tracking.existing_store()
+    version = registry.champion_version(client, cfg.registered_model_name)
+    model, lookback = registry.load_version(cfg.registered_model_name, version)
     future = evaluate.forecast_future(model.predict, lookback, series, args.months)
     print(f"{'month':<8} {'forecast':>10}")
     for month, value in future.items():
@@ -116,6 +112,9 @@ def backfill_months(start: str, end: str) -> list[tuple[str, str]]:
     """(data month, as-of date) for every month from ``start`` to ``end`` (YYYY-MM), inclusive."""
     import pandas as pd
 
+    for flag, value in (("--from", start), ("--to", end)):
+        if not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", str(value)):
+            raise ConfigError(f"{flag} {excerpt(value)} is not a month (expected YYYY-MM)")
     months = pd.period_range(start, end, freq="M")
     if len(months) == 0:
         raise ConfigError(f"--from {start} is after --to {end}")
@@ -130,22 +129,41 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, _overrides(args))  # fails early on a bad flag
     overrides = {key: getattr(cfg, key) for key in _overrides(args)}  # typed, as DAG params expect
+    months = backfill_months(args.start, args.end)
     rows = []
-    for month, as_of in backfill_months(args.start, args.end):
-        logger.info("backfill %s (data before %s)", month, as_of)
-        if args.airflow:
-            command = ["airflow", "dags", "test", "lstm_monthly_retraining", as_of, "--conf", json.dumps(overrides)]
-            done = subprocess.run(command, check=False)
-            rows.append({"month": month, "as_of": as_of, "airflow_exit_code": done.returncode})
-            if done.returncode:
-                break
-            continue
-        ctx = steps.run_all(f"backfill/{month}", as_of, overrides, args.config, {"trigger": "backfill"})
-        decision = json.loads(Path(ctx["decision"]).read_text())
-        rows.append({"month": ctx["data_month"], "version": ctx["model_version"], "promoted": ctx["promoted"],
-                     "backtest_mape": round(decision["candidate"]["backtest_mape"], 3), "reason": decision["reason"]})
+    with tempfile.TemporaryDirectory() as scratch:
+        env = _airflow_env(args.config, overrides, Path(scratch)) if args.airflow else None
+        conf = json.dumps({k: v for k, v in overrides.items() if k in TRIGGER_KEYS})
+        for month, as_of in months:
+            logger.info("backfill %s (data before %s)", month, as_of)
+            if env is not None:
+                command = ["airflow", "dags", "test", "lstm_monthly_retraining", as_of, "--conf", conf]
+                done = subprocess.run(command, check=False, env=env)
+                rows.append({"month": month, "as_of": as_of, "airflow_exit_code": done.returncode})
+                if done.returncode:
+                    break
+                continue
+            ctx = steps.run_all(f"backfill/{month}", as_of, overrides, args.config, {"trigger": "backfill"})
+            decision = json.loads(Path(ctx["decision"]).read_text())
+            rows.append({"month": ctx["data_month"], "version": ctx["model_version"], "promoted": ctx["promoted"],
+                         "backtest_mape": round(decision["candidate"]["backtest_mape"], 3),
+                         "reason": decision["reason"]})
     print(json.dumps(rows, indent=2))
     return 0 if all(r.get("airflow_exit_code", 0) == 0 for r in rows) else 1
+
+
+def _airflow_env(config: str | None, overrides: dict[str, Any], scratch: Path) -> dict[str, str]:
+    """The environment of the DAG runs: the operator's flags (paths, names, the gate) join the config file in a
+    deployment config (PIPELINE_CONFIG), since a DAG trigger may not set them."""
+    import yaml
+
+    operator = {k: v for k, v in overrides.items() if k not in TRIGGER_KEYS}
+    if not operator and not config:
+        return dict(os.environ)
+    base = yaml.safe_load(Path(config).read_text(encoding="utf-8")) if config else {}
+    path = scratch / "operator.yaml"
+    path.write_text(yaml.safe_dump({**(base or {}), **operator}), encoding="utf-8")
+    return {**os.environ, "PIPELINE_CONFIG": str(path)}
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -153,7 +171,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from pipeline import registry, tracking
 
     cfg = load_config(args.config, _overrides(args))
-    demoted, restored = registry.rollback(tracking.configure(), cfg.registered_model_name, args.reason)
+    demoted, restored = registry.rollback(tracking.existing_store(), cfg.registered_model_name, args.reason)
     print(f"{cfg.registered_model_name}: champion v{demoted} -> v{restored} ({args.reason})")
     return 0
 
@@ -184,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code (2 for bad config or data)."""
+    """Entry point; returns the exit code: 0, 1 for an error the pipeline explains (one line on stderr: bad
+    config or data, no store or champion, a corrupted model, MLflow unreachable), 2 for bad usage (argparse)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -192,11 +211,6 @@ def main(argv: list[str] | None = None) -> int:
                 "rollback": cmd_rollback, "backfill": cmd_backfill}
     try:
         return handlers[args.command](args)
-    except (ConfigError, DataValidationError, TrackingUnavailableError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:
-        if args.command != "rollback":
-            raise
+    except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

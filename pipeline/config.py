@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -11,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, excerpt
 
 
 @dataclass(frozen=True)
@@ -57,19 +60,16 @@ class Config:
             value = getattr(self, field.name)
             expected = {"int": int, "float": (int, float), "str": str, "bool": bool}[str(field.type)]
             if (isinstance(value, bool) and field.type != "bool") or not isinstance(value, expected):
-                raise ConfigError(f"config '{field.name}' must be {field.type}, got {value!r}")
-        positive = ("max_file_mb", "holdout", "season_length", "horizon", "folds", "output_steps",
-                    "hidden_size", "num_layers", "epochs", "batch_size", "ensemble_size")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ConfigError(f"config '{name}' must be >= 1, got {getattr(self, name)}")
-        for name in ("val_size", "patience", "lookback", "seasonal_lookback"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"config '{name}' must be >= 0, got {getattr(self, name)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"config 'dropout' must be in [0, 1), got {self.dropout}")
-        if self.learning_rate <= 0:
-            raise ConfigError(f"config 'learning_rate' must be > 0, got {self.learning_rate}")
+                raise ConfigError(f"config '{field.name}' must be {field.type}, got {excerpt(value)}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"config '{field.name}' must be a finite number, got {value}")
+            if field.name in BOUNDS:
+                low, high = BOUNDS[field.name]
+                if not low <= value <= high:
+                    raise ConfigError(f"config '{field.name}' must be between {low} and {high}, got {value}")
+            if isinstance(value, str) and not NAME_PATTERNS.get(field.name, TEXT).fullmatch(value):
+                raise ConfigError(f"config '{field.name}' {NAME_RULES.get(field.name, TEXT_RULE)}, "
+                                  f"got {excerpt(value)}")
         if not self.lookback and not self.seasonal_lookback:
             raise ConfigError("config 'lookback' and 'seasonal_lookback' are both 0: the model would read nothing")
         if self.seasonal_lookback and self.output_steps > self.season_length:
@@ -101,6 +101,31 @@ class Config:
 
 
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Config))
+
+# Inclusive bounds of every numeric setting, wherever it comes from (YAML, DAG params, CLI flags); the DAG's
+# params carry the same bounds in their schema, so the trigger form refuses what the run would refuse.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "max_file_mb": (1, 2048), "lookback": (0, 240), "seasonal_lookback": (0, 120), "holdout": (1, 120),
+    "val_size": (0, 120), "season_length": (1, 24), "horizon": (1, 60), "folds": (1, 24), "output_steps": (1, 60),
+    "hidden_size": (1, 1024), "num_layers": (1, 8), "dropout": (0.0, 0.9), "learning_rate": (1e-6, 1.0),
+    "epochs": (1, 5000), "patience": (0, 5000), "batch_size": (1, 65536), "ensemble_size": (1, 64),
+    "seed": (0, 2**31 - 1), "live_mape_alert": (0.0, 1000.0), "drift_level_z": (0.0, 100.0),
+    "drift_seasonal_corr": (-1.0, 1.0),
+}
+TEXT = re.compile(r"[^\x00-\x1f\x7f]{1,1000}")
+TEXT_RULE = "must be 1 to 1000 characters, none of them control characters"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_NAME_RULE = "must start with a letter or digit and hold only letters, digits, '_', '.', '-' (at most 100)"
+NAME_PATTERNS = {"experiment_name": _NAME, "registered_model_name": _NAME}
+NAME_RULES = {"experiment_name": _NAME_RULE, "registered_model_name": _NAME_RULE}
+
+# Who may set what. The operator (deployment config: PIPELINE_CONFIG, the environment, CLI flags on the host)
+# sets everything; whoever may trigger the DAG sets model and training settings only, within BOUNDS. Paths,
+# size limits, the data's columns, MLflow names, the gate and the alert thresholds are the operator's.
+OPERATOR_KEYS = ("csv_path", "data_dir", "allow_any_csv_path", "max_file_mb", "date_column", "target_column",
+                 "season_length", "experiment_name", "registered_model_name", "baseline_gate", "live_mape_alert",
+                 "drift_level_z", "drift_seasonal_corr")
+TRIGGER_KEYS = tuple(name for name in FIELD_NAMES if name not in OPERATOR_KEYS)
 MODEL_KEYS = ("lookback", "seasonal_lookback", "season_length", "val_size", "log_transform", "relative_windows",
               "output_steps", "hidden_size", "num_layers", "dropout", "learning_rate", "epochs", "patience",
               "batch_size", "ensemble_size", "seed")
@@ -164,3 +189,23 @@ def load_config(path: str | os.PathLike[str] | None = None,
         raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(named_presets)}")
     merged = {**base, **named_presets[preset], **explicit}
     return Config(**{k: coerce(k, v) for k, v in merged.items()})
+
+
+def trigger_overrides(conf: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The settings a DAG trigger asked for (its run conf), refused unless every key is one a trigger may set.
+
+    ``None`` values mean "use the configured value" (the trigger form sends every param). Values are checked
+    by :func:`load_config` (type, finite, bounds), which runs before any MLflow run is opened.
+    """
+    out = {}
+    for key, value in (conf or {}).items():
+        if key in OPERATOR_KEYS:
+            raise ConfigError(f"DAG param {excerpt(key)} is set by the operator (PIPELINE_CONFIG or the "
+                              "environment of the deployment), not by a trigger")
+        if key not in TRIGGER_KEYS:
+            close = difflib.get_close_matches(str(key), TRIGGER_KEYS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"unknown DAG param {excerpt(key)}{hint}; a trigger may set: {', '.join(TRIGGER_KEYS)}")
+        if value is not None:
+            out[key] = value
+    return out

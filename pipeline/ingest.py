@@ -1,22 +1,121 @@
-"""Step 1: read the monthly CSV, parse its month index and keep only the rows known at the run's date."""
+"""Step 1: read the monthly CSV once, strictly and in bounded memory; keep the rows known at the run's date.
+
+The file is read line by line as bytes: a line break that is not LF or CRLF, a row longer than
+``MAX_ROW_BYTES``, bytes that are not UTF-8, a control or invisible character, a quoted field that runs over a
+line break, bad quoting, a duplicate or missing column, a ragged row and a date that is not a real month from
+``EARLIEST_MONTH`` to now each stop the read with a :class:`DataValidationError` naming file, row and column.
+Each value is parsed here, once, into a float; a value that is null, not a plain decimal number, or infinite is
+kept as NaN and recorded as a problem for validation to report. What is kept is three typed arrays (line
+number, month, value): about 20 bytes a row, whatever the text looked like.
+"""
 
 from __future__ import annotations
 
+import calendar
 import csv
-import io
+import hashlib
+import json
 import logging
-from dataclasses import dataclass
+import re
+import unicodedata
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, BinaryIO
 
+import numpy as np
 import pandas as pd
 
-from pipeline.errors import DataValidationError
-from pipeline.io import sha256_file, write_bytes
+from pipeline.errors import ConfigError, DataValidationError, excerpt
+from pipeline.io import write_bytes
 
 logger = logging.getLogger(__name__)
 
 UTF8_BOM = b"\xef\xbb\xbf"
-MONTH_PATTERN = r"^(\d{4})-(\d{1,2})(?:-(\d{1,2}))?(?:[T ][0-9:.+Z-]*)?$"
+MAX_ROW_BYTES = 4096  # a row of dates and numbers is far shorter; anything longer is not this kind of file
+EARLIEST_MONTH = 1678 * 12  # 1678-01: pandas' timestamps start in September 1677
+MAX_LISTED = 20  # problems of one kind kept for the report (all are counted)
+NULL_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-"})
+INFINITIES = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
+NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+DATE = re.compile(r"([0-9]{4})-([0-9]{1,2})(?:-([0-9]{1,2}))?(?:[T ][0-9:.+Z-]*)?")
+# C0/C1 controls but tab (CR and LF are line breaks, checked apart), and the invisible format characters.
+INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e"
+                       "\u2060-\u206f\ufeff\ufff9-\ufffb]")
+BLANK = " \t"
+
+
+def month_text(index: int) -> str:
+    """``YYYY-MM`` of a month index (``year * 12 + month - 1``)."""
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def as_of_month(as_of: str | None) -> int | None:
+    """The month index of the first month left out by an as-of date (``YYYY-MM-DD``, or an ISO timestamp as
+    Airflow gives it): only rows dated before it are kept (a month counts from its first day). None keeps all."""
+    if as_of is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(as_of).strip())
+    except ValueError:
+        raise ConfigError(f"as-of date {excerpt(as_of)} is not a date (expected YYYY-MM-DD)") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    start = datetime(moment.year, moment.month, 1)
+    return moment.year * 12 + moment.month - 1 + (1 if moment > start else 0)
+
+
+def _month_index(found: re.Match[str]) -> int | None:
+    year, month, day = int(found[1]), int(found[2]), int(found[3] or 1)
+    if not (year >= 1 and 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]):
+        return None
+    return year * 12 + month - 1
+
+
+@dataclass
+class Table:
+    """The as-of rows of one source file, typed: file line, month index and value (NaN where unreadable),
+    with the value problems found while reading (at most ``MAX_LISTED`` of each kind, all counted)."""
+
+    source: str
+    columns: tuple[str, str]
+    rows: np.ndarray
+    months: np.ndarray
+    values: np.ndarray
+    had_bom: bool = False
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def sha256(self) -> str:
+        """Digest of the data (months and values in file order): equal for equal as-of data."""
+        digest = hashlib.sha256(self.months.astype("<i4").tobytes())
+        digest.update(self.values.astype("<f8").tobytes())
+        return digest.hexdigest()
+
+    def save(self, path: str | Path) -> Path:
+        """Write the table atomically as an uncompressed ``.npz`` (typed arrays, no pickled objects)."""
+        import io
+
+        meta = {"source": self.source, "columns": list(self.columns), "had_bom": self.had_bom,
+                "problems": self.problems, "counts": self.counts}
+        buffer = io.BytesIO()
+        np.savez(buffer, rows=self.rows, months=self.months, values=self.values, meta=np.array(json.dumps(meta)))
+        return write_bytes(path, buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: str | Path) -> Table:
+        """Read a table written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            return cls(source=meta["source"], columns=tuple(meta["columns"]), rows=data["rows"],
+                       months=data["months"], values=data["values"], had_bom=meta["had_bom"],
+                       problems=meta["problems"], counts=meta["counts"])
 
 
 @dataclass(frozen=True)
@@ -32,50 +131,208 @@ class Snapshot:
     last_month: str | None
 
 
-def read_raw(path: Path, date_column: str, target_column: str,
-             max_bytes: int = 50 * 2**20) -> tuple[pd.DataFrame, bool]:
-    """Read the CSV as text, keeping each row's line number. Returns (frame, had_byte_order_mark)."""
+class _Lines:
+    """The file's lines as text, each checked before the CSV parser sees it; ``number`` is the last line read."""
+
+    def __init__(self, handle: BinaryIO, file: str, max_bytes: int):
+        self.handle, self.file, self.max_bytes = handle, file, max_bytes
+        self.number, self.total, self.had_bom = 0, 0, False
+        self.header: list[str] = []
+        self.first_text = ""  # the first line of the record being parsed (for messages about quotes)
+        self.record_start = 1
+
+    def fail(self, message: str, position: int | None = None, text: str = "") -> DataValidationError:
+        column = _column_at(text, position, self.header) if position is not None else None
+        return DataValidationError(self.file, message, row=self.number, column=column)
+
+    def __iter__(self) -> Iterator[str]:
+        while raw := self.handle.readline(MAX_ROW_BYTES + 1):
+            self.number += 1
+            self.total += len(raw)
+            if self.total > self.max_bytes:  # the size on disk can lie (/proc, a growing file)
+                raise self.fail(f"the file is over the {self.max_bytes / 2**20:g} MiB limit (max_file_mb)")
+            if self.number == 1 and raw.startswith(UTF8_BOM):
+                raw, self.had_bom = raw[len(UTF8_BOM):], True
+            text = self._check(raw)
+            if self.number == self.record_start:
+                self.first_text = text
+            yield text
+
+    def _check(self, raw: bytes) -> str:
+        cr = raw.find(b"\r")
+        if cr != -1 and not (cr == len(raw) - 2 and raw.endswith(b"\n")):
+            raise self.fail("a carriage return (CR) that does not end a CRLF line break: the file has old Mac "
+                            "(CR-only) line endings or a CR inside a field; save it with LF or CRLF line endings",
+                            *_located(raw, cr))
+        if len(raw) > MAX_ROW_BYTES and not raw.endswith(b"\n"):
+            raise self.fail(f"the row is longer than {MAX_ROW_BYTES} bytes; rows of dates and numbers are short "
+                            "(is this the right file?)", *_located(raw, len(raw)))
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise self.fail(f"not UTF-8 text (byte {exc.start + 1} of the row); save the file as UTF-8",
+                            *_located(raw, exc.start)) from None
+        bad = INVISIBLE.search(text)
+        if bad:
+            char = bad.group()
+            name = unicodedata.name(char, "control character")
+            raise self.fail(f"control or invisible character U+{ord(char):04X} ({name}); fields must be plain text",
+                            bad.start(), text)
+        return text
+
+
+def _located(raw: bytes, position: int) -> tuple[int, str]:
+    """(character position, text) of byte ``position`` of a raw row, for :func:`_column_at`."""
+    text = raw[:position].decode("utf-8", errors="replace")
+    return len(text), text
+
+
+def _column_at(text: str, position: int, header: list[str]) -> str | None:
+    """The header name of the field holding ``text[position]`` (quotes respected), if the header is known."""
+    if not header:
+        return None
+    index, quoted = 0, False
+    for char in text[:position]:
+        if char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            index += 1
+    return header[index] if index < len(header) else None
+
+
+class _Values:
+    """Typed columns grown row by row, and the value problems (kept up to ``MAX_LISTED`` per kind)."""
+
+    def __init__(self, column: str):
+        self.column = column
+        self.rows, self.months, self.values = array("q"), array("i"), array("d")
+        self.problems: list[dict[str, Any]] = []
+        self.counts = {"null": 0, "not_number": 0, "infinite": 0}
+
+    def add(self, row: int, month: int, text: str) -> None:
+        self.rows.append(row)
+        self.months.append(month)
+        self.values.append(self._parse(row, text))
+
+    def _parse(self, row: int, text: str) -> float:
+        if NUMBER.fullmatch(text):
+            value = float(text)
+            if value == value and abs(value) != float("inf"):
+                return value
+            return self._problem("infinite", row, f"value {excerpt(text)} is too large (out of range)")
+        lowered = text.lower()
+        if lowered in NULL_TOKENS:
+            return self._problem("null", row, "missing value (null)")
+        if lowered in INFINITIES:
+            return self._problem("infinite", row, f"value {excerpt(text)} is infinite")
+        hint = " (thousands separators are not allowed)" if any(c in text for c in ",_ ") else ""
+        return self._problem("not_number", row, f"value {excerpt(text)} is not a number{hint}")
+
+    def _problem(self, kind: str, row: int, message: str) -> float:
+        self.counts[kind] += 1
+        if self.counts[kind] <= MAX_LISTED:
+            self.problems.append({"row": row, "column": self.column, "message": message})
+        return float("nan")
+
+
+def read_table(path: str | Path, date_column: str, target_column: str, as_of: str | None = None,
+               max_bytes: int = 50 * 2**20) -> Table:
+    """Read ``path`` strictly into a :class:`Table` of the rows dated before ``as_of`` (all rows if None).
+
+    File-level problems and bad dates raise :class:`DataValidationError` (file, row, column); value problems
+    are recorded in the table for validation to report.
+    """
+    path = Path(path)
+    file = str(path)
+    if not path.exists():
+        raise DataValidationError(file, "file not found")
     if not path.is_file():
-        raise DataValidationError(str(path), "file not found")
+        raise DataValidationError(file, "not a regular file")
     size = path.stat().st_size
     if size > max_bytes:
-        raise DataValidationError(str(path), f"file is {size / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB "
+        raise DataValidationError(file, f"file is {size / 2**20:.1f} MiB, over the {max_bytes / 2**20:g} MiB "
                                   "limit (max_file_mb) for a monthly series")
-    raw = path.read_bytes()
-    had_bom = raw.startswith(UTF8_BOM)
-    text = _decode(path, raw[len(UTF8_BOM):] if had_bom else raw)
-    if not text.strip():
-        raise DataValidationError(str(path), "file is empty", row=1)
-    reader = csv.reader(io.StringIO(text))
-    header = [name.strip() for name in next(reader)]
-    missing = [c for c in (date_column, target_column) if c not in header]
+    cut = as_of_month(as_of)
+    latest = _current_month()
+    with open(path, "rb") as handle:
+        lines = _Lines(handle, file, max_bytes)
+        records = _records(lines)
+        header = next(records, None)
+        if header is None or not any(name.strip(BLANK) for name in header):
+            if header is None or next(records, None) is None:
+                raise DataValidationError(file, "file is empty", row=1)
+            raise DataValidationError(file, "row 1 is empty: the header must be the first row", row=1)
+        names = [name.strip(BLANK) for name in header]
+        lines.header = names
+        date_at, value_at = _columns(file, names, date_column, target_column)
+        values = _Values(target_column)
+        dates = _DateErrors(file, date_column)
+        data_rows = 0
+        for fields in records:
+            if not any(field.strip(BLANK) for field in fields):
+                continue  # a blank line
+            data_rows += 1
+            if len(fields) != len(names):
+                hint = " (an unquoted thousands separator, like 1,200?)" if len(fields) > len(names) else ""
+                raise DataValidationError(file, f"{len(fields)} fields, the header has {len(names)}{hint}",
+                                          row=lines.number, column=names[min(len(fields), len(names)) - 1])
+            text = fields[date_at].strip(BLANK)
+            found = DATE.fullmatch(text)
+            month = _month_index(found) if found else None
+            if month is None or not EARLIEST_MONTH <= month <= latest:
+                dates.add(lines.number, text, month)
+            elif cut is None or month < cut:
+                values.add(lines.number, month, fields[value_at].strip(BLANK))
+    dates.raise_first()
+    if not data_rows:
+        raise DataValidationError(file, "no data rows (header only)", row=2)
+    return Table(source=file, columns=(date_column, target_column),
+                 rows=np.frombuffer(values.rows, dtype=np.int64).copy(),
+                 months=np.frombuffer(values.months, dtype=np.int32).copy(),
+                 values=np.frombuffer(values.values, dtype=np.float64).copy(),
+                 had_bom=lines.had_bom, problems=values.problems, counts=values.counts)
+
+
+def _records(lines: _Lines) -> Iterator[list[str]]:
+    """CSV records, each from exactly one line: a quoted field may not run over a line break."""
+    reader = csv.reader(lines, strict=True)
+    while True:
+        start = lines.record_start = lines.number + 1
+        try:
+            fields = next(reader)
+            if lines.number > start:
+                raise csv.Error("a quoted field that starts on this row runs over a line break (an unbalanced quote?)")
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            problem = str(exc)
+            if "end of data" in problem or "field larger" in problem:
+                problem = "a quoted field that starts on this row is never closed (an unbalanced quote)"
+            elif "quoted field" not in problem:
+                problem = f"bad CSV quoting: {problem}"
+            text = lines.first_text
+            raise DataValidationError(lines.file, problem, row=start,
+                                      column=_column_at(text, text.rfind('"'), lines.header)) from None
+        yield fields
+
+
+def _columns(file: str, names: list[str], date_column: str, target_column: str) -> tuple[int, int]:
+    """Positions of the two columns; a duplicate or missing column is an error on row 1."""
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names):
+        if name and name in seen:
+            raise DataValidationError(file, f"column name {excerpt(name)} appears twice (columns {seen[name] + 1} "
+                                      f"and {position + 1})", row=1, column=name)
+        seen[name] = position
+    missing = [c for c in (date_column, target_column) if c not in seen]
     if missing:
-        sniffed = _sniff_delimiter(text.splitlines()[0])
+        shown = ", ".join(excerpt(n) for n in names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        sniffed = _sniff_delimiter(",".join(names))
         hint = (f" (the header looks {sniffed!r}-delimited; the file must be comma-separated)"
                 if sniffed not in (None, ",") else "")
-        raise DataValidationError(str(path), f"missing column(s) {missing}; found {header}{hint}",
-                                  row=1, column=missing[0])
-    records, lines = [], []
-    for fields in reader:
-        if not any(field.strip() for field in fields):
-            continue  # blank line
-        if len(fields) != len(header):
-            hint = (" (an unquoted thousands separator, like 1,200?)" if len(fields) > len(header) else "")
-            raise DataValidationError(str(path), f"{len(fields)} fields, the header has {len(header)}{hint}",
-                                      row=reader.line_num, column=header[min(len(fields), len(header)) - 1])
-        records.append([field.strip() for field in fields])
-        lines.append(reader.line_num)
-    frame = pd.DataFrame(records, columns=header, dtype=str)[[date_column, target_column]]
-    frame.insert(0, "source_row", lines)
-    return frame.reset_index(drop=True), had_bom
-
-
-def _decode(path: Path, raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        row = raw[: exc.start].count(b"\n") + 1
-        raise DataValidationError(str(path), f"not UTF-8 text (byte {exc.start})", row=row) from exc
+        raise DataValidationError(file, f"missing column(s) {missing}; found {shown}{hint}", row=1,
+                                  column=missing[0])
+    return seen[date_column], seen[target_column]
 
 
 def _sniff_delimiter(header: str) -> str | None:
@@ -85,30 +342,36 @@ def _sniff_delimiter(header: str) -> str | None:
         return None
 
 
-def parse_months(frame: pd.DataFrame, file: str, date_column: str) -> pd.Series:
-    """Parse ``YYYY-MM`` or ``YYYY-MM-DD`` dates to month starts.
-
-    An empty or unparseable date, or a month after the current one (a mistyped year), is an error naming its row.
-    """
-    parts = frame[date_column].str.strip().str.extract(MONTH_PATTERN)
-    year = pd.to_numeric(parts[0], errors="coerce")
-    month = pd.to_numeric(parts[1], errors="coerce")
-    day = pd.to_numeric(parts[2], errors="coerce").fillna(1)
-    bad = year.isna() | ~month.between(1, 12) | ~day.between(1, 31)
-    if bad.any():
-        first = int(bad.to_numpy().nonzero()[0][0])
-        value = frame[date_column].iloc[first].strip()
-        what = "empty date" if value == "" else f"date {value!r} does not parse (expected YYYY-MM or YYYY-MM-DD)"
-        raise DataValidationError(file, f"{what}; {int(bad.sum())} bad date(s) in all",
-                                  row=int(frame["source_row"].iloc[first]), column=date_column)
+def _current_month() -> int:
     now = pd.Timestamp.now(tz="UTC")
-    future = ((year > now.year) | ((year == now.year) & (month > now.month))).to_numpy().nonzero()[0]
-    if len(future):
-        first = int(future[0])
-        raise DataValidationError(file, f"month {int(year.iloc[first]):04d}-{int(month.iloc[first]):02d} is in the "
-                                  "future (a mistyped year?)", row=int(frame["source_row"].iloc[first]),
-                                  column=date_column)
-    return pd.to_datetime(pd.DataFrame({"year": year, "month": month, "day": 1}))
+    return now.year * 12 + now.month - 1
+
+
+class _DateErrors:
+    """The first bad date (unparseable, not a real day, before ``EARLIEST_MONTH`` or in the future), all counted."""
+
+    def __init__(self, file: str, column: str):
+        self.file, self.column, self.count = file, column, 0
+        self.first: tuple[int, str] | None = None
+
+    def add(self, row: int, text: str, month: int | None) -> None:
+        self.count += 1
+        if self.first is not None:
+            return
+        if month is None:
+            what = ("empty date" if text == "" else
+                    f"date {excerpt(text)} does not parse (expected YYYY-MM or YYYY-MM-DD, a real month and day)")
+        elif month < EARLIEST_MONTH:
+            what = f"month {month_text(month)} is before {month_text(EARLIEST_MONTH)}, the earliest month supported"
+        else:
+            what = f"month {month_text(month)} is in the future (a mistyped year?)"
+        self.first = (row, what)
+
+    def raise_first(self) -> None:
+        if self.first is not None:
+            row, what = self.first
+            raise DataValidationError(self.file, f"{what}; {self.count} bad date(s) in all", row=row,
+                                      column=self.column)
 
 
 def ingest(csv_path: Path, out_path: Path, date_column: str, target_column: str,
@@ -117,24 +380,15 @@ def ingest(csv_path: Path, out_path: Path, date_column: str, target_column: str,
 
     The snapshot keeps the source line number of every row so later errors can name it.
     """
-    frame, had_bom = read_raw(csv_path, date_column, target_column, max_bytes)
-    if frame.empty:
-        raise DataValidationError(str(csv_path), "no data rows (header only)", row=2)
-    months = parse_months(frame, str(csv_path), date_column)
-    keep = months < pd.Timestamp(as_of).tz_localize(None) if as_of else pd.Series(True, index=frame.index)
-    snapshot = pd.DataFrame({
-        "source_row": frame["source_row"][keep],
-        "month": months[keep].dt.strftime("%Y-%m"),
-        "value": frame[target_column][keep],
-    })
-    logger.info("ingested %s: %d rows, %d dated before %s", csv_path, len(frame), len(snapshot), as_of or "any date")
-    write_bytes(out_path, snapshot.to_csv(index=False).encode("utf-8"))
-    ordered = snapshot["month"].sort_values()
-    return Snapshot(path=str(out_path), source=str(csv_path), rows=len(snapshot), sha256=sha256_file(out_path),
-                    had_bom=had_bom, first_month=ordered.iloc[0] if len(ordered) else None,
-                    last_month=ordered.iloc[-1] if len(ordered) else None)
+    table = read_table(csv_path, date_column, target_column, as_of, max_bytes)
+    logger.info("ingested %s: %d rows dated before %s", csv_path, len(table), as_of or "any date")
+    table.save(out_path)
+    return Snapshot(path=str(out_path), source=str(csv_path), rows=len(table), sha256=table.sha256,
+                    had_bom=table.had_bom,
+                    first_month=month_text(int(table.months.min())) if len(table) else None,
+                    last_month=month_text(int(table.months.max())) if len(table) else None)
 
 
-def read_snapshot(path: str | Path) -> pd.DataFrame:
-    """Read a snapshot written by :func:`ingest` (values stay text until validated)."""
-    return pd.read_csv(path, dtype={"source_row": int, "month": str, "value": str}, keep_default_na=False)
+def read_snapshot(path: str | Path) -> Table:
+    """Read a snapshot written by :func:`ingest`."""
+    return Table.load(path)

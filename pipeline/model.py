@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -12,8 +13,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from pipeline.errors import ModelIntegrityError
 from pipeline.features import Scaling
-from pipeline.io import read_json, write_bytes, write_json
+from pipeline.io import read_json, sha256_file, write_bytes, write_json
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -88,35 +92,51 @@ class Forecaster:
         self.output_steps = self.nets[0].spec.output_steps
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
-        """The ``output_steps`` months after each window: (n, lookback) -> (n, output_steps), ensemble mean."""
+        """The ``output_steps`` months after each window: (n, lookback) -> (n, output_steps), ensemble mean.
+
+        Windows must hold finite positive values; a forecast that is not finite raises
+        :class:`ModelIntegrityError` rather than being returned.
+        """
         windows = np.asarray(windows, dtype=float)
         if windows.ndim != 2 or windows.shape[1] != self.lookback:
             raise ValueError(f"expected windows of shape (n, {self.lookback}), got {windows.shape}")
+        if not np.isfinite(windows).all():
+            raise ValueError("input windows hold NaN or infinite values")
         outputs = []
         with torch.inference_mode():
             for scaling, nets in self.groups:
                 inputs = torch.as_tensor(scaling.inputs(windows), dtype=torch.float32).unsqueeze(-1)
                 outputs += [scaling.decode(windows, net(inputs).numpy()) for net in nets]
-        return np.mean(outputs, axis=0)
+        forecast = np.mean(outputs, axis=0)
+        if not np.isfinite(forecast).all():
+            raise ModelIntegrityError(f"the model forecast {int((~np.isfinite(forecast)).sum())} NaN or infinite "
+                                      "value(s) (broken weights, or windows it cannot read, such as zeros on a "
+                                      "log scale); refusing to return them")
+        return forecast
 
     def save(self, folder: str | Path) -> dict[str, str]:
-        """Write the weights and spec atomically; return their paths (MLflow model artifacts)."""
+        """Write the weights and spec atomically (the spec records the weights' SHA-256); return their paths
+        (MLflow model artifacts)."""
         folder = Path(folder)
         buffer = io.BytesIO()
         torch.save({f"{i}.{k}": v for i, net in enumerate(self.nets) for k, v in net.state_dict().items()}, buffer)
         weights = write_bytes(folder / "weights.pt", buffer.getvalue())
         groups = [{"net": asdict(nets[0].spec), "members": len(nets), "scaling": scaling.to_dict()}
                   for scaling, nets in self.groups]
-        spec = write_json(folder / "forecaster.json", {"lookback": self.lookback, "groups": groups})
+        spec = write_json(folder / "forecaster.json", {"lookback": self.lookback, "groups": groups,
+                                                        "weights_sha256": sha256_file(weights)})
         return {"weights": str(weights), "spec": str(spec)}
 
     @classmethod
-    def load(cls, weights: str | Path, spec: str | Path) -> Forecaster:
+    def load(cls, weights: str | Path, spec: str | Path, expected_sha256: str | None = None) -> Forecaster:
         """Rebuild a forecaster from :meth:`save` output; weights load with ``weights_only=True``.
 
-        Also reads the single-group layout written before forecasters had groups (older registered versions).
+        The weights must match the SHA-256 recorded in the spec (and ``expected_sha256``, the one recorded in the
+        MLflow model, when given), else :class:`ModelIntegrityError`. Also reads the layout written before
+        forecasters had groups or checksums (older registered versions).
         """
         meta: dict[str, Any] = read_json(spec)
+        verify_weights(weights, meta.get("weights_sha256"), expected_sha256)
         groups = meta.get("groups") or [{"net": meta["net"], "members": meta["members"],
                                          "scaling": {**meta["scaling"], "lookback": meta["lookback"]}}]
         state = torch.load(weights, map_location="cpu", weights_only=True)
@@ -131,3 +151,16 @@ class Forecaster:
                 index += 1
             built.append((Scaling(**group["scaling"]), nets))
         return cls(built)
+
+
+def verify_weights(weights: str | Path, *expected: str | None) -> None:
+    """Refuse weights whose SHA-256 differs from any recorded checksum (None: nothing was recorded)."""
+    recorded = {e for e in expected if e}
+    if not recorded:
+        logger.warning("no checksum recorded for %s (a version saved before checksums): not verified", weights)
+        return
+    actual = sha256_file(weights)
+    if recorded != {actual}:
+        raise ModelIntegrityError(f"model weights {Path(weights).name} do not match the checksum recorded when the "
+                                  f"model was trained (recorded sha256 {sorted(recorded)[0][:16]}…, file "
+                                  f"{actual[:16]}…): the file is corrupted or was replaced; refusing to load it")

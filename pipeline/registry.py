@@ -23,7 +23,8 @@ from mlflow.tracking import MlflowClient
 import pipeline
 from pipeline import settings
 from pipeline.config import LEGACY_MODEL_SETTINGS, MODEL_KEYS, Config, coerce
-from pipeline.io import exclusive_lock
+from pipeline.errors import NotFoundError
+from pipeline.io import exclusive_lock, sha256_file
 from pipeline.model import Forecaster
 
 logger = logging.getLogger(__name__)
@@ -35,8 +36,10 @@ class ForecasterModel(mlflow.pyfunc.PythonModel):
     """MLflow pyfunc: input (n, lookback) windows of monthly values, output (n, output_steps) next months."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        """Rebuild the forecaster from the logged weights (``weights_only``) and spec."""
-        self.forecaster = Forecaster.load(context.artifacts["weights"], context.artifacts["spec"])
+        """Rebuild the forecaster from the logged weights (``weights_only``) and spec, verifying the weights
+        against the checksum recorded in the MLflow model (``model_config``) and in the spec."""
+        self.forecaster = Forecaster.load(context.artifacts["weights"], context.artifacts["spec"],
+                                          (context.model_config or {}).get("weights_sha256"))
 
     def predict(self, context, model_input, params=None):
         """Predict the months after each window: (n, lookback) values -> (n, output_steps) values."""
@@ -57,11 +60,13 @@ def log_forecaster(files: dict[str, str], example_windows: np.ndarray, forecaste
     """Log the forecaster as a pyfunc model with signature and a multi-window input example."""
     example = np.asarray(example_windows, dtype=float)
     signature = infer_signature(example, forecaster.predict(example))
+    checksum = sha256_file(files["weights"])
     return mlflow.pyfunc.log_model(
         name=name, python_model=str(Path(__file__).with_name("mlflow_model.py")), artifacts=files, signature=signature,
         input_example=example, code_paths=[str(Path(pipeline.__file__).parent)],
-        pip_requirements=_requirements(),
-        metadata={"lookback": forecaster.lookback, "output_steps": forecaster.output_steps})
+        pip_requirements=_requirements(), model_config={"weights_sha256": checksum},
+        metadata={"lookback": forecaster.lookback, "output_steps": forecaster.output_steps,
+                  "weights_sha256": checksum})
 
 
 @dataclass(frozen=True)
@@ -134,26 +139,43 @@ def decide(candidate: Scores, baseline_backtest: float, champion: Scores | None,
 
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
-    """The version an alias points to, or None."""
+    """The version an alias points to, or None (also when the registered model does not exist yet: a server
+    with basic auth answers an alias request for a model it does not know with 403, not 404)."""
     try:
         return str(client.get_model_version_by_alias(name, alias).version)
     except MlflowException as exc:
-        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE") or not _exists(client, name):
             return None
         raise
 
 
-def register_version(client: MlflowClient, name: str, model_uri: str, run_id: str) -> str:
-    """Register the run's model, or return the version already registered from this run (idempotent)."""
+def _exists(client: MlflowClient, name: str) -> bool:
     try:
         client.get_registered_model(name)
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return False
+        raise
+    return True
+
+
+def register_version(client: MlflowClient, name: str, model_uri: str, run_id: str) -> str:
+    """Register the run's model, or return the version already registered from this run (idempotent)."""
+    if not _exists(client, name):
         client.create_registered_model(name, description="Monthly LSTM forecaster (pipeline/).")
     existing = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
     if existing:
         return str(existing[0].version)
     model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
     return str(client.create_model_version(name, model_uri, run_id=run_id, model_id=model_id).version)
+
+
+def champion_version(client: MlflowClient, name: str) -> str:
+    """The champion's version, or :class:`NotFoundError` saying there is none yet."""
+    version = alias_version(client, name, CHAMPION)
+    if version is None:
+        raise NotFoundError(f"registered model {name!r} has no champion yet: run the pipeline first (make run)")
+    return version
 
 
 def load_version(name: str, version: str) -> tuple[Any, int]:
@@ -201,10 +223,10 @@ def rollback(client: MlflowClient, name: str, reason: str) -> tuple[str, str]:
 def _rollback(client: MlflowClient, name: str, reason: str) -> tuple[str, str]:
     current = alias_version(client, name, CHAMPION)
     if current is None:
-        raise ValueError(f"registered model {name!r} has no champion to roll back")
+        raise NotFoundError(f"registered model {name!r} has no champion to roll back")
     previous = client.get_model_version(name, current).tags.get("decision.champion_version")
     if previous in (None, "None", current):
-        raise ValueError(f"champion v{current} of {name!r} replaced no earlier champion; nothing to roll back to")
+        raise NotFoundError(f"champion v{current} of {name!r} replaced no earlier champion; nothing to roll back to")
     at = now_iso()
     client.set_registered_model_alias(name, CHAMPION, previous)
     for version, tags in ((current, {"rollback.demoted_at": at, "rollback.reason": reason,

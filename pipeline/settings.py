@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, excerpt
 
 
 def project_home() -> Path:
@@ -56,6 +56,18 @@ def resolve_data_path(path: str | os.PathLike[str], data_dir: str | os.PathLike[
         raise ConfigError(f"CSV path {resolved} is outside the data folder {folder}; move it there or set "
                           "allow_any_csv_path=true")
     return resolved
+
+
+RUN_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.~:+/@ -]{0,249}")
+
+
+def check_run_key(run_key: str) -> str:
+    """A run key names the month's MLflow run (a tag searched by value) and its work folder: refuse anything
+    but the characters of Airflow run ids, ``/``, ``@`` and spaces."""
+    if not RUN_KEY.fullmatch(str(run_key)):
+        raise ConfigError(f"run key {excerpt(run_key)} may only hold letters, digits, spaces and _ . ~ : + / @ - "
+                          "(at most 250, starting with a letter or digit)")
+    return run_key
 
 
 def work_dir(run_key: str) -> Path:

@@ -22,7 +22,7 @@ from pipeline import ingest as ig
 from pipeline import metrics as metrics_
 from pipeline import monitor as monitor_
 from pipeline import validate as vd
-from pipeline.config import Config, load_config
+from pipeline.config import Config, load_config, trigger_overrides
 from pipeline.io import read_json, write_json, write_text
 from pipeline.model import Forecaster, summarize
 from pipeline.train import fit_ensemble, mean_curves
@@ -42,15 +42,22 @@ def _series(path: str) -> pd.Series:
 
 
 def ingest(run_key: str, as_of: str | None = None, overrides: Mapping[str, Any] | None = None,
-           config_path: str | None = None, tags: Mapping[str, str] | None = None) -> Context:
+           config_path: str | None = None, tags: Mapping[str, str] | None = None,
+           trigger: Mapping[str, Any] | None = None) -> Context:
     """Resolve the config, snapshot the as-of rows and open (or reuse) the month's MLflow run.
 
+    ``overrides`` are the operator's (CLI flags); ``trigger`` is a DAG run's conf, limited to the settings a
+    trigger may set (:data:`pipeline.config.TRIGGER_KEYS`). Both are checked before anything is read or opened.
     ``config_path`` defaults to ``$PIPELINE_CONFIG`` (a deployment-wide YAML file), if set.
     """
-    cfg = load_config(config_path or os.environ.get("PIPELINE_CONFIG") or None, overrides)
+    settings.check_run_key(run_key)
+    requested = {**(overrides or {}), **trigger_overrides(trigger)}
+    logger.info("settings asked for: %s", requested or "none (the configured values)")
+    cfg = load_config(config_path or os.environ.get("PIPELINE_CONFIG") or None, requested)
+    ig.as_of_month(as_of)
     work = settings.work_dir(run_key)
     csv_path = settings.resolve_data_path(cfg.csv_path, cfg.data_dir, cfg.allow_any_csv_path)
-    snap = ig.ingest(csv_path, work / "ingested.csv", cfg.date_column, cfg.target_column, as_of,
+    snap = ig.ingest(csv_path, work / "ingested.npz", cfg.date_column, cfg.target_column, as_of,
                      cfg.max_file_mb * 2**20)
     data_month = snap.last_month or (pd.Timestamp(as_of) - pd.offsets.MonthBegin(1)).strftime("%Y-%m")
     client = tracking.configure()
@@ -61,7 +68,7 @@ def ingest(run_key: str, as_of: str | None = None, overrides: Mapping[str, Any] 
         tracking.log_params(cfg.to_dict())
     return {"run_key": run_key, "as_of": as_of, "config": cfg.to_dict(), "work_dir": str(work),
             "mlflow_run_id": run_id, "data_month": data_month, "snapshot": snap.path, "source": str(csv_path),
-            "data_sha256": snap.sha256, "had_bom": snap.had_bom}
+            "data_sha256": snap.sha256}
 
 
 def validate(ctx: Context) -> Context:
@@ -70,8 +77,7 @@ def validate(ctx: Context) -> Context:
 
     cfg = _config(ctx)
     work = Path(ctx["work_dir"])
-    series, report = vd.validate(ig.read_snapshot(ctx["snapshot"]), ctx["source"], cfg.date_column,
-                                 cfg.target_column, cfg.min_rows, ctx["had_bom"], cfg.season_length)
+    series, report = vd.validate(ig.read_snapshot(ctx["snapshot"]), cfg.min_rows, cfg.season_length)
     report_path = write_json(work / "validation_report.json", report)
     with tracking.resume(ctx["mlflow_run_id"]):
         mlflow.log_artifact(str(report_path), "validation")

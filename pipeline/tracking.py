@@ -11,6 +11,7 @@ import urllib.request
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -19,7 +20,7 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from pipeline import settings
-from pipeline.errors import TrackingUnavailableError
+from pipeline.errors import NotFoundError, TrackingUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,16 @@ def configure() -> MlflowClient:
         check_server(uri)
     mlflow.set_tracking_uri(uri)
     return MlflowClient(tracking_uri=uri)
+
+
+def existing_store() -> MlflowClient:
+    """A client of a store that already exists: a command that only reads (forecast, rollback) must not create
+    an empty SQLite store where there was none."""
+    uri = settings.tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise NotFoundError(f"no MLflow store at {uri}: run the pipeline first (make run), or set "
+                            "MLFLOW_TRACKING_URI to the deployment's server")
+    return configure()
 
 
 def check_server(uri: str, timeout: float = 10.0) -> None:

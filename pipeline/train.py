@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 
 from pipeline.config import Config
+from pipeline.errors import TrainingDivergedError
 from pipeline.features import FeatureSet, Scaling, build_views
 from pipeline.model import Forecaster, LSTMRegressor, NetSpec
 from pipeline.settings import torch_threads
@@ -72,8 +74,8 @@ def fit(data: FeatureSet, spec: NetSpec, *, epochs: int, batch_size: int, learni
     model = LSTMRegressor(spec)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     loss_fn = nn.MSELoss()
-    x_train, y_train = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train).reshape(len(data.x_train), -1)
-    x_val, y_val = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val).reshape(len(data.x_val), -1)
+    x_train, y_train = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train).reshape(-1, spec.output_steps)
+    x_val, y_val = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val).reshape(-1, spec.output_steps)
     order = torch.Generator().manual_seed(seed)
     history = History()
     best_loss, best_state = float("inf"), None
@@ -86,6 +88,10 @@ def fit(data: FeatureSet, spec: NetSpec, *, epochs: int, batch_size: int, learni
             total += train_step(model, x_train[idx], y_train[idx], optimizer, loss_fn) * len(idx)
         history.train_loss.append(total / len(x_train))
         val = eval_step(model, x_val, y_val, loss_fn) if len(x_val) else None
+        if not math.isfinite(history.train_loss[-1]) or (val is not None and not math.isfinite(val)):
+            raise TrainingDivergedError(f"training diverged at epoch {epoch}: the loss is "
+                                        f"{history.train_loss[-1]} (training) / {val} (validation); "
+                                        f"learning_rate {learning_rate:g} is too high for this data?")
         if val is not None:
             history.val_loss.append(val)
         if on_epoch is not None:

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pipeline.errors import DataValidationError
+from pipeline.ingest import MAX_LISTED, Table, month_text, read_table
 
 logger = logging.getLogger(__name__)
-
-NULL_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-"})
-MAX_LISTED = 20
 
 
 @dataclass
@@ -39,45 +38,33 @@ class Findings:
             raise DataValidationError(self.file, first["message"] + more, row=first["row"], column=first["column"])
 
 
-def _values(frame: pd.DataFrame, findings: Findings, column: str) -> pd.Series:
-    """Parse the value column to floats, recording nulls, non-numbers, infinities and non-positive values."""
-    text = frame["value"].astype(str).str.strip()
-    is_null = text.str.lower().isin(NULL_TOKENS)
-    numbers = pd.to_numeric(text.where(~is_null), errors="coerce")
-    for pos in np.flatnonzero(is_null.to_numpy())[:MAX_LISTED]:
-        findings.error("missing value (null)", int(frame["source_row"].iloc[pos]), column)
-    not_numeric = numbers.isna() & ~is_null
-    for pos in np.flatnonzero(not_numeric.to_numpy())[:MAX_LISTED]:
-        raw = text.iloc[pos]
-        hint = " (thousands separators are not allowed)" if "," in raw or "_" in raw else ""
-        findings.error(f"value {raw!r} is not a number{hint}", int(frame["source_row"].iloc[pos]), column)
-    values = numbers.to_numpy(dtype=float, na_value=np.nan)
-    for pos in np.flatnonzero(np.isinf(values))[:MAX_LISTED]:
-        findings.error(f"value {text.iloc[pos]!r} is infinite", int(frame["source_row"].iloc[pos]), column)
-    for pos in np.flatnonzero(np.isfinite(values) & (values <= 0))[:MAX_LISTED]:
-        findings.error(f"value {text.iloc[pos]} is not positive", int(frame["source_row"].iloc[pos]), column)
-    return pd.Series(values, index=frame.index)
+def _order(table: Table, findings: Findings) -> np.ndarray:
+    """Positions of the rows in month order (a reported fix when the file was not in order)."""
+    if np.all(np.diff(table.months) >= 0):
+        return np.arange(len(table))
+    findings.fixes.append("rows were not in date order; sorted by month")
+    return np.argsort(table.months, kind="stable")
 
 
-def _order_and_gaps(frame: pd.DataFrame, findings: Findings, column: str) -> pd.DataFrame:
-    """Sort rows by month (a reported fix), then record duplicate and missing months."""
-    months = pd.PeriodIndex(frame["month"], freq="M")
-    if not months.is_monotonic_increasing:
-        findings.fixes.append("rows were not in date order; sorted by month")
-        frame = frame.iloc[np.argsort(months.asi8, kind="stable")].reset_index(drop=True)
-        months = pd.PeriodIndex(frame["month"], freq="M")
-    dup = months.duplicated(keep="first")
-    for pos in np.flatnonzero(dup)[:MAX_LISTED]:
-        first = int(frame["source_row"].iloc[int(np.flatnonzero(months == months[pos])[0])])
-        findings.error(f"duplicate month {months[pos]} (first seen at row {first})",
-                       int(frame["source_row"].iloc[pos]), column)
-    steps = np.diff(months.asi8)
+def _calendar(months: np.ndarray, rows: np.ndarray, findings: Findings, column: str) -> None:
+    """Record duplicate and missing months (``months`` sorted)."""
+    steps = np.diff(months)
+    for pos in np.flatnonzero(steps == 0)[:MAX_LISTED] + 1:
+        first = int(rows[np.searchsorted(months, months[pos])])
+        findings.error(f"duplicate month {month_text(int(months[pos]))} (first seen at row {first})",
+                       int(rows[pos]), column)
     for pos in np.flatnonzero(steps > 1)[:MAX_LISTED]:
-        gap = pd.period_range(months[pos] + 1, months[pos + 1] - 1, freq="M")
-        missing = f"{gap[0]}" if len(gap) == 1 else f"{gap[0]}..{gap[-1]} ({len(gap)} months)"
-        findings.error(f"missing month(s) {missing} before {months[pos + 1]}",
-                       int(frame["source_row"].iloc[pos + 1]), column)
-    return frame
+        gap_start, gap_end = int(months[pos]) + 1, int(months[pos + 1]) - 1
+        missing = (month_text(gap_start) if gap_start == gap_end else
+                   f"{month_text(gap_start)}..{month_text(gap_end)} ({gap_end - gap_start + 1} months)")
+        findings.error(f"missing month(s) {missing} before {month_text(int(months[pos + 1]))}",
+                       int(rows[pos + 1]), column)
+
+
+def _positive(values: np.ndarray, rows: np.ndarray, findings: Findings, column: str) -> None:
+    """Record values that are not positive (the model works on log values)."""
+    for pos in np.flatnonzero(np.isfinite(values) & (values <= 0))[:MAX_LISTED]:
+        findings.error(f"value {values[pos]:g} is not positive", int(rows[pos]), column)
 
 
 def profile(series: pd.Series, season_length: int) -> dict[str, Any]:
@@ -101,37 +88,43 @@ def profile(series: pd.Series, season_length: int) -> dict[str, Any]:
     }
 
 
-def validate(snapshot: pd.DataFrame, file: str, date_column: str, target_column: str,
-             min_rows: int, had_bom: bool = False, season_length: int = 12) -> tuple[pd.Series, dict[str, Any]]:
+def month_index(months: np.ndarray) -> pd.DatetimeIndex:
+    """Month starts of month indexes (``year * 12 + month - 1``)."""
+    ordinals = np.asarray(months, dtype=np.int64) - 1970 * 12
+    return pd.PeriodIndex.from_ordinals(ordinals, freq="M").to_timestamp()
+
+
+def validate(table: Table, min_rows: int, season_length: int = 12) -> tuple[pd.Series, dict[str, Any]]:
     """Validate ingested rows; return (clean series indexed by month start, report).
 
     The report is returned even when validation fails: callers write it, then call
     ``raise_for_report`` so the failure is recorded before the run stops.
     """
+    file = table.source
+    date_column, target_column = table.columns
     findings = Findings(file=file)
-    if had_bom:
+    if table.had_bom:
         findings.fixes.append("removed a UTF-8 byte-order mark at the start of the file")
     report: dict[str, Any] = {
         "file": file,
-        "shape": [len(snapshot), 2],
+        "shape": [len(table), 2],
         "columns": [date_column, target_column],
-        "head": snapshot.head(5).rename(columns={"month": date_column, "value": target_column})
-                       .drop(columns="source_row").to_dict(orient="records"),
-        "null_counts": {date_column: 0,
-                        target_column: int(snapshot["value"].astype(str).str.strip().str.lower()
-                                           .isin(NULL_TOKENS).sum())},
+        "head": [{date_column: month_text(int(m)), target_column: None if np.isnan(v) else float(v)}
+                 for m, v in zip(table.months[:5], table.values[:5], strict=True)],
+        "null_counts": {date_column: 0, target_column: int(table.counts.get("null", 0))},
     }
-    series = pd.Series(dtype=float)
-    if len(snapshot):
-        frame = _order_and_gaps(snapshot, findings, date_column)
-        values = _values(frame, findings, target_column)
-        series = pd.Series(values.to_numpy(), index=pd.DatetimeIndex(pd.to_datetime(frame["month"]), name="month"),
-                           name="value")
-    if len(snapshot) < min_rows:
-        findings.error(f"{len(snapshot)} data rows, need at least {min_rows} "
+    order = _order(table, findings)
+    months, rows, values = table.months[order], table.rows[order], table.values[order]
+    _calendar(months, rows, findings, date_column)
+    for problem in sorted(table.problems, key=lambda p: p["row"]):
+        findings.error(problem["message"], problem["row"], problem["column"])
+    _positive(values, rows, findings, target_column)
+    if len(table) < min_rows:
+        findings.error(f"{len(table)} data rows, need at least {min_rows} "
                        "(months the model reads + output months + validation windows + holdout or backtest months)")
+    series = pd.Series(values, index=pd.DatetimeIndex(month_index(months), name="month"), name="value")
     report.update({"status": "failed" if findings.errors else "passed", "errors": findings.errors,
-                   "warnings": findings.warnings, "fixes": findings.fixes, "rows": len(snapshot)})
+                   "warnings": findings.warnings, "fixes": findings.fixes, "rows": len(table)})
     if not findings.errors:
         report["profile"] = profile(series, season_length)
     for fix in findings.fixes:
@@ -141,8 +134,14 @@ def validate(snapshot: pd.DataFrame, file: str, date_column: str, target_column:
     return series, report
 
 
+def check_csv(path: str | Path, date_column: str, target_column: str, min_rows: int, season_length: int = 12,
+              as_of: str | None = None, max_bytes: int = 50 * 2**20) -> tuple[pd.Series, dict[str, Any]]:
+    """Read and validate a CSV in memory (no snapshot written): (series, report), or a DataValidationError
+    for a file-level problem."""
+    return validate(read_table(path, date_column, target_column, as_of, max_bytes), min_rows, season_length)
+
+
 def raise_for_report(report: dict[str, Any]) -> None:
     """Raise a :class:`DataValidationError` for the first error of a failed report."""
     findings = Findings(file=report["file"], errors=list(report.get("errors", [])))
     findings.raise_if_failed()
-

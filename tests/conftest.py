@@ -26,6 +26,17 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 TINY = {"lookback": 12, "holdout": 6, "val_size": 3, "hidden_size": 8, "num_layers": 1, "epochs": 3,
         "batch_size": 16, "baseline_gate": False, "folds": 2, "horizon": 6, "output_steps": 6, "ensemble_size": 1,
         "patience": 0, "allow_any_csv_path": True}
+# The same split as a deployment would: what a DAG trigger may set, and what the operator sets (PIPELINE_CONFIG).
+TINY_TRIGGER = {k: v for k, v in TINY.items() if k not in ("baseline_gate", "allow_any_csv_path")}
+TINY_OPERATOR = {"baseline_gate": False, "allow_any_csv_path": True}
+
+
+def operator_config(path: Path, **values) -> Path:
+    """A deployment config (PIPELINE_CONFIG) with the tests' operator settings and ``values``."""
+    import yaml
+
+    path.write_text(yaml.safe_dump({**TINY_OPERATOR, **values}))
+    return path
 
 
 def seasonal_series(months: int = 72, start: str = "2000-01", level: float = 200.0, trend: float = 2.0,

@@ -40,9 +40,10 @@ def test_validate_refuses_bad_data_naming_file_row_and_column(tmp_path, capsys):
     assert f"ERROR {bad}, row 3, column '#Passengers': value -3 is not positive" in err
 
 
-def test_bad_flag_values_exit_2(capsys):
-    assert main(["validate", "--epochs", "zero"]) == 2
-    assert "epochs" in capsys.readouterr().err
+def test_bad_flag_values_exit_1_with_one_line(capsys):
+    assert main(["validate", "--epochs", "zero"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "epochs" in err[0] and err[0].startswith("error: ")
 
 
 def test_module_entry_point_help():
@@ -94,3 +95,53 @@ def test_backfill_retrains_month_by_month_and_moves_the_champion_only_on_improve
     assert str(client.get_model_version_by_alias("air_passengers_lstm", "champion").version) == last_promoted
     for row in rows[1:]:
         assert row["promoted"] == ("beats" in row["reason"]), row
+
+
+def _one_error_line(capsys) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
+    return lines[0]
+
+
+def test_commands_without_a_store_or_champion_say_so_in_one_line(state, capsys):
+    assert main(["forecast"]) == 1
+    assert "no MLflow store at sqlite:///" in _one_error_line(capsys)
+    assert main(["rollback", "--reason", "x"]) == 1
+    assert "no MLflow store" in _one_error_line(capsys)
+    assert not (state / "mlflow.db").exists(), "a command that reads must not create an empty store"
+    from pipeline import tracking
+
+    tracking.ensure_experiment(tracking.configure(), "lstm-monthly-retraining")  # a store, no model yet
+    capsys.readouterr()
+    assert main(["forecast"]) == 1
+    assert "registered model 'air_passengers_lstm' has no champion yet" in _one_error_line(capsys)
+    assert main(["rollback", "--reason", "x"]) == 1
+    assert "has no champion to roll back" in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["validate", "--as-of", "garbage"], "as-of date 'garbage' is not a date"),
+    (["forecast", "--as-of", "1961-13-45"], "as-of date '1961-13-45' is not a date"),
+    (["run", "--run-key", "it's mine"], "run key \"it's mine\" may only hold"),
+    (["backfill", "--from", "1960-1", "--to", "1960-03"], "--from '1960-1' is not a month"),
+    (["validate", "--learning-rate", "nan"], "'learning_rate' must be a finite number"),
+    (["validate", "--epochs", "1000000000"], "'epochs' must be between 1 and 5000"),
+])
+def test_wrong_arguments_exit_1_with_one_line(state, capsys, argv, message):
+    assert main(argv) == 1
+    assert message in _one_error_line(capsys)
+    assert not (state / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_a_corrupted_champion_is_refused_not_forecast(state, synthetic_csv, capsys):
+    assert main(["run", "--csv", str(synthetic_csv), *_flags(TINY)]) == 0
+    (weights,) = (state / "mlartifacts").rglob("weights.pt")
+    raw = bytearray(weights.read_bytes())
+    raw[-200:-184] = bytes(16)
+    weights.write_bytes(bytes(raw))
+    capsys.readouterr()
+    assert main(["forecast", "--csv", str(synthetic_csv), *_flags(TINY)]) == 1
+    assert "do not match the checksum recorded when the model was trained" in _one_error_line(capsys)
+    assert capsys.readouterr().out == "", "no forecast printed"

@@ -64,12 +64,17 @@ def test_deployments_get_a_deadline_alert():
     assert out == "14400.0"
 
 
-def test_params_cover_the_config(dagbag):
-    from pipeline.config import FIELD_NAMES
+def test_params_are_what_a_trigger_may_set_within_bounds(dagbag):
+    from pipeline.config import BOUNDS, OPERATOR_KEYS, TRIGGER_KEYS
 
     params = dagbag.dags["lstm_monthly_retraining"].params
-    assert set(FIELD_NAMES) <= set(params.keys())
+    assert set(params.keys()) == set(TRIGGER_KEYS)
+    assert not set(params.keys()) & set(OPERATOR_KEYS), "paths, limits, names and the gate are the operator's"
     assert params["epochs"] is None and params["preset"] is None
+    schema = params.get_param("epochs").schema
+    assert (schema["minimum"], schema["maximum"]) == BOUNDS["epochs"]
+    with pytest.raises(Exception, match="maximum"):
+        params.get_param("epochs").resolve(10**9)
 
 
 def test_parse_time_and_no_heavy_imports():

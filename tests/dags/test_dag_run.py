@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import ROOT, TINY
+from tests.conftest import ROOT, TINY_TRIGGER, operator_config
 
 pytestmark = pytest.mark.slow
 DAG_ID = "lstm_monthly_retraining"
@@ -25,7 +25,8 @@ def env(tmp_path_factory) -> dict[str, str]:
     base = tmp_path_factory.mktemp("airflow-e2e")
     env = {**os.environ, "AIRFLOW_HOME": str(base / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "PIPELINE_HOME": str(ROOT),
-           "PIPELINE_STATE_DIR": str(base / "state")}
+           "PIPELINE_STATE_DIR": str(base / "state"),
+           "PIPELINE_CONFIG": str(operator_config(base / "operator.yaml"))}
     env.pop("MLFLOW_TRACKING_URI", None)
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
     return env
@@ -42,7 +43,7 @@ def client(env: dict[str, str]) -> MlflowClient:
 
 
 def test_dag_run_trains_logs_and_registers_a_champion(env):
-    result = dags_test(env, "1960-12-01", TINY)
+    result = dags_test(env, "1960-12-01", TINY_TRIGGER)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     mlflow = client(env)
     experiment = mlflow.get_experiment_by_name("lstm-monthly-retraining")
@@ -63,7 +64,7 @@ def test_dag_run_trains_logs_and_registers_a_champion(env):
 
 
 def test_second_dag_run_records_the_decision(env):
-    result = dags_test(env, "1961-01-01", {**TINY, "epochs": 4})
+    result = dags_test(env, "1961-01-01", {**TINY_TRIGGER, "epochs": 4})
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     mlflow = client(env)
     latest = max(mlflow.search_model_versions(f"name='{NAME}'"), key=lambda v: int(v.version))
@@ -86,7 +87,8 @@ def test_bad_data_fails_the_dag_without_retries_or_registration(env, tmp_path):
     rows[5] = "1949-05,1 200"
     bad.write_text("\n".join(rows) + "\n")
     before = len(client(env).search_model_versions(f"name='{NAME}'"))
-    result = dags_test(env, "1961-01-01", {**TINY, "csv_path": str(bad)})
+    operator = {**env, "PIPELINE_CONFIG": str(operator_config(tmp_path / "op.yaml", csv_path=str(bad)))}
+    result = dags_test(operator, "1961-01-01", TINY_TRIGGER)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert f"{bad}, row 6, column '#Passengers': value '1 200' is not a number" in output
@@ -99,7 +101,7 @@ def test_mlflow_outage_is_retried_then_fails_saying_so(env):
 
     down = {**env, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}", "PIPELINE_TASK_RETRIES": "1",
             "PIPELINE_RETRY_DELAY_SECONDS": "1"}
-    result = dags_test(down, "1961-01-01", TINY)
+    result = dags_test(down, "1961-01-01", TINY_TRIGGER)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert output.count(f"MLflow tracking server {down['MLFLOW_TRACKING_URI']} is unreachable") >= 2, output[-3000:]
@@ -111,10 +113,38 @@ def test_a_failed_run_sends_a_notice_through_the_alerts_connection(env, tmp_path
     bad = tmp_path / "bad.csv"
     bad.write_text("Month,#Passengers\n1949-01,112\n1949-02,abc\n")
     alerting = {**env, "AIRFLOW_CONN_PIPELINE_ALERTS": json.dumps(
-        {"conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "ops"})}
-    result = dags_test(alerting, "1961-01-01", {**TINY, "csv_path": str(bad)})
+        {"conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "ops"}),
+        "PIPELINE_CONFIG": str(operator_config(tmp_path / "op.yaml", csv_path=str(bad)))}
+    result = dags_test(alerting, "1961-01-01", TINY_TRIGGER)
     assert result.returncode != 0
     assert received, (result.stdout + result.stderr)[-3000:]
     path, body = received[0]
     assert path == "/ops" and body["subject"].startswith(f"[airflow] {DAG_ID} failed")
     assert "validate" in body["message"] and "'abc' is not a number" in body["message"]
+
+
+@pytest.fixture(scope="module")
+def fresh_env(tmp_path_factory) -> dict[str, str]:
+    """An Airflow home and an empty state folder (no MLflow store) with no deployment config."""
+    base = tmp_path_factory.mktemp("airflow-refused")
+    env = {**os.environ, "AIRFLOW_HOME": str(base / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+           "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "PIPELINE_HOME": str(ROOT),
+           "PIPELINE_STATE_DIR": str(base / "state")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("PIPELINE_CONFIG", None)
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    return env
+
+
+@pytest.mark.parametrize("conf, refused", [
+    ({"epoch": 2}, "unknown DAG param 'epoch' (did you mean 'epochs'?)"),
+    ({"csv_path": "/proc/self/environ", "data_dir": "/proc"}, "DAG param 'csv_path' is set by the operator"),
+    ({"learning_rate": float("nan")}, "Invalid input for param learning_rate: nan"),  # refused by the schema
+])
+def test_a_conf_a_trigger_may_not_give_fails_before_anything_runs(fresh_env, conf, refused):
+    """Unknown keys, operator settings and non-finite values are refused at once: no retry, no MLflow run."""
+    result = dags_test(fresh_env, "1961-01-01", conf)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and refused in output, output[-3000:]
+    assert "up_for_retry" not in output and "PATH=" not in output
+    assert not (Path(fresh_env["PIPELINE_STATE_DIR"]) / "mlflow.db").exists(), "nothing opened in MLflow"

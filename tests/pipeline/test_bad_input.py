@@ -48,6 +48,28 @@ CATALOGUE = {
     "date that does not parse": (edited(r50="1953-13,236"), 50, "Month", "'1953-13' does not parse"),
     "date in the future": (edited(r145="2960-12,432"), 145, "Month", "month 2960-12 is in the future"),
     "too few rows": ("\n".join(LINES[:25]) + "\n", None, None, "24 data rows, need at least 39"),
+    # What a hostile or careless file holds (issue 10): each is refused where it is, never read past.
+    "NUL inside a value": (edited(r31="1951-06,31\x005"), 31, "#Passengers",
+                           r"control or invisible character U\+0000"),
+    "zero-width space inside a value": (edited(r31="1951-06,31\u200b5"), 31, "#Passengers",
+                                        r"U\+200B \(ZERO WIDTH SPACE\)"),
+    "full-width digits": (edited(r31="1951-06,\uff13\uff11\uff15"), 31, "#Passengers", "is not a number"),
+    "field over 128 KiB": (edited(r31="1951-06," + "9" * 140_000), 31, "#Passengers", "longer than 4096 bytes"),
+    "CR-only line endings": ("\r".join(LINES) + "\r", 1, None, r"carriage return \(CR\) that does not end"),
+    "CR inside a row": (edited(r31="1951-06,3\r15"), 31, "#Passengers", "carriage return"),
+    "not UTF-8": (edited(r31="1951-06,3@5").replace("3@5", "3\udcff5").encode("utf-8", "surrogateescape"), 31,
+                  "#Passengers", r"not UTF-8 text \(byte 10 of the row\)"),
+    "duplicate column names": ("\n".join([LINES[0] + ",#Passengers"] + [f"{x},1" for x in LINES[1:]]) + "\n", 1,
+                               "#Passengers", "column name '#Passengers' appears twice .columns 2 and 3"),
+    "date before 1678": (edited(r2="1500-01,112"), 2, "Month", "month 1500-01 is before 1678-01"),
+    "impossible day": (edited(r3="1949-02-30,118"), 3, "Month", "'1949-02-30' does not parse"),
+    "unbalanced quote": (edited(r31='1951-06,"315'), 31, "#Passengers",
+                         "a quoted field that starts on this row is never closed"),
+    "quote closed on a later row": (edited(r31='1951-06,"315', r32='1951-07",199'), 31, "#Passengers",
+                                    "runs over a line break"),
+    "value out of range": (edited(r31="1951-06,1e999"), 31, "#Passengers", "'1e999' is too large"),
+    "environment-like file": ("SECRET_TOKEN=hunter2\x00PATH=/usr/bin\x00HOME=/root\x00", 1, None,
+                              r"control or invisible character U\+0000"),
 }
 
 
@@ -71,14 +93,18 @@ def _assert_nothing_moved(client: MlflowClient) -> None:
 def test_malformed_input_is_refused_clearly(store, tmp_path, name):
     content, row, column, message = CATALOGUE[name]
     path = tmp_path / "input.csv"
-    if content is not None:
-        path.write_text(content)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_bytes(content.encode("utf-8"))
     with pytest.raises(DataValidationError, match=message) as info:
         steps.run_all(f"catalogue/{name}", None, {**TINY, "csv_path": str(path)})
     assert (info.value.file, info.value.row, info.value.column) == (str(path), row, column)
     text = str(info.value)
     assert text.startswith(str(path)) and (row is None or f"row {row}" in text)
     assert column is None or f"column '{column}'" in text
+    assert len(text) < len(str(path)) + 300, "the message quotes a short excerpt at most"
+    assert "hunter2" not in text and "1951-07" not in text, "nothing of the file beyond the offending field"
     _assert_nothing_moved(store)
 
 

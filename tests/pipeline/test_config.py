@@ -63,3 +63,35 @@ def test_seasonal_view_cannot_predict_past_a_season():
     with pytest.raises(ConfigError, match="both 0"):
         load_config(overrides={"lookback": 0, "seasonal_lookback": 0})
     assert load_config(overrides={"lookback": 0}).input_months == 18  # the year-over-year view alone
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"learning_rate": float("nan")}, "'learning_rate' must be a finite number"),
+    ({"learning_rate": "inf"}, "'learning_rate' must be a finite number"),
+    ({"learning_rate": 2.0}, "'learning_rate' must be between 1e-06 and 1.0"),
+    ({"epochs": 10**9}, "'epochs' must be between 1 and 5000"),
+    ({"ensemble_size": 1000}, "'ensemble_size' must be between 1 and 64"),
+    ({"seed": -1}, "'seed' must be between"),
+    ({"registered_model_name": "x' or name='y"}, "'registered_model_name' must start with a letter"),
+    ({"date_column": "Mo\x00nth"}, "'date_column' must be 1 to 1000 characters"),
+])
+def test_non_finite_and_out_of_range_values_are_refused(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=overrides)
+
+
+def test_a_trigger_sets_model_settings_only():
+    from pipeline.config import OPERATOR_KEYS, TRIGGER_KEYS, trigger_overrides
+
+    assert trigger_overrides({"epochs": 5, "seed": None, "preset": "keras-seed"}) == {"epochs": 5,
+                                                                                     "preset": "keras-seed"}
+    assert trigger_overrides(None) == {}
+    for key in ("csv_path", "data_dir", "allow_any_csv_path", "max_file_mb", "registered_model_name",
+                "baseline_gate"):
+        assert key in OPERATOR_KEYS and key not in TRIGGER_KEYS
+        with pytest.raises(ConfigError, match=f"DAG param '{key}' is set by the operator"):
+            trigger_overrides({key: "x"})
+    with pytest.raises(ConfigError, match=r"unknown DAG param 'epoch' \(did you mean 'epochs'\?\)"):
+        trigger_overrides({"epoch": 2})
+    with pytest.raises(ConfigError, match=r"unknown DAG param '\\x00'"):
+        trigger_overrides({"\x00": 1})

@@ -17,7 +17,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline import registry, settings, steps
-from pipeline.errors import TrackingUnavailableError
+from pipeline.errors import NotFoundError, TrackingUnavailableError
 from tests.conftest import ROOT, TINY
 
 pytestmark = pytest.mark.slow
@@ -130,7 +130,7 @@ def test_rollback_restores_the_previous_champion_with_an_audit_trail(state):
     demoted, restored = client.get_model_version(NAME, "2").tags, client.get_model_version(NAME, "1").tags
     assert demoted["rollback.reason"] == restored["rollback.reason"] == "bad forecasts in production"
     assert demoted["rollback.restored"] == "1" and restored["rollback.demoted"] == "2"
-    with pytest.raises(ValueError, match="replaced no earlier champion"):
+    with pytest.raises(NotFoundError, match="replaced no earlier champion"):
         registry.rollback(client, NAME, "again")
 
 

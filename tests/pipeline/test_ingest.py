@@ -1,31 +1,30 @@
-import pandas as pd
 import pytest
 
 from pipeline.errors import DataValidationError
-from pipeline.ingest import ingest, read_snapshot
+from pipeline.ingest import ingest, month_text, read_snapshot
 from tests.conftest import DATA
 
 
 def test_bundled_data_is_the_public_series(tmp_path):
-    snap = ingest(DATA, tmp_path / "s.csv", "Month", "#Passengers")
-    frame = read_snapshot(snap.path)
+    snap = ingest(DATA, tmp_path / "s.npz", "Month", "#Passengers")
+    table = read_snapshot(snap.path)
     assert snap.rows == 144 and (snap.first_month, snap.last_month) == ("1949-01", "1960-12")
-    assert frame["value"].astype(int).sum() == 40363
-    assert frame["source_row"].tolist()[:2] == [2, 3]
+    assert table.values.sum() == 40363 and table.values.dtype == "float64"
+    assert table.rows.tolist()[:2] == [2, 3] and table.sha256 == snap.sha256
 
 
 def test_as_of_keeps_only_rows_before_the_interval_end(tmp_path):
-    snap = ingest(DATA, tmp_path / "s.csv", "Month", "#Passengers", as_of="1960-12-01T00:00:00+00:00")
+    snap = ingest(DATA, tmp_path / "s.npz", "Month", "#Passengers", as_of="1960-12-01T00:00:00+00:00")
     assert snap.rows == 143 and snap.last_month == "1960-11"
-    again = ingest(DATA, tmp_path / "t.csv", "Month", "#Passengers", as_of="1960-12-01")
+    again = ingest(DATA, tmp_path / "t.npz", "Month", "#Passengers", as_of="1960-12-01")
     assert again.sha256 == snap.sha256, "a re-run of the same month must see exactly the same data"
 
 
 def test_configurable_column_names(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("date,sales\n2001-01-01,5\n2001-02-01,6\n")
-    frame = read_snapshot(ingest(path, tmp_path / "s.csv", "date", "sales").path)
-    assert frame["month"].tolist() == ["2001-01", "2001-02"]
+    table = read_snapshot(ingest(path, tmp_path / "s.npz", "date", "sales").path)
+    assert [month_text(m) for m in table.months] == ["2001-01", "2001-02"] and table.values.tolist() == [5, 6]
 
 
 @pytest.mark.parametrize("content, row, column, message", [
@@ -42,14 +41,14 @@ def test_structural_errors_name_file_row_and_column(tmp_path, content, row, colu
     if content is not None:
         path.write_text(content)
     with pytest.raises(DataValidationError, match=message) as info:
-        ingest(path, tmp_path / "s.csv", "Month", "#Passengers")
+        ingest(path, tmp_path / "s.npz", "Month", "#Passengers")
     assert (info.value.file, info.value.row, info.value.column) == (str(path), row, column)
     assert str(path) in str(info.value)
-    assert not (tmp_path / "s.csv").exists()
+    assert not (tmp_path / "s.npz").exists()
 
 
 def test_byte_order_mark_is_stripped_and_reported(tmp_path):
     path = tmp_path / "bom.csv"
     path.write_bytes(b"\xef\xbb\xbfMonth,#Passengers\n1949-01,112\n")
-    snap = ingest(path, tmp_path / "s.csv", "Month", "#Passengers")
-    assert snap.had_bom and pd.read_csv(snap.path)["value"].tolist() == [112]
+    snap = ingest(path, tmp_path / "s.npz", "Month", "#Passengers")
+    assert snap.had_bom and read_snapshot(snap.path).values.tolist() == [112]

@@ -70,3 +70,30 @@ def test_two_view_forecaster_round_trip_and_legacy_layout(tmp_path):
     Path(files["spec"]).write_text(json.dumps({"net": meta["net"], "members": 2, "lookback": 12, "scaling": scaling}))
     legacy = Forecaster.load(**files)
     np.testing.assert_array_equal(legacy.predict(windows[:, -12:]), parts[0])
+
+
+def test_corrupted_weights_are_refused_with_the_checksum(tmp_path):
+    from pipeline.errors import ModelIntegrityError
+
+    values = np.linspace(100, 300, 40)
+    files = untrained_forecaster(values).save(tmp_path)
+    Forecaster.load(**files)  # intact: loads
+    raw = bytearray(Path(files["weights"]).read_bytes())
+    raw[-200:-184] = bytes(16)  # 16 bytes of a weight tensor overwritten
+    Path(files["weights"]).write_bytes(bytes(raw))
+    with pytest.raises(ModelIntegrityError, match="do not match the checksum recorded when the model was trained"):
+        Forecaster.load(**files)
+
+
+def test_a_forecast_is_never_nan(tmp_path):
+    from pipeline.errors import ModelIntegrityError
+
+    values = np.linspace(100, 300, 40)
+    forecaster = untrained_forecaster(values)
+    with torch.no_grad():
+        forecaster.nets[0].head.bias.fill_(float("nan"))
+    windows = np.stack([values[i:i + 12] for i in range(3)])
+    with pytest.raises(ModelIntegrityError, match="NaN or infinite"):
+        forecaster.predict(windows)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        untrained_forecaster(values).predict(np.full((1, 12), np.nan))

@@ -105,3 +105,21 @@ def test_eval_step_uses_inference_mode_and_eval():
     losses = {eval_step(model, x, torch.ones(64), torch.nn.MSELoss()) for _ in range(3)}
     assert losses == {0.0} and not model.training
     assert np.isfinite(next(iter(losses)))
+
+
+def test_no_validation_windows_trains_every_epoch():
+    data, _ = build_features(seasonal_series(60), lookback=12, val_size=0, steps=3)
+    _, history = fit(data, NetSpec(8, 1, 0.0, output_steps=3), epochs=4, batch_size=8, learning_rate=0.01, seed=1,
+                     patience=2)
+    assert len(history.train_loss) == 4 and history.val_loss == [] and history.best_epoch == 4
+
+
+def test_a_diverging_training_stops_with_a_clear_error():
+    from dataclasses import replace
+
+    from pipeline.errors import TrainingDivergedError
+
+    data = _data()
+    broken = replace(data, y_train=np.full_like(data.y_train, np.inf))
+    with pytest.raises(TrainingDivergedError, match="training diverged at epoch 1: the loss is"):
+        fit(broken, NetSpec(8, 1, 0.0), epochs=3, batch_size=8, learning_rate=0.01, seed=1)

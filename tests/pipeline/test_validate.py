@@ -9,17 +9,17 @@ from tests.conftest import DATA
 def _validate(tmp_path, text: str, min_rows: int = 1):
     path = tmp_path / "in.csv"
     path.write_text(text)
-    snap = ingest(path, tmp_path / "s.csv", "Month", "#Passengers")
-    return validate(read_snapshot(snap.path), str(path), "Month", "#Passengers", min_rows, snap.had_bom)
+    snap = ingest(path, tmp_path / "s.npz", "Month", "#Passengers")
+    return validate(read_snapshot(snap.path), min_rows)
 
 
 def test_bundled_data_passes_with_the_article_checks(tmp_path):
-    snap = ingest(DATA, tmp_path / "s.csv", "Month", "#Passengers")
-    series, report = validate(read_snapshot(snap.path), str(DATA), "Month", "#Passengers", 85)
+    snap = ingest(DATA, tmp_path / "s.npz", "Month", "#Passengers")
+    series, report = validate(read_snapshot(snap.path), 85)
     assert report["status"] == "passed" and report["errors"] == []
     assert report["shape"] == [144, 2]
     assert report["null_counts"] == {"Month": 0, "#Passengers": 0}
-    assert report["head"][0] == {"Month": "1949-01", "#Passengers": "112"}
+    assert report["head"][0] == {"Month": "1949-01", "#Passengers": 112.0}
     assert len(series) == 144 and series.sum() == 40363
     assert report["profile"]["max"] == 622 and report["profile"]["first_month"] == "1949-01"
     assert report["profile"]["seasonal_index"]["7"] > 1.1  # July is a peak month
