@@ -10,7 +10,10 @@
 #   scripts/services.sh env      print the client settings (source it: eval "$(scripts/services.sh env)")
 #
 # Ports and folders come from the environment (defaults below). Passwords are generated on the first `up`
-# and kept in $SERVICES_DIR/secrets.env (mode 600); nothing secret lives in the repository.
+# and kept in $SERVICES_DIR/secrets.env (mode 600); nothing secret lives in the repository or on a command line.
+# Every listener is on 127.0.0.1. MLflow runs its basic-auth app: the pipeline signs in as `pipeline`, people as
+# `admin` (or accounts the admin creates); anonymous requests are refused. With the DAG unpaused (the default;
+# PIPELINE_DAGS_PAUSED=True keeps it paused), the scheduler starts the latest month's run as soon as it is up.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -49,6 +52,12 @@ secrets() {
       echo "AIRFLOW__CORE__FERNET_KEY=$("$BIN/python" -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')"
     } > "$SERVICES_DIR/secrets.env")
   fi
+  # Added after the first release of this script: appended to an existing secrets file.
+  grep -q '^MLFLOW_AUTH_ADMIN_PASSWORD=' "$SERVICES_DIR/secrets.env" || (umask 077; {
+    echo "MLFLOW_AUTH_ADMIN_PASSWORD=$(openssl rand -hex 16)"
+    echo "MLFLOW_TRACKING_PASSWORD=$(openssl rand -hex 16)"
+    echo "MLFLOW_FLASK_SERVER_SECRET_KEY=$(openssl rand -hex 32)"
+  } >> "$SERVICES_DIR/secrets.env")
   set -a; . "$SERVICES_DIR/secrets.env"; set +a
 }
 
@@ -67,12 +76,23 @@ export_env() {
   export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
   export AIRFLOW__CORE__LOAD_EXAMPLES=False
   export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
+  export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${PIPELINE_DAGS_PAUSED:-False}"
   export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=True
+  export AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST="$HOST"
   export AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT="${SCHEDULER_HEALTH_PORT:-58974}"
   export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=30
+  # MLflow: no telemetry (its thread also unsets a variable while requests reads the environment: a task failed
+  # on it once); the server takes its store from the environment, not the command line (ps shows that to all).
+  export MLFLOW_DISABLE_TELEMETRY=true
+  export DO_NOT_TRACK=true
   export MLFLOW_BACKEND_STORE_URI="postgresql+psycopg2://mlflow:${MLFLOW_DB_PASSWORD}@$HOST:$PG_PORT/mlflow"
   export MLFLOW_ARTIFACTS_DESTINATION="$SERVICES_DIR/mlartifacts"
   export MLFLOW_TRACKING_URI="http://$HOST:$MLFLOW_PORT"
+  # MLflow's basic-auth app: anonymous requests are refused, signed-in users read everything, the pipeline's own
+  # account writes what it created (runs, the registered model, its aliases).
+  export MLFLOW_AUTH_CONFIG_PATH="$SERVICES_DIR/mlflow-auth.ini"
+  export MLFLOW_AUTH_ADMIN_USERNAME=admin
+  export MLFLOW_TRACKING_USERNAME=pipeline
   export PIPELINE_HOME="$ROOT"
   export PIPELINE_CONFIG="${PIPELINE_CONFIG:-}"
   export PIPELINE_DEADLINE_HOURS="${PIPELINE_DEADLINE_HOURS:-4}"
@@ -128,27 +148,38 @@ up() {
   for db in airflow mlflow; do
     local pw_var="${db^^}_DB_PASSWORD"
     if [ -z "$("${psql[@]}" -c "SELECT 1 FROM pg_roles WHERE rolname='$db'")" ]; then
-      "${psql[@]}" -c "CREATE ROLE $db LOGIN PASSWORD '${!pw_var}'"
+      # on stdin, not in psql's arguments: the password never shows in the process list
+      printf "CREATE ROLE %s LOGIN PASSWORD '%s';\n" "$db" "${!pw_var}" | "${psql[@]}"
       "${psql[@]}" -c "CREATE DATABASE $db OWNER $db"
     fi
   done
 
-  start mlflow "$BIN/mlflow" server --backend-store-uri "$MLFLOW_BACKEND_STORE_URI" \
+  printf '[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///%s/mlflow-auth.db\nadmin_username = admin\n' \
+    "$SERVICES_DIR" > "$MLFLOW_AUTH_CONFIG_PATH"
+  start mlflow "$BIN/mlflow" server --app-name basic-auth \
     --artifacts-destination "$MLFLOW_ARTIFACTS_DESTINATION" --host "$HOST" --port "$MLFLOW_PORT" \
     --allowed-hosts "$HOST:$MLFLOW_PORT,localhost:$MLFLOW_PORT,mlflow:5000" --workers 1
 
+  # Airflow's processes (and the tasks they start) get no MLflow server secrets: only the pipeline's account.
+  local mlflow_admin_password=$MLFLOW_AUTH_ADMIN_PASSWORD
+  unset MLFLOW_AUTH_ADMIN_PASSWORD MLFLOW_FLASK_SERVER_SECRET_KEY MLFLOW_DB_PASSWORD MLFLOW_BACKEND_STORE_URI
   printf '{"admin": "%s"}\n' "$AIRFLOW_ADMIN_PASSWORD" > "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
   chmod 600 "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
   "$BIN/airflow" db migrate > "$LOGS/airflow-db-migrate.log" 2>&1 || { tail -n 40 "$LOGS/airflow-db-migrate.log" >&2; exit 1; }
+  # No log servers (they bind every interface, and their host cannot be set): the api-server reads the task and
+  # trigger logs from the shared log folder.
   start api-server "$BIN/airflow" api-server --host "$HOST" --port "$AIRFLOW_PORT"
-  start scheduler "$BIN/airflow" scheduler
+  start scheduler "$BIN/airflow" scheduler --skip-serve-logs
   start dag-processor "$BIN/airflow" dag-processor
-  start triggerer "$BIN/airflow" triggerer
+  start triggerer "$BIN/airflow" triggerer --skip-serve-logs
 
   wait_for mlflow 180 http_ok "$MLFLOW_TRACKING_URI/health"
+  MLFLOW_AUTH_ADMIN_PASSWORD=$mlflow_admin_password "$BIN/python" "$ROOT/scripts/mlflow_user.py" >&2
   wait_for api-server 180 http_ok "http://$HOST:$AIRFLOW_PORT/api/v2/monitor/health"
   wait_for scheduler 120 http_ok "http://$HOST:$AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT/health"
   log "up: Airflow UI http://$HOST:$AIRFLOW_PORT (admin / see $SERVICES_DIR/secrets.env), MLflow UI $MLFLOW_TRACKING_URI"
+  [ "$AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION" = True ] \
+    || log "the DAG is unpaused: the scheduler starts the latest month's run now (PIPELINE_DAGS_PAUSED=True to not)"
 }
 
 stop_one() {
@@ -187,7 +218,8 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  env) export_env; for v in MLFLOW_TRACKING_URI AIRFLOW__API__BASE_URL AIRFLOW_ADMIN_PASSWORD PIPELINE_STATE_DIR; do
+  env) export_env; for v in MLFLOW_TRACKING_URI MLFLOW_TRACKING_USERNAME MLFLOW_TRACKING_PASSWORD MLFLOW_DISABLE_TELEMETRY \
+                             AIRFLOW__API__BASE_URL AIRFLOW_ADMIN_PASSWORD PIPELINE_STATE_DIR; do
          printf 'export %s=%q\n' "$v" "${!v}"; done ;;
   *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
 esac

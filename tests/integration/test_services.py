@@ -1,11 +1,15 @@
-"""The production topology as real processes (scripts/services.sh): PostgreSQL, an MLflow server on it, Airflow's
-api-server, scheduler (LocalExecutor), dag-processor and triggerer. The DAG is triggered through Airflow's REST
-API, as from the UI, and its results are checked through MLflow's REST API."""
+"""The production topology as real processes (scripts/services.sh): PostgreSQL, an MLflow server on it with its
+basic-auth app, Airflow's api-server, scheduler (LocalExecutor), dag-processor and triggerer. The services start
+with a clean environment (nothing of pytest's leaks into them: MLflow would turn its telemetry off under pytest).
+The DAG is triggered with Airflow's own REST client, as an API user would, and its results are read through
+MLflow's REST API with the pipeline's account; what a careless or hostile caller can do is checked too."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -13,42 +17,55 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import ROOT, TINY
+from tests.conftest import ROOT, TINY_TRIGGER
 from tests.pipeline.test_faults import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 DAG_ID = "lstm_monthly_retraining"
 NAME = "air_passengers_lstm"
 SCRIPT = str(ROOT / "scripts" / "services.sh")
+LOOPBACK = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1 and ::1 as /proc/net/tcp{,6} write them
 
 
-def http(method: str, url: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:
-    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+def http(method: str, url: str, body: dict | None = None, token: str | None = None,
+         basic: tuple[str, str] | None = None) -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if basic:
+        headers["Authorization"] = "Basic " + base64.b64encode(":".join(basic).encode()).decode()
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"{}")
+            raw = response.read() or b"{}"
+            return response.status, json.loads(raw) if raw.startswith((b"{", b"[")) else {"text": raw.decode()}
     except urllib.error.HTTPError as exc:
         return exc.code, {"error": exc.read().decode(errors="replace")[:2000]}
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    """What a shell on the host has, plus ``values``: none of pytest's variables."""
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER")}
+    return {**keep, **values}
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     folder = tmp_path_factory.mktemp("services")
     config = folder / "deployment.yaml"  # a deployment-wide config: small settings for every run, scheduled too
-    config.write_text(yaml.safe_dump({k: v for k, v in TINY.items() if k != "allow_any_csv_path"}))
+    config.write_text(yaml.safe_dump({**TINY_TRIGGER, "baseline_gate": False}))
     pg_dir = Path(tempfile.mkdtemp(prefix="lstm-pg-", dir="/var/tmp"))  # reachable by the postgres user
     pg_dir.chmod(0o755)
-    env = {**os.environ, "SERVICES_DIR": str(folder / "state"), "PG_DIR": str(pg_dir), "PG_PORT": str(free_port()),
-           "MLFLOW_PORT": str(free_port()), "AIRFLOW_PORT": str(free_port()),
-           "SCHEDULER_HEALTH_PORT": str(free_port()), "PIPELINE_CONFIG": str(config)}
-    env.pop("MLFLOW_TRACKING_URI", None)
+    env = clean_env(SERVICES_DIR=str(folder / "state"), PG_DIR=str(pg_dir), PG_PORT=str(free_port()),
+                    MLFLOW_PORT=str(free_port()), AIRFLOW_PORT=str(free_port()),
+                    SCHEDULER_HEALTH_PORT=str(free_port()), PIPELINE_CONFIG=str(config))
     started = time.monotonic()
     up = subprocess.run(["bash", SCRIPT, "up"], env=env, capture_output=True, text=True, timeout=1200)
     seconds = time.monotonic() - started
@@ -58,7 +75,8 @@ def stack(tmp_path_factory):
         values = dict(line.removeprefix("export ").split("=", 1) for line in settings.stdout.splitlines())
         print(f"\nstack up in {seconds:.1f}s")
         yield {"airflow": values["AIRFLOW__API__BASE_URL"], "mlflow": values["MLFLOW_TRACKING_URI"],
-               "password": values["AIRFLOW_ADMIN_PASSWORD"], "env": env, "folder": folder}
+               "password": values["AIRFLOW_ADMIN_PASSWORD"], "env": env, "folder": folder, "up_log": up.stderr,
+               "pipeline": (values["MLFLOW_TRACKING_USERNAME"], values["MLFLOW_TRACKING_PASSWORD"])}
     finally:
         subprocess.run(["bash", SCRIPT, "down"], env=env, capture_output=True, text=True, timeout=300)
         shutil.rmtree(pg_dir, ignore_errors=True)
@@ -66,57 +84,81 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def token(stack) -> str:
+    """How an API client signs in (README): POST the user's credentials to /auth/token."""
     status, body = http("POST", f"{stack['airflow']}/auth/token", {"username": "admin", "password": stack["password"]})
     assert status == 201, body
     return body["access_token"]
 
 
-def trigger_and_wait(stack, token: str, logical_date: str, timeout: float = 900) -> dict:
-    base = f"{stack['airflow']}/api/v2/dags/{DAG_ID}"
+@pytest.fixture(scope="module")
+def client(stack, token):
+    """Airflow's own REST client (apache-airflow-client), signed in with the token."""
+    import airflow_client.client as airflow_client
+
+    configuration = airflow_client.Configuration(host=stack["airflow"], access_token=token)
+    with airflow_client.ApiClient(configuration) as api:
+        yield airflow_client, api
+
+
+def wait_for_dag(client, timeout: float = 300) -> None:
+    from airflow_client.client.api.dag_api import DAGApi
+
     deadline = time.monotonic() + timeout
-    while http("GET", base, token=token)[0] != 200:  # the dag-processor has not parsed the file yet
-        assert time.monotonic() < deadline, "DAG never appeared in the API"
-        time.sleep(2)
-    status, run = http("POST", f"{base}/dagRuns", {"logical_date": logical_date, "conf": {}}, token)
-    assert status == 200, run
-    started = time.monotonic()
-    while True:
-        status, run = http("GET", f"{base}/dagRuns/{urllib.parse.quote(run['dag_run_id'])}", token=token)
-        if run["state"] in ("success", "failed"):
-            break
-        assert time.monotonic() < deadline, f"run still {run['state']} after {timeout}s"
+    while True:  # the dag-processor has not parsed the file yet
+        try:
+            DAGApi(client[1]).get_dag(DAG_ID)
+            return
+        except Exception:
+            assert time.monotonic() < deadline, "DAG never appeared in the API"
+            time.sleep(2)
+
+
+def trigger_and_wait(client, logical_date: str, conf: dict | None = None, timeout: float = 900,
+                     expect: str = "success"):
+    from airflow_client.client.api.dag_run_api import DagRunApi
+
+    models, api = client
+    wait_for_dag(client)
+    runs = DagRunApi(api)
+    body = models.TriggerDAGRunPostBody(logical_date=datetime.fromisoformat(logical_date), conf=conf or {})
+    run = runs.trigger_dag_run(DAG_ID, body)
+    started, deadline = time.monotonic(), time.monotonic() + timeout
+    while run.state not in ("success", "failed"):
+        assert time.monotonic() < deadline, f"run still {run.state} after {timeout}s"
         time.sleep(3)
-    run["wall_seconds"] = time.monotonic() - started
-    print(f"\nrun {run['dag_run_id']} ({logical_date}): {run['state']} in {run['wall_seconds']:.1f}s")
-    assert run["state"] == "success", run
+        run = runs.get_dag_run(DAG_ID, run.dag_run_id)
+    print(f"\nrun {run.dag_run_id} ({logical_date}): {run.state} in {time.monotonic() - started:.1f}s")
+    assert run.state == expect, run
     return run
 
 
+def mlflow_get(stack, path: str, **query: str) -> tuple[int, dict]:
+    url = f"{stack['mlflow']}/api/2.0/mlflow/{path}" + ("?" + urllib.parse.urlencode(query) if query else "")
+    return http("GET", url, basic=stack["pipeline"])
+
+
 def mlflow_run_of(stack, dag_run_id: str) -> dict:
-    _, experiment = http("GET", f"{stack['mlflow']}/api/2.0/mlflow/experiments/get-by-name?experiment_name="
-                                "lstm-monthly-retraining")
+    _, experiment = mlflow_get(stack, "experiments/get-by-name", experiment_name="lstm-monthly-retraining")
     query = {"experiment_ids": [experiment["experiment"]["experiment_id"]],
              "filter": f"tags.`airflow.run_id` = '{dag_run_id}'"}
-    _, found = http("POST", f"{stack['mlflow']}/api/2.0/mlflow/runs/search", query)
+    _, found = http("POST", f"{stack['mlflow']}/api/2.0/mlflow/runs/search", query, basic=stack["pipeline"])
     (run,) = found["runs"]
     return run
 
 
-def test_triggered_runs_train_register_and_decide(stack, token):
-    first = trigger_and_wait(stack, token, "1961-01-01T00:00:00Z")
-    run = mlflow_run_of(stack, first["dag_run_id"])
+def test_triggered_runs_train_register_and_decide(stack, client):
+    first = trigger_and_wait(client, "1961-01-01T00:00:00+00:00")
+    run = mlflow_run_of(stack, first.dag_run_id)
     metrics = {m["key"] for m in run["data"]["metrics"]}
     assert {"holdout_mape", "backtest_mape", "backtest_seasonal_naive_mape", "train_loss"} <= metrics
     tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
     assert tags["data_month"] == "1960-12" and tags["airflow.dag_id"] == DAG_ID
-    status, alias = http("GET", f"{stack['mlflow']}/api/2.0/mlflow/registered-models/alias?name={NAME}&alias=champion")
+    status, alias = mlflow_get(stack, "registered-models/alias", name=NAME, alias="champion")
     assert status == 200 and alias["model_version"]["version"]
 
-    second = trigger_and_wait(stack, token, "1960-12-01T00:00:00Z")
-    run = mlflow_run_of(stack, second["dag_run_id"])
-    run_id = run["info"]["run_id"]
-    _, versions = http("GET", f"{stack['mlflow']}/api/2.0/mlflow/model-versions/search?filter="
-                              + urllib.parse.quote(f"run_id='{run_id}'"))
+    second = trigger_and_wait(client, "1960-12-01T00:00:00+00:00")
+    run_id = mlflow_run_of(stack, second.dag_run_id)["info"]["run_id"]
+    _, versions = mlflow_get(stack, "model-versions/search", filter=f"run_id='{run_id}'")
     (version,) = versions["model_versions"]
     tags = {t["key"]: t["value"] for t in version.get("tags", [])}
     assert {"decision.promoted", "decision.reason", "decision.champion_version",
@@ -124,6 +166,99 @@ def test_triggered_runs_train_register_and_decide(stack, token):
     assert tags["decision.champion_version"] != "None", "a champion existed: the decision compared against it"
     # artifacts are served by the MLflow server: they live in its artifact store, not in the workers' folders
     assert any((stack["folder"] / "state" / "mlartifacts").rglob("decision.json"))
+
+
+def test_up_says_it_starts_the_latest_month_at_once(stack, client):
+    from airflow_client.client.api.dag_run_api import DagRunApi
+
+    assert "the scheduler starts the latest month's run now" in stack["up_log"]
+    wait_for_dag(client)
+    runs = DagRunApi(client[1]).get_dag_runs(DAG_ID, run_type=["scheduled"]).dag_runs
+    assert runs, "the documented scheduled run of the latest month"
+
+
+def test_a_hostile_trigger_is_refused(stack, client):
+    """Through the REST client: a param out of bounds is refused by the API; an unknown or operator key fails the
+    run at its first task, with no retry and nothing registered."""
+    from airflow_client.client.exceptions import ApiException
+
+    with pytest.raises(ApiException) as info:
+        trigger_and_wait(client, "1959-06-01T00:00:00+00:00", {"epochs": 10**9})
+    assert info.value.status == 400 and "epochs" in str(info.value.body)
+    _, before = mlflow_get(stack, "model-versions/search", filter=f"name='{NAME}'")
+    for date, conf in (("1959-08-01", {"epoch": 2}), ("1959-09-01", {"csv_path": "/proc/self/environ",
+                                                                        "data_dir": "/proc"})):
+        trigger_and_wait(client, f"{date}T00:00:00+00:00", conf, expect="failed")
+    _, after = mlflow_get(stack, "model-versions/search", filter=f"name='{NAME}'")
+    assert len(after.get("model_versions", [])) == len(before.get("model_versions", []))
+
+
+def test_mlflow_refuses_anonymous_changes(stack):
+    alias = {"name": NAME, "alias": "champion", "version": "1"}
+    assert http("POST", f"{stack['mlflow']}/api/2.0/mlflow/registered-models/alias", alias)[0] == 401
+    assert http("GET", f"{stack['mlflow']}/api/2.0/mlflow/experiments/search?max_results=5")[0] == 401
+    assert http("GET", f"{stack['mlflow']}/health")[0] == 200
+
+
+def _service_pids(stack) -> list[int]:
+    """Every process of the services (their process groups) and PostgreSQL's."""
+    groups = {int(p.read_text()) for p in (stack["folder"] / "state" / "run").glob("*.pid")}
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            pgid = int(stat.rsplit(")", 1)[1].split()[2])
+            if pgid in groups or (b"postgres" in cmdline and str(stack["env"]["PG_DIR"]).encode() in cmdline):
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_every_listener_is_on_loopback(stack):
+    inodes = {}
+    for pid in _service_pids(stack):
+        try:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes[target[8:-1]] = pid
+        except OSError:
+            continue
+    listening = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
+                address, port = fields[1].split(":")
+                listening.append((address, int(port, 16), inodes[fields[9]]))
+    expected = {int(stack["env"][k]) for k in ("PG_PORT", "MLFLOW_PORT", "AIRFLOW_PORT", "SCHEDULER_HEALTH_PORT")}
+    assert expected <= {port for _, port, _ in listening}, listening  # the sockets were found: the check is real
+    exposed = [(a, port, Path(f"/proc/{pid}/cmdline").read_bytes()[:80]) for a, port, pid in listening
+               if a not in LOOPBACK]
+    assert exposed == [], f"listening beyond loopback: {exposed}"
+
+
+def test_no_secret_on_a_command_line_and_no_telemetry(stack):
+    secrets = dict(line.split("=", 1) for line in
+                   (stack["folder"] / "state" / "secrets.env").read_text().splitlines() if "=" in line)
+    assert len(secrets) >= 8
+    pids = _service_pids(stack)
+    for pid in pids:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        for name, value in secrets.items():
+            assert value not in cmdline, f"{name} on the command line of {cmdline[:80]!r}"
+    scheduler = int((stack["folder"] / "state" / "run" / "scheduler.pid").read_text())
+    environ = dict(item.split("=", 1) for item in
+                   Path(f"/proc/{scheduler}/environ").read_bytes().decode().split("\0") if "=" in item)
+    assert environ["MLFLOW_DISABLE_TELEMETRY"] == "true" and environ["MLFLOW_TRACKING_USERNAME"] == "pipeline"
+    assert not [k for k in environ if re.match(r"PYTEST|_PYTEST", k)], "pytest's environment leaked"
+    assert "MLFLOW_AUTH_ADMIN_PASSWORD" not in environ and "MLFLOW_BACKEND_STORE_URI" not in environ
 
 
 @pytest.mark.browser

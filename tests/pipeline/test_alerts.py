@@ -47,3 +47,13 @@ def test_statsd_gauges(monkeypatch):
         assert sock.recv(1024) == b"airflow.pipeline.holdout_mape:4.25|g"
     monkeypatch.setenv("AIRFLOW__METRICS__STATSD_ON", "False")
     assert metrics.gauges({"x": 1}) == 0
+
+
+def test_failure_records_and_notices_carry_a_bounded_escaped_error(state):
+    leaked = "KEY=secret\x00" + "PATH=/usr/bin:" * 200  # what a library error could quote from a hostile file
+    alerts.record_failure("dag/run-1", "validate", ValueError(leaked))
+    recorded = alerts.recorded_failure("dag/run-1")["exception"]
+    assert recorded.startswith("ValueError: KEY=secret\\x00PATH") and "\x00" not in recorded
+    assert len(recorded) < alerts.MAX_ERROR_CHARS + 60 and recorded.endswith("(cut; the task log has the rest)")
+    subject, text = alerts.failure_message({"exception": ValueError(leaked), "task_id": "validate"})
+    assert "validate" in subject and len(text) < alerts.MAX_ERROR_CHARS + 200 and "\x00" not in text
