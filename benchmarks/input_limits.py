@@ -1,8 +1,9 @@
 """How reading and validation behave on large and hostile files: outcome, wall time and peak memory.
 
 Each file is read by ``pipeline.validate.check_csv`` (what the ``ingest`` and ``validate`` tasks do) in a fresh
-process, so its peak resident memory (``ru_maxrss``) is its own; the first row is that process with the imports
-only. Files are generated in a temporary folder (about 300 MB of disk while it runs).
+process, so its peak resident memory (``VmHWM``: not inherited from the parent, unlike ``ru_maxrss``) is its own;
+the first row is that process with the imports only. Files are generated in a temporary folder (about 300 MB of
+disk while it runs).
 
     .venv/bin/python benchmarks/input_limits.py            # prints a markdown table
     .venv/bin/python benchmarks/input_limits.py --quick    # without the 200 MB file
@@ -20,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, sys.argv[1])
 from pipeline.errors import DataValidationError
 from pipeline.validate import check_csv
@@ -34,8 +35,9 @@ if path != "-":
             "refused: " + report["errors"][0]["message"][:70] + f" (+{len(report['errors']) - 1} more)")
     except DataValidationError as exc:
         outcome = "refused: " + str(exc)[len(path) + 2:][:90]
-print(json.dumps({"outcome": outcome, "seconds": time.perf_counter() - started,
-                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+seconds = time.perf_counter() - started
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"outcome": outcome, "seconds": seconds, "peak_mib": peak / 1024}))
 """
 
 
@@ -45,22 +47,23 @@ def _series_lines(rows: int) -> str:
 
 
 def make_files(folder: Path, quick: bool) -> list[tuple[str, Path, int]]:
-    """(label, path, max_file_mb) of every case."""
-    source = (ROOT / "data" / "AirPassengers.csv").read_text()
+    """(label, path, max_file_mb) of every case, written block by block (this process stays small)."""
     header = "Month,#Passengers\n"
     block = _series_lines(1_000_000)  # about 11.4 MB
-    cases = [("AirPassengers (144 months)", "air.csv", source, 50),
-             ("45 MB, one series repeated (duplicate months)", "dup45.csv", header + block * 4, 50),
-             ("45 MB, a NUL byte in the last row", "nul45.csv", header + block * 4 + "2020-01,3\x001\n", 50),
-             ("45 MB, no line break", "oneline45.csv", header + "9" * (45 * 2**20), 50),
-             ("45 MB, CR-only line endings", "cr45.csv", (header + block * 4).replace("\n", "\r"), 50),
-             ("60 MB over the 50 MB limit", "over60.csv", header + block * 5 + block[: len(block) // 4], 50)]
+    cases = [("AirPassengers (144 months)", "air.csv", [(ROOT / "data" / "AirPassengers.csv").read_text()], 50),
+             ("45 MB, one series repeated (duplicate months)", "dup45.csv", [header, *[block] * 4], 50),
+             ("45 MB, a NUL byte in the last row", "nul45.csv", [header, *[block] * 4, "2020-01,3\x001\n"], 50),
+             ("45 MB, no line break", "oneline45.csv", [header, *["9" * 2**20] * 45], 50),
+             ("45 MB, CR-only line endings", "cr45.csv", [t.replace("\n", "\r") for t in [header, *[block] * 4]], 50),
+             ("60 MB over the 50 MB limit", "over60.csv", [header, *[block] * 5, block[: len(block) // 4]], 50)]
     if not quick:
-        cases.append(("200 MB with max_file_mb raised to 256", "dup200.csv", header + block * 17 + "", 256))
+        cases.append(("200 MB with max_file_mb raised to 256", "dup200.csv", [header, *[block] * 17], 256))
     out = []
-    for label, name, text, limit in cases:
+    for label, name, parts, limit in cases:
         path = folder / name
-        path.write_text(text, encoding="utf-8")
+        with open(path, "w", encoding="utf-8") as handle:
+            for part in parts:
+                handle.write(part)
         out.append((label, path, limit))
     return out
 

@@ -95,7 +95,7 @@ def month_index(months: np.ndarray) -> pd.DatetimeIndex:
 
 
 def validate(table: Table, min_rows: int, season_length: int = 12) -> tuple[pd.Series, dict[str, Any]]:
-    """Validate ingested rows; return (clean series indexed by month start, report).
+    """Validate ingested rows; return (clean series indexed by month start, empty when refused; report).
 
     The report is returned even when validation fails: callers write it, then call
     ``raise_for_report`` so the failure is recorded before the run stops.
@@ -122,10 +122,11 @@ def validate(table: Table, min_rows: int, season_length: int = 12) -> tuple[pd.S
     if len(table) < min_rows:
         findings.error(f"{len(table)} data rows, need at least {min_rows} "
                        "(months the model reads + output months + validation windows + holdout or backtest months)")
-    series = pd.Series(values, index=pd.DatetimeIndex(month_index(months), name="month"), name="value")
     report.update({"status": "failed" if findings.errors else "passed", "errors": findings.errors,
                    "warnings": findings.warnings, "fixes": findings.fixes, "rows": len(table)})
+    series = pd.Series(dtype=float, name="value")
     if not findings.errors:
+        series = pd.Series(values, index=pd.DatetimeIndex(month_index(months), name="month"), name="value")
         report["profile"] = profile(series, season_length)
     for fix in findings.fixes:
         logger.warning("%s: %s", file, fix)
