@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.backtest import LSTM, NAIVE, STATS_MODELS, backtest
 from pipeline.config import load_config
+from pipeline.scoring.backtest import LSTM, NAIVE, STATS_MODELS, backtest
 
 ROOT = Path(__file__).resolve().parents[1]
 

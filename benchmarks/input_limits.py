@@ -1,6 +1,6 @@
 """How reading and validation behave on large and hostile files: outcome, wall time and peak memory.
 
-Each file is read by ``pipeline.validate.check_csv`` (what the ``ingest`` and ``validate`` tasks do) in a fresh
+Each file is read by ``pipeline.data.validate.check_csv`` (what the ``ingest`` and ``validate`` tasks do) in a fresh
 process, so its peak resident memory (``VmHWM``: not inherited from the parent, unlike ``ru_maxrss``) is its own;
 the first row is that process with the imports only. Files are generated in a temporary folder (about 300 MB of
 disk while it runs).
@@ -24,7 +24,7 @@ CHILD = """
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
 from pipeline.errors import DataValidationError
-from pipeline.validate import check_csv
+from pipeline.data.validate import check_csv
 path, max_mb = sys.argv[2], int(sys.argv[3])
 started = time.perf_counter()
 outcome = "imports only"

@@ -86,7 +86,7 @@ class PipelineNotifier(BaseNotifier):
         """Nothing to render (and the scheduler's serialized DAG has no template environment)."""
 
     def notify(self, context: Any) -> None:
-        from pipeline import alerts
+        from pipeline.ops import alerts
 
         run = context.get("dag_run")
         recorded = alerts.recorded_failure(f"{DAG_ID}/{getattr(run, 'run_id', context.get('run_id'))}")
@@ -104,7 +104,7 @@ def _run(step: str, *args: Any) -> dict[str, Any]:
     try:
         return getattr(steps, step)(*args)
     except Exception as exc:
-        from pipeline import alerts
+        from pipeline.ops import alerts
 
         alerts.record_failure(f"{DAG_ID}/{context['dag_run'].run_id}", context["ti"].task_id, exc)
         if isinstance(exc, PipelineError) and not exc.retryable:
@@ -133,7 +133,7 @@ def _run(step: str, *args: Any) -> dict[str, Any]:
     deadline=DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=timedelta(hours=DEADLINE_HOURS),
-        callback=SyncCallback("pipeline.alerts.deadline_missed",
+        callback=SyncCallback("pipeline.ops.alerts.deadline_missed",
                               kwargs={"dag_id": DAG_ID, "limit": f"{DEADLINE_HOURS:g} h"}),
     ) if DEADLINE_HOURS > 0 else None,
 )

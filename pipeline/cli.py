@@ -36,7 +36,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _validated_series(cfg: Config, as_of: str | None) -> tuple[Any, dict[str, Any]]:
     """Read and validate the configured CSV in memory; returns (series, report)."""
-    from pipeline import settings, validate
+    from pipeline import settings
+    from pipeline.data import validate
 
     csv_path = settings.resolve_data_path(cfg.csv_path, cfg.data_dir, cfg.allow_any_csv_path)
     return validate.check_csv(csv_path, cfg.date_column, cfg.target_column, cfg.min_rows, cfg.season_length, as_of,
@@ -72,7 +73,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Rolling-origin backtest of the configuration and the baselines on any monthly CSV."""
-    from pipeline import backtest, validate
+    from pipeline.data import validate
+    from pipeline.scoring import backtest
 
     cfg = load_config(args.config, _overrides(args))
     series, report = _validated_series(cfg, args.as_of)
@@ -93,7 +95,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 def cmd_forecast(args: argparse.Namespace) -> int:
     """Print the champion's forecast of the months after the last data month."""
-    from pipeline import evaluate, registry, tracking, validate
+    from pipeline.data import validate
+    from pipeline.ops import registry, tracking
+    from pipeline.scoring import evaluate
 
     cfg = load_config(args.config, _overrides(args))
     series, report = _validated_series(cfg, args.as_of)
@@ -168,7 +172,7 @@ def _airflow_env(config: str | None, overrides: dict[str, Any], scratch: Path) -
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     """Move the champion alias back to the previous champion, recording the reason."""
-    from pipeline import registry, tracking
+    from pipeline.ops import registry, tracking
 
     cfg = load_config(args.config, _overrides(args))
     demoted, restored = registry.rollback(tracking.existing_store(), cfg.registered_model_name, args.reason)

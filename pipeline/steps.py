@@ -14,18 +14,19 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline import alerts, plots, registry, settings, tracking
-from pipeline import backtest as bt
-from pipeline import evaluate as ev
-from pipeline import features as ft
-from pipeline import ingest as ig
-from pipeline import metrics as metrics_
-from pipeline import monitor as monitor_
-from pipeline import validate as vd
+from pipeline import settings
 from pipeline.config import Config, load_config, trigger_overrides
+from pipeline.data import features as ft
+from pipeline.data import ingest as ig
+from pipeline.data import validate as vd
 from pipeline.io import read_json, write_json, write_text
-from pipeline.model import Forecaster, summarize
-from pipeline.train import fit_ensemble, mean_curves
+from pipeline.model.forecaster import Forecaster
+from pipeline.model.lstm import summarize
+from pipeline.model.train import fit_ensemble, mean_curves
+from pipeline.ops import alerts, gauges, plots, registry, tracking
+from pipeline.ops import monitor as monitor_
+from pipeline.scoring import backtest as bt
+from pipeline.scoring import evaluate as ev
 
 logger = logging.getLogger(__name__)
 
@@ -218,7 +219,7 @@ def monitor(ctx: Context) -> Context:
         if live:
             figures |= {"champion_live_mape": live["live_mape"], "champion_live_months": float(live["months"])}
         mlflow.log_metrics(figures)
-    metrics_.gauges(figures)
+    gauges.send(figures)
     for finding in found["findings"]:
         logger.warning("drift: %s", finding)
     if live and live["live_mape"] > cfg.live_mape_alert:
@@ -359,7 +360,7 @@ def summarize_run(ctx: Context) -> str:
         mlflow.log_artifact(str(md))
         mlflow.log_artifact(str(js))
         mlflow.set_tag("mlflow.note.content", text)
-    metrics_.gauges({"train_seconds": read_json(ctx["history"])["seconds"],
+    gauges.send({"train_seconds": read_json(ctx["history"])["seconds"],
                      "holdout_mape": ctx["metrics"]["holdout_mape"],
                      "backtest_mape": summary["decision"]["candidate"]["backtest_mape"],
                      "promoted": float(summary["decision"]["promoted"])})

@@ -96,8 +96,9 @@ def untrained_forecaster(values, layers: int = 1, members: int = 2, steps: int =
     """A small ensemble forecaster (seeded, untrained) with log/relative scaling fitted on ``values``."""
     import torch
 
-    from pipeline.features import fit_scaling
-    from pipeline.model import Forecaster, LSTMRegressor, NetSpec
+    from pipeline.data.features import fit_scaling
+    from pipeline.model.forecaster import Forecaster
+    from pipeline.model.lstm import LSTMRegressor, NetSpec
 
     torch.manual_seed(0)
     nets = [LSTMRegressor(NetSpec(8, layers, 0.1 if layers > 1 else 0.0, output_steps=steps)) for _ in range(members)]

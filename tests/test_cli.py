@@ -110,7 +110,7 @@ def test_commands_without_a_store_or_champion_say_so_in_one_line(state, capsys):
     assert main(["rollback", "--reason", "x"]) == 1
     assert "no MLflow store" in _one_error_line(capsys)
     assert not (state / "mlflow.db").exists(), "a command that reads must not create an empty store"
-    from pipeline import tracking
+    from pipeline.ops import tracking
 
     tracking.ensure_experiment(tracking.configure(), "lstm-monthly-retraining")  # a store, no model yet
     capsys.readouterr()

@@ -97,7 +97,7 @@ def test_bad_data_fails_the_dag_without_retries_or_registration(env, tmp_path):
 
 
 def test_mlflow_outage_is_retried_then_fails_saying_so(env):
-    from tests.pipeline.test_faults import free_port
+    from tests.pipeline.ops.test_faults import free_port
 
     down = {**env, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}", "PIPELINE_TASK_RETRIES": "1",
             "PIPELINE_RETRY_DELAY_SECONDS": "1"}

@@ -23,7 +23,7 @@ ONE_SHOT = {"airflow-init", "mlflow-init"}  # they run once; others wait for the
 # Differences that the process topology cannot share with the compose file, and why.
 ONLY_IN_COMPOSE = {"AIRFLOW__CELERY__RESULT_BACKEND", "AIRFLOW__CELERY__BROKER_URL",  # Celery: LocalExecutor here
                    "AIRFLOW__CORE__EXECUTOR",
-                   # StatsD: no exporter process here (pipeline.metrics is tested with a UDP listener instead)
+                   # StatsD: no exporter process here (pipeline.ops.gauges is tested with a UDP listener instead)
                    "AIRFLOW__METRICS__STATSD_ON", "AIRFLOW__METRICS__STATSD_HOST", "AIRFLOW__METRICS__STATSD_PORT",
                    "AIRFLOW__METRICS__STATSD_PREFIX"}
 ONLY_IN_SCRIPT = {"AIRFLOW__API__HOST", "AIRFLOW__API__PORT",  # processes share one host: explicit ports

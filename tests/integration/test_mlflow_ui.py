@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 from pipeline import steps
 from tests.browser import FLAGS, ensure_chromium, screenshot_path
 from tests.conftest import TINY
-from tests.pipeline.test_faults import server  # noqa: F401 (fixture: a real MLflow server)
+from tests.pipeline.ops.test_faults import server  # noqa: F401 (fixture: a real MLflow server)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, TINY_TRIGGER
-from tests.pipeline.test_faults import free_port
+from tests.pipeline.ops.test_faults import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 DAG_ID = "lstm_monthly_retraining"

@@ -8,7 +8,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline import settings, steps
 from pipeline.errors import DataValidationError
-from pipeline.registry import CHALLENGER, CHAMPION
+from pipeline.ops.registry import CHALLENGER, CHAMPION
 from tests.conftest import TINY
 
 pytestmark = pytest.mark.slow

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline import registry, settings, steps
+from pipeline import settings, steps
 from pipeline.errors import NotFoundError, TrackingUnavailableError
+from pipeline.ops import registry
 from tests.conftest import ROOT, TINY
 
 pytestmark = pytest.mark.slow

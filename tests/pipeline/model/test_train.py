@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.features import build_features
-from pipeline.model import NetSpec
-from pipeline.train import eval_step, fit, train_step
+from pipeline.data.features import build_features
+from pipeline.model.lstm import NetSpec
+from pipeline.model.train import eval_step, fit, train_step
 from tests.conftest import seasonal_series
 
 
@@ -50,7 +50,7 @@ def test_early_stopping_keeps_the_best_epoch():
 
 def test_ensemble_members_differ_and_curves_average():
     from pipeline.config import load_config
-    from pipeline.train import fit_forecaster, mean_curves
+    from pipeline.model.train import fit_forecaster, mean_curves
 
     cfg = load_config(overrides={"lookback": 12, "val_size": 4, "output_steps": 3, "hidden_size": 8, "epochs": 3,
                                  "ensemble_size": 3, "patience": 0})

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline.data.ingest import MAX_ROW_BYTES
+from pipeline.data.validate import check_csv, raise_for_report
 from pipeline.errors import DataValidationError
-from pipeline.ingest import MAX_ROW_BYTES
-from pipeline.validate import check_csv, raise_for_report
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1500"))
 # Characters that break CSVs in practice: delimiters, quotes, line breaks, controls, invisible and look-alike ones.

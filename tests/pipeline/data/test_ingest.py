@@ -1,7 +1,7 @@
 import pytest
 
+from pipeline.data.ingest import ingest, month_text, read_snapshot
 from pipeline.errors import DataValidationError
-from pipeline.ingest import ingest, month_text, read_snapshot
 from tests.conftest import DATA
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import Config
-from pipeline.evaluate import mase_scale, metrics, recursive_forecast, seasonal_naive
-from pipeline.train import fit_forecaster
+from pipeline.model.train import fit_forecaster
+from pipeline.scoring.evaluate import mase_scale, metrics, recursive_forecast, seasonal_naive
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from pipeline import settings
 from pipeline.config import LEGACY_MODEL_SETTINGS, MODEL_KEYS, Config, coerce
 from pipeline.errors import NotFoundError
 from pipeline.io import exclusive_lock, sha256_file
-from pipeline.model import Forecaster
+from pipeline.model.forecaster import Forecaster
 
 logger = logging.getLogger(__name__)
 

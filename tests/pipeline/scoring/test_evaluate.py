@@ -2,7 +2,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.evaluate import evaluate_holdout, forecast_future, mase_scale, metrics, recursive_forecast, seasonal_naive
+from pipeline.scoring.evaluate import (
+    evaluate_holdout,
+    forecast_future,
+    mase_scale,
+    metrics,
+    recursive_forecast,
+    seasonal_naive,
+)
 from tests.conftest import seasonal_series
 
 

@@ -1,8 +1,8 @@
 import pytest
 
+from pipeline.data.ingest import ingest, read_snapshot
+from pipeline.data.validate import raise_for_report, validate
 from pipeline.errors import DataValidationError
-from pipeline.ingest import ingest, read_snapshot
-from pipeline.validate import raise_for_report, validate
 from tests.conftest import DATA
 
 

@@ -4,7 +4,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from pipeline import registry, tracking
+from pipeline.ops import registry, tracking
 from tests.conftest import untrained_forecaster
 
 S = registry.Scores

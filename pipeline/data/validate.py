@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.data.ingest import MAX_LISTED, Table, month_text, read_table
 from pipeline.errors import DataValidationError
-from pipeline.ingest import MAX_LISTED, Table, month_text, read_table
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.model import Forecaster, LSTMRegressor, NetSpec, summarize
+from pipeline.model.forecaster import Forecaster
+from pipeline.model.lstm import LSTMRegressor, NetSpec, summarize
 from tests.conftest import untrained_forecaster
 
 
@@ -46,7 +47,7 @@ def test_forecaster_round_trip_predicts_a_batch(tmp_path):
 def test_two_view_forecaster_round_trip_and_legacy_layout(tmp_path):
     import json
 
-    from pipeline.features import fit_scaling
+    from pipeline.data.features import fit_scaling
 
     values = np.linspace(100, 300, 48)
     torch.manual_seed(0)

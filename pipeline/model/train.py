@@ -16,9 +16,10 @@ import torch
 from torch import nn
 
 from pipeline.config import Config
+from pipeline.data.features import FeatureSet, Scaling, build_views
 from pipeline.errors import TrainingDivergedError
-from pipeline.features import FeatureSet, Scaling, build_views
-from pipeline.model import Forecaster, LSTMRegressor, NetSpec
+from pipeline.model.forecaster import Forecaster
+from pipeline.model.lstm import LSTMRegressor, NetSpec
 from pipeline.settings import torch_threads
 
 logger = logging.getLogger(__name__)

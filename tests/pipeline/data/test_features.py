@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from pipeline.features import FeatureSet, build_features, fit_scaling, load_scaling, make_windows, save_scaling, split
+from pipeline.data.features import (
+    FeatureSet,
+    build_features,
+    fit_scaling,
+    load_scaling,
+    make_windows,
+    save_scaling,
+    split,
+)
 from tests.conftest import seasonal_series
 
 

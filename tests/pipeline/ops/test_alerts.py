@@ -1,7 +1,7 @@
 import json
 import socket
 
-from pipeline import alerts, metrics
+from pipeline.ops import alerts, gauges
 
 
 def test_webhook_connection_receives_the_message(webhook, monkeypatch):
@@ -43,10 +43,10 @@ def test_statsd_gauges(monkeypatch):
         monkeypatch.setenv("AIRFLOW__METRICS__STATSD_ON", "True")
         monkeypatch.setenv("AIRFLOW__METRICS__STATSD_HOST", "127.0.0.1")
         monkeypatch.setenv("AIRFLOW__METRICS__STATSD_PORT", str(sock.getsockname()[1]))
-        assert metrics.gauges({"holdout_mape": 4.25}) == 1
+        assert gauges.send({"holdout_mape": 4.25}) == 1
         assert sock.recv(1024) == b"airflow.pipeline.holdout_mape:4.25|g"
     monkeypatch.setenv("AIRFLOW__METRICS__STATSD_ON", "False")
-    assert metrics.gauges({"x": 1}) == 0
+    assert gauges.send({"x": 1}) == 0
 
 
 def test_failure_records_and_notices_carry_a_bounded_escaped_error(state):

@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from pipeline.monitor import drift, live_performance, summary_markdown
+from pipeline.ops.monitor import drift, live_performance, summary_markdown
 from tests.conftest import seasonal_series
 
 

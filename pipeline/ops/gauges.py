@@ -22,7 +22,7 @@ def _target() -> tuple[str, int, str] | None:
             os.environ.get("AIRFLOW__METRICS__STATSD_PREFIX", "airflow"))
 
 
-def gauges(values: Mapping[str, float]) -> int:
+def send(values: Mapping[str, float]) -> int:
     """Send each value as a StatsD gauge; returns how many were sent (0 when StatsD is off). Never raises."""
     target = _target()
     if target is None:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.evaluate import Predict, mase_scale, metrics, recursive_forecast
+from pipeline.scoring.evaluate import Predict, mase_scale, metrics, recursive_forecast
 
 
 def live_performance(predict: Predict, lookback: int, series: pd.Series, trained_to: str,

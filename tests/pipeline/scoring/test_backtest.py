@@ -1,7 +1,7 @@
 import pytest
 
-from pipeline.backtest import LSTM, NAIVE, backtest, fold_split, run_fold, summarize
 from pipeline.config import load_config
+from pipeline.scoring.backtest import LSTM, NAIVE, backtest, fold_split, run_fold, summarize
 from tests.conftest import DATA, TINY, seasonal_series
 
 

@@ -1,0 +1,1 @@
+"""Data: reading the CSV (ingest), validating it, and turning series into scaled windows (features)."""

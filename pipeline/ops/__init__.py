@@ -1,0 +1,1 @@
+"""Operations: MLflow tracking and registry, monitoring, alerts, dashboard gauges and plots."""

@@ -1,0 +1,1 @@
+"""Scoring: forecasts, error metrics, baselines and rolling-origin backtests."""
