@@ -1,12 +1,15 @@
 """
 ### Monthly LSTM retraining
 
-Every month: **ingest** the monthly CSV (only rows dated before the end of the run's data interval),
-**validate** it (nulls, types, duplicate or missing months, ...), **backtest** the configuration on rolling
-origins (one mapped task per fold, nested MLflow runs), build **features** (time-ordered split, MinMax scaling
-fitted on training months only, windows), **train** a PyTorch LSTM, **evaluate** it on the held-out months
-against a seasonal-naive baseline, and **register** it in MLflow: the version is aliased `challenger`, and
-`champion` moves only when the candidate beats the champion on the same backtest folds (mean MAPE).
+Every month: **ingest** the monthly CSV (only rows dated before the end of the run's data interval; one series,
+or a panel of many in a long CSV), **validate** it series by series (a series with bad rows, gaps, too few months
+or no recent data is quarantined with its reason; too many quarantined, or a file-level problem, fails the run),
+**plan** the shards (at most `shard_size` series each, by a stable hash), **fit** one global LSTM per shard and
+training origin (one mapped task each: the rolling-origin backtest folds and the final model), merge the folds in
+**backtest_summary** (per-series MASE of the LSTM and the baselines; where the LSTM lost to seasonal naive, that
+series' forecast falls back to it), **evaluate** the final models on the held-out months and log them as one MLflow
+model, **register** it (`challenger`; `champion` only when its mean MASE over all series beats the champion's on
+the same folds), **publish** the champion's forecast of every series, and **summarize** the run.
 
 * Params override the model and training settings of the pipeline config (`pipeline/defaults.yaml`, within
   bounds); leave them empty to use the configured values. Data paths, size limits, MLflow names and the gate are
@@ -159,34 +162,25 @@ def lstm_monthly_retraining() -> None:
         return _run("monitor", ctx)["monitor"]
 
     @task
-    def backtest_plan(ctx: dict[str, Any]) -> list[int]:
-        """The backtest folds to run."""
-        return _run("backtest_plan", ctx)
+    def plan(ctx: dict[str, Any]) -> list[dict[str, Any]]:
+        """Shards and training origins: one fit each."""
+        return _run("plan", ctx)
 
-    @task(execution_timeout=timedelta(minutes=45), map_index_template="fold {{ task.op_kwargs['fold'] }}")
-    def backtest_fold(ctx: dict[str, Any], fold: int) -> str:
-        """Refit the configuration at one rolling origin and score the months after it."""
-        return _run("backtest_fold", ctx, fold)
-
-    @task
-    def backtest_summary(ctx: dict[str, Any], folds: list[str]) -> str:
-        """Mean metrics over the folds, per model."""
-        return _run("backtest_summary", ctx, list(folds))
+    @task(execution_timeout=timedelta(minutes=45),
+          map_index_template="shard {{ task.op_kwargs['job']['shard'] }}, to {{ task.op_kwargs['job']['train_end'] }}")
+    def fit(ctx: dict[str, Any], job: dict[str, Any]) -> str:
+        """Train one shard's global LSTM before one origin; score its backtest folds or keep it as final."""
+        return _run("fit", ctx, job)
 
     @task
-    def features(ctx: dict[str, Any]) -> dict[str, Any]:
-        """Split, scale (fit on training months) and window."""
-        return _run("features", ctx)
-
-    @task(execution_timeout=timedelta(minutes=45))
-    def train(ctx: dict[str, Any]) -> dict[str, Any]:
-        """Train the LSTM and log it to MLflow."""
-        return _run("train", ctx)
+    def backtest_summary(ctx: dict[str, Any], fits: list[str]) -> str:
+        """Per-series and mean metrics over the folds of every shard, per model; the fallback series."""
+        return _run("backtest_summary", ctx, list(fits))
 
     @task
-    def evaluate(ctx: dict[str, Any]) -> dict[str, Any]:
-        """Score the holdout against the seasonal-naive baseline; forecast the coming months."""
-        return _run("evaluate", ctx)
+    def evaluate(ctx: dict[str, Any], fits: list[str], backtest: str) -> dict[str, Any]:
+        """Assemble the shards' final models, score the holdout, forecast the coming months, log the model."""
+        return _run("evaluate", ctx, list(fits), backtest)
 
     @task
     def register(ctx: dict[str, Any], backtest: str, monitored: str) -> dict[str, Any]:
@@ -194,13 +188,19 @@ def lstm_monthly_retraining() -> None:
         return _run("register", ctx, backtest, monitored)
 
     @task
+    def publish(ctx: dict[str, Any]) -> dict[str, Any]:
+        """The champion's forecast table of every series, in the state folder and MLflow."""
+        return _run("publish", ctx)
+
+    @task
     def summarize(ctx: dict[str, Any]) -> str:
         """The run summary: MLflow description and artifacts, and this task's log."""
         return _run("summarize_run", ctx)
 
     checked = validate(ingest())
-    folds = backtest_fold.partial(ctx=checked).expand(fold=backtest_plan(checked))
-    summarize(register(evaluate(train(features(checked))), backtest_summary(checked, folds), monitor(checked)))
+    fits = fit.partial(ctx=checked).expand(job=plan(checked))
+    backtest = backtest_summary(checked, fits)
+    summarize(publish(register(evaluate(checked, fits, backtest), backtest, monitor(checked))))
 
 
 lstm_monthly_retraining()

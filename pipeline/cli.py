@@ -34,14 +34,14 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if getattr(args, f.name) is not None}
 
 
-def _validated_series(cfg: Config, as_of: str | None) -> tuple[Any, dict[str, Any]]:
-    """Read and validate the configured CSV in memory; returns (series, report)."""
+def _validated_panel(cfg: Config, as_of: str | None) -> tuple[Any, dict[str, Any]]:
+    """Read and validate the configured CSV in memory; returns (panel, report)."""
     from pipeline import settings
     from pipeline.data import validate
 
     csv_path = settings.resolve_data_path(cfg.csv_path, cfg.data_dir, cfg.allow_any_csv_path)
     return validate.check_csv(csv_path, cfg.date_column, cfg.target_column, cfg.min_rows, cfg.season_length, as_of,
-                              cfg.max_file_mb * 2**20)
+                              cfg.max_file_mb * 2**20, cfg.series_column, cfg.title_column, cfg.max_quarantine_share)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -50,8 +50,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     run_key = args.run_key or f"cli/{datetime.now(UTC):%Y%m%dT%H%M%S}"
     ctx = steps.run_all(run_key, args.as_of, _overrides(args), args.config, {"trigger": "cli"})
-    print(json.dumps({k: ctx[k] for k in ("run_key", "mlflow_run_id", "data_month", "model_version", "promoted",
-                                          "metrics", "decision", "work_dir")}, indent=2))
+    print(json.dumps({k: ctx.get(k) for k in ("run_key", "mlflow_run_id", "data_month", "model_version", "promoted",
+                                              "metrics", "decision", "published", "work_dir")}, indent=2))
     return 0
 
 
@@ -59,56 +59,65 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """Print the validation findings; non-zero exit when the data is refused."""
     cfg = load_config(args.config, _overrides(args))
     try:
-        _, report = _validated_series(cfg, args.as_of)
+        _, report = _validated_panel(cfg, args.as_of)
     except DataValidationError as exc:
         report = {"file": exc.file, "status": "failed",
                   "errors": [{"row": exc.row, "column": exc.column, "message": exc.message}]}
     print(json.dumps(report, indent=2, default=str))
+    panel = report.get("series", {}).get("in", 1) > 1
     for error in report["errors"]:
-        where = ", ".join(p for p in (report["file"], error["row"] and f"row {error['row']}",
+        where = ", ".join(p for p in (report["file"], panel and error.get("series") and f"series {error['series']}",
+                                      error["row"] and f"row {error['row']}",
                                       error["column"] and f"column '{error['column']}'") if p)
         print(f"ERROR {where}: {error['message']}", file=sys.stderr)
+    for item in report.get("quarantine", []) if report["status"] == "passed" else []:
+        print(f"QUARANTINED series {item['series']}: {item['reason']}", file=sys.stderr)
     return 1 if report["status"] == "failed" else 0
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    """Rolling-origin backtest of the configuration and the baselines on any monthly CSV."""
+    """Rolling-origin backtest of the configuration and the baselines on any monthly CSV (one series or a panel)."""
     from pipeline.data import validate
     from pipeline.scoring import backtest
 
     cfg = load_config(args.config, _overrides(args))
-    series, report = _validated_series(cfg, args.as_of)
+    panel, report = _validated_panel(cfg, args.as_of)
     validate.raise_for_report(report)
-    summary = backtest.backtest(series, cfg, cfg.stats_baselines)
+    summary = backtest.backtest(panel, cfg, cfg.stats_baselines)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    print(f"{'fold':<6}{'train to':<10}{'model':<16}{'MAPE %':>8}{'RMSE':>10}{'MAE':>10}{'MASE':>7}")
-    rows = [(str(f["fold"]), f["train_end"], {m: f[m] for m in summary["mean"]}) for f in summary["per_fold"]]
-    rows.append(("mean", "", summary["mean"]))
-    for fold, train_end, scores in rows:
-        for model, s in scores.items():
-            print(f"{fold:<6}{train_end:<10}{model:<16}{s['mape']:>8.2f}{s['rmse']:>10.2f}{s['mae']:>10.2f}"
-                  f"{s['mase']:>7.2f}")
+    print(f"{summary['series']} series, {summary['folds']} folds; means over series-folds")
+    print(f"{'fold':<6}{'train to':<10}{'model':<16}{'MASE':>8}{'median':>8}{'MAPE %':>8}{'RMSE':>12}")
+    rows = [(str(f["fold"]), f["train_end"], {m: f[m] for m in summary["mean"]}, {}) for f in summary["per_fold"]]
+    rows.append(("mean", "", summary["mean"], summary["median_mase"]))
+    for fold, train_end, scores, median in rows:
+        for model, m in scores.items():
+            middle = f"{median[model]:>8.3f}" if model in median else f"{'':>8}"
+            print(f"{fold:<6}{train_end:<10}{model:<16}{m['mase']:>8.3f}{middle}{m['mape']:>8.2f}{m['rmse']:>12.2f}")
+    for key, value in summary.items():
+        if key.startswith("share_beats_"):
+            print(f"LSTM better than {key.removeprefix('share_beats_')} on {value:.0%} of series-folds")
+    if len(panel) > 1:
+        print(f"{len(summary['fallback'])} series fall back to seasonal naive")
     return 0
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
-    """Print the champion's forecast of the months after the last data month."""
+    """Print the champion's forecast of the months after the last data month, for every series."""
     from pipeline.data import validate
     from pipeline.ops import registry, tracking
-    from pipeline.scoring import evaluate
 
     cfg = load_config(args.config, _overrides(args))
-    series, report = _validated_series(cfg, args.as_of)
+    panel, report = _validated_panel(cfg, args.as_of)
     validate.raise_for_report(report)
     client = tracking.existing_store()
     version = registry.champion_version(client, cfg.registered_model_name)
-    model, lookback = registry.load_version(cfg.registered_model_name, version)
-    future = evaluate.forecast_future(model.predict, lookback, series, args.months)
-    print(f"{'month':<8} {'forecast':>10}")
-    for month, value in future.items():
-        print(f"{month:%Y-%m}  {value:>10.1f}")
+    table = registry.load_version(cfg.registered_model_name, version).forecast(panel, args.months)
+    width = max(6, *(len(str(s)) for s in table["series"]))
+    print(f"{'series':<{width}}  {'month':<8} {'forecast':>12}  model (champion v{version})")
+    for row in table.itertuples(index=False):
+        print(f"{row.series:<{width}}  {row.month:<8} {row.forecast:>12.1f}  {row.model}")
     return 0
 
 
@@ -150,7 +159,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             ctx = steps.run_all(f"backfill/{month}", as_of, overrides, args.config, {"trigger": "backfill"})
             decision = json.loads(Path(ctx["decision"]).read_text())
             rows.append({"month": ctx["data_month"], "version": ctx["model_version"], "promoted": ctx["promoted"],
-                         "backtest_mape": round(decision["candidate"]["backtest_mape"], 3),
+                         "backtest_mase": round(decision["candidate"]["backtest_mase"], 4),
                          "reason": decision["reason"]})
     print(json.dumps(rows, indent=2))
     return 0 if all(r.get("airflow_exit_code", 0) == 0 for r in rows) else 1

@@ -27,6 +27,11 @@ class Config:
     max_file_mb: int = 50
     date_column: str = "Month"
     target_column: str = "#Passengers"
+    series_column: str = ""
+    title_column: str = ""
+    max_quarantine_share: float = 0.1
+    shard_size: int = 200
+    max_mapped_tasks: int = 1024
     lookback: int = 12
     seasonal_lookback: int = 6
     holdout: int = 12
@@ -46,6 +51,8 @@ class Config:
     patience: int = 40
     batch_size: int = 16
     ensemble_size: int = 5
+    max_windows_per_series: int = 0
+    mase_loss: bool = False
     seed: int = 42
     experiment_name: str = "lstm-monthly-retraining"
     registered_model_name: str = "air_passengers_lstm"
@@ -67,9 +74,13 @@ class Config:
                 low, high = BOUNDS[field.name]
                 if not low <= value <= high:
                     raise ConfigError(f"config '{field.name}' must be between {low} and {high}, got {value}")
-            if isinstance(value, str) and not NAME_PATTERNS.get(field.name, TEXT).fullmatch(value):
+            if isinstance(value, str) and value and not NAME_PATTERNS.get(field.name, TEXT).fullmatch(value):
                 raise ConfigError(f"config '{field.name}' {NAME_RULES.get(field.name, TEXT_RULE)}, "
                                   f"got {excerpt(value)}")
+        for name in ("csv_path", "data_dir", "date_column", "target_column", "experiment_name",
+                     "registered_model_name"):
+            if not getattr(self, name):
+                raise ConfigError(f"config '{name}' may not be empty")
         if not self.lookback and not self.seasonal_lookback:
             raise ConfigError("config 'lookback' and 'seasonal_lookback' are both 0: the model would read nothing")
         if self.seasonal_lookback and self.output_steps > self.season_length:
@@ -110,7 +121,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "hidden_size": (1, 1024), "num_layers": (1, 8), "dropout": (0.0, 0.9), "learning_rate": (1e-6, 1.0),
     "epochs": (1, 5000), "patience": (0, 5000), "batch_size": (1, 65536), "ensemble_size": (1, 64),
     "seed": (0, 2**31 - 1), "live_mape_alert": (0.0, 1000.0), "drift_level_z": (0.0, 100.0),
-    "drift_seasonal_corr": (-1.0, 1.0),
+    "drift_seasonal_corr": (-1.0, 1.0), "max_quarantine_share": (0.0, 1.0), "shard_size": (1, 1_000_000),
+    "max_mapped_tasks": (1, 100_000), "max_windows_per_series": (0, 100_000),
 }
 TEXT = re.compile(r"[^\x00-\x1f\x7f]{1,1000}")
 TEXT_RULE = "must be 1 to 1000 characters, none of them control characters"
@@ -123,15 +135,16 @@ NAME_RULES = {"experiment_name": _NAME_RULE, "registered_model_name": _NAME_RULE
 # sets everything; whoever may trigger the DAG sets model and training settings only, within BOUNDS. Paths,
 # size limits, the data's columns, MLflow names, the gate and the alert thresholds are the operator's.
 OPERATOR_KEYS = ("csv_path", "data_dir", "allow_any_csv_path", "max_file_mb", "date_column", "target_column",
+                 "series_column", "title_column", "max_quarantine_share", "shard_size", "max_mapped_tasks",
                  "season_length", "experiment_name", "registered_model_name", "baseline_gate", "live_mape_alert",
                  "drift_level_z", "drift_seasonal_corr")
 TRIGGER_KEYS = tuple(name for name in FIELD_NAMES if name not in OPERATOR_KEYS)
 MODEL_KEYS = ("lookback", "seasonal_lookback", "season_length", "val_size", "log_transform", "relative_windows",
               "output_steps", "hidden_size", "num_layers", "dropout", "learning_rate", "epochs", "patience",
-              "batch_size", "ensemble_size", "seed")
+              "batch_size", "ensemble_size", "seed", "max_windows_per_series", "mase_loss", "shard_size")
 
 # What a model key meant before the key existed (a version trained then has no such param).
-LEGACY_MODEL_SETTINGS: dict[str, Any] = {"seasonal_lookback": 0}
+LEGACY_MODEL_SETTINGS: dict[str, Any] = {"seasonal_lookback": 0, "max_windows_per_series": 0, "mase_loss": False}
 
 
 def _read_yaml(text: str, origin: str) -> dict[str, Any]:

@@ -49,6 +49,17 @@ def seasonal_series(months: int = 72, start: str = "2000-01", level: float = 200
     return pd.Series(values.round(1), index=pd.date_range(start, periods=months, freq="MS"), name="value")
 
 
+def panel_of(*series: pd.Series, ids: list[str] | None = None):
+    """A panel of the given monthly series (``ids`` default: series_0, series_1, ...)."""
+    from pipeline.data.panel import Panel, month_index
+
+    ids = ids or [f"series_{i}" for i in range(len(series))]
+    lengths = [len(s) for s in series]
+    return Panel(list(ids), list(ids), np.array([month_index(s.index[0]) for s in series], dtype=np.int32),
+                 np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+                 np.concatenate([s.to_numpy(dtype=float) for s in series]))
+
+
 def write_csv(path: Path, series: pd.Series, date_column: str = "Month", target_column: str = "#Passengers") -> Path:
     """Write a series as the product's CSV format (YYYY-MM dates)."""
     frame = pd.DataFrame({date_column: series.index.strftime("%Y-%m"), target_column: series.to_numpy()})

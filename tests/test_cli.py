@@ -21,9 +21,9 @@ def test_run_then_forecast_with_the_champion(state, synthetic_csv, capsys):
 
     assert main(["forecast", "--months", "4", "--csv", str(synthetic_csv), *_flags(TINY)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].split() == ["month", "forecast"]
-    assert [line.split()[0] for line in lines[1:]] == ["2006-01", "2006-02", "2006-03", "2006-04"]
-    assert all(float(line.split()[1]) > 0 for line in lines[1:])
+    assert lines[0].split()[:3] == ["series", "month", "forecast"] and "champion v1" in lines[0]
+    assert [line.split()[1] for line in lines[1:]] == ["2006-01", "2006-02", "2006-03", "2006-04"]
+    assert all(float(line.split()[2]) > 0 and line.split()[3] in ("lstm", "seasonal_naive") for line in lines[1:])
 
 
 def test_validate_accepts_the_bundled_data(capsys):
@@ -65,7 +65,9 @@ def test_backtest_on_any_monthly_csv(tmp_path, capsys):
     assert set(summary["mean"]["lstm"]) == {"mape", "rmse", "mae", "mase"}
     assert main(args) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split()[:3] == ["fold", "train", "to"] and table[-1].startswith("mean")
+    assert table[0] == "1 series, 2 folds; means over series-folds"
+    assert table[1].split()[:3] == ["fold", "train", "to"] and table[-2].startswith("mean")
+    assert table[-1].startswith("LSTM better than seasonal_naive on")
 
 
 def test_backfill_months_cover_the_range():

@@ -22,6 +22,7 @@ import pandas as pd
 from sklearn.preprocessing import MinMaxScaler
 
 from pipeline.config import Config
+from pipeline.data.panel import Panel
 from pipeline.io import read_json, write_bytes, write_json
 
 FEATURE_RANGE = (-1.0, 1.0)
@@ -145,45 +146,91 @@ def load_scaling(path: str | Path) -> Scaling:
 
 @dataclass(frozen=True)
 class FeatureSet:
-    """Training and validation windows in scaled units: x (n, lookback, 1), y (n, steps)."""
+    """Training and validation windows in scaled units: x (n, lookback, 1), y (n, steps); with weights (n,) when
+    the windows of a panel's series count by their series' scale (``mase_loss``), else None."""
 
     x_train: np.ndarray
     y_train: np.ndarray
     x_val: np.ndarray
     y_val: np.ndarray
+    w_train: np.ndarray | None = None
+    w_val: np.ndarray | None = None
 
     def save(self, path: str | Path) -> Path:
         """Atomically save as a compressed .npz (no pickled objects)."""
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, x_train=self.x_train, y_train=self.y_train, x_val=self.x_val, y_val=self.y_val)
+        arrays = {k: v for k, v in asdict(self).items() if v is not None}
+        np.savez_compressed(buffer, **arrays)
         return write_bytes(path, buffer.getvalue())
 
     @classmethod
     def load(cls, path: str | Path) -> FeatureSet:
         """Load a FeatureSet saved by :meth:`save`."""
         with np.load(path, allow_pickle=False) as data:
-            return cls(**{k: data[k] for k in ("x_train", "y_train", "x_val", "y_val")})
+            return cls(**{k: data[k] for k in data.files})
 
 
-def build_features(train: pd.Series, lookback: int, val_size: int, steps: int = 1, log: bool = False,
-                   relative: bool = False, season: int = 0) -> tuple[FeatureSet, Scaling]:
-    """Fit the scaling on the training months and cut them into windows; the last ``val_size`` validate."""
-    values = train.to_numpy(dtype=float)
-    scaling = fit_scaling(values, lookback, steps, log, relative, season)
-    x, y = make_windows(values, lookback, steps)
-    xs = scaling.inputs(x).astype(np.float32)[..., None]
-    ys = scaling.targets(x, y).astype(np.float32)
-    if len(xs) <= val_size:
-        raise ValueError(f"{len(xs)} training windows, need more than val_size={val_size}")
-    cut = len(xs) - val_size
-    return FeatureSet(xs[:cut], ys[:cut], xs[cut:], ys[cut:]), scaling
+def build_features(train: Panel, lookback: int, val_size: int, steps: int = 1, log: bool = False,
+                   relative: bool = False, season: int = 0, max_windows: int = 0, weighted: bool = False,
+                   season_length: int = 12) -> tuple[FeatureSet, Scaling]:
+    """Windows of every series of ``train`` pooled into one training set (a global model's), with one scaling
+    fitted on all of them; the last ``val_size`` windows of each series validate. ``max_windows`` > 0 keeps only
+    the latest that many training windows of each series. Series too short for one window are left out.
+
+    ``weighted``: each window's loss counts by 1 / s**2, s being its series' mean absolute change from the same
+    month a year earlier (in the transformed units): the squared error then reads like a squared MASE, so calm
+    series weigh as much as volatile ones (weights averaging 1; none for a single series, where all are equal).
+    """
+    probe = Scaling(log, relative, 0.0, 1.0, lookback, season)
+    parts, scales = [], []
+    for values in train:
+        if len(values) < lookback + steps + val_size:
+            continue
+        x, y = make_windows(values, lookback, steps)
+        if max_windows:
+            x, y = x[-(max_windows + val_size):], y[-(max_windows + val_size):]
+        parts.append((x, y))
+        transformed = probe._transform(values)
+        lag = season_length if len(transformed) > season_length else 1
+        scales.append(float(np.mean(np.abs(transformed[lag:] - transformed[:-lag]))) or 1.0)
+    if not parts or sum(len(x) for x, _ in parts) <= val_size * len(parts):
+        raise ValueError(f"too few training windows: no series holds more than lookback {lookback} + {steps} "
+                         f"output month(s) + val_size {val_size} windows")
+    scaling = _pooled_scaling(parts, lookback, steps, log, relative, season)
+    columns: dict[str, list[np.ndarray]] = {k: [] for k in ("x_train", "y_train", "x_val", "y_val", "w_train", "w_val")}
+    for (x, y), scale in zip(parts, scales, strict=True):
+        xs, ys = scaling.inputs(x).astype(np.float32)[..., None], scaling.targets(x, y).astype(np.float32)
+        cut = len(xs) - val_size
+        for key, value in (("x_train", xs[:cut]), ("y_train", ys[:cut]), ("x_val", xs[cut:]), ("y_val", ys[cut:])):
+            columns[key].append(value)
+        columns["w_train"].append(np.full(cut, scale**-2))
+        columns["w_val"].append(np.full(len(xs) - cut, scale**-2))
+    data = {k: np.concatenate(v) for k, v in columns.items()}
+    if weighted and len(parts) > 1:
+        norm = float(data["w_train"].mean())
+        return FeatureSet(**{k: (v / norm).astype(np.float32) if k.startswith("w_") else v
+                             for k, v in data.items()}), scaling
+    return FeatureSet(data["x_train"], data["y_train"], data["x_val"], data["y_val"]), scaling
 
 
-def build_views(train: pd.Series, cfg: Config) -> list[tuple[FeatureSet, Scaling]]:
+def _pooled_scaling(parts: list[tuple[np.ndarray, np.ndarray]], lookback: int, steps: int, log: bool,
+                    relative: bool, season: int) -> Scaling:
+    """The MinMaxScaler(-1, 1) of :func:`fit_scaling`, fitted on the windows of every series at once."""
+    probe = Scaling(log, relative, 0.0, 1.0, lookback, season)
+    low, high = np.inf, -np.inf
+    for x, y in parts:
+        shifted = np.concatenate([probe._changes(x).ravel(), (probe._transform(y) - probe.reference(x, steps)).ravel()])
+        low, high = min(low, float(shifted.min())), max(high, float(shifted.max()))
+    scaler = MinMaxScaler(feature_range=FEATURE_RANGE).fit(np.array([[low], [high]]))
+    return Scaling(log, relative, float(scaler.data_min_[0]), float(scaler.data_max_[0]), lookback, season)
+
+
+def build_views(train: Panel, cfg: Config) -> list[tuple[FeatureSet, Scaling]]:
     """Features for each way the configured ensemble reads the data: windows of ``lookback`` months (when > 0),
     then the last ``seasonal_lookback`` year-over-year changes (when > 0)."""
     common = {"val_size": cfg.val_size, "steps": cfg.output_steps, "log": cfg.log_transform,
-              "relative": cfg.relative_windows}
+              "relative": cfg.relative_windows, "max_windows": cfg.max_windows_per_series,
+              "weighted": cfg.mase_loss, "season_length": cfg.season_length}
     views = [build_features(train, cfg.lookback, **common)] if cfg.lookback else []
     if cfg.seasonal_lookback:
         views.append(build_features(train, cfg.seasonal_lookback + cfg.season_length, season=cfg.season_length,

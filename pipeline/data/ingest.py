@@ -2,11 +2,14 @@
 
 The file is read line by line as bytes: a line break that is not LF or CRLF, a row longer than
 ``MAX_ROW_BYTES``, bytes that are not UTF-8, a control or invisible character, a quoted field that runs over a
-line break, bad quoting, a duplicate or missing column, a ragged row and a date that is not a real month from
-``EARLIEST_MONTH`` to now each stop the read with a :class:`DataValidationError` naming file, row and column.
-Each value is parsed here, once, into a float; a value that is null, not a plain decimal number, or infinite is
-kept as NaN and recorded as a problem for validation to report. What is kept is three typed arrays (line
-number, month, value): 16 bytes a row, whatever the text looked like.
+line break, bad quoting, a duplicate or missing column, a ragged row and a row without a series id each stop the
+read with a :class:`DataValidationError` naming file, row and column: the file cannot be trusted.
+Problems of one row (a date that is not a real month from ``EARLIEST_MONTH`` to now; a value that is null, not a
+plain decimal number, or infinite) are recorded against the row's series for validation, which quarantines that
+series. Each value is parsed here, once, into a float. What is kept is four typed arrays (line, series, month,
+value): 20 bytes a row, whatever the text looked like.
+
+A file without a series column (``series_column`` empty) is a panel of one series, named after the file.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ logger = logging.getLogger(__name__)
 UTF8_BOM = b"\xef\xbb\xbf"
 MAX_ROW_BYTES = 4096  # a row of dates and numbers is far shorter; anything longer is not this kind of file
 EARLIEST_MONTH = 1678 * 12  # 1678-01: pandas' timestamps start in September 1677
-MAX_LISTED = 20  # problems of one kind kept for the report (all are counted)
+MAX_LISTED = 20  # problems kept for the report of one series (all are counted)
+MAX_PROBLEMS = 1000  # problems kept for the report in all
 NULL_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-"})
 INFINITIES = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
 NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -76,36 +80,44 @@ def _month_index(found: re.Match[str]) -> int | None:
 
 @dataclass
 class Table:
-    """The as-of rows of one source file, typed: file line, month index and value (NaN where unreadable),
-    with the value problems found while reading (at most ``MAX_LISTED`` of each kind, all counted)."""
+    """The as-of rows of one source file, typed: file line, series code, month index and value (NaN where
+    unreadable); the series' ids and titles; the row problems found while reading, against their series (at
+    most ``MAX_LISTED`` kept a series, ``MAX_PROBLEMS`` in all; every one counted in ``bad_series``)."""
 
     source: str
-    columns: tuple[str, str]
+    columns: dict[str, str]
     rows: np.ndarray
+    series: np.ndarray
     months: np.ndarray
     values: np.ndarray
+    ids: list[str]
+    titles: list[str]
     had_bom: bool = False
     problems: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    bad_series: dict[int, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.rows)
 
     @property
     def sha256(self) -> str:
-        """Digest of the data (months and values in file order): equal for equal as-of data."""
-        digest = hashlib.sha256(self.months.astype("<i4").tobytes())
-        digest.update(self.values.astype("<f8").tobytes())
+        """Digest of the data (series, months and values in file order): equal for equal as-of data."""
+        digest = hashlib.sha256(json.dumps(self.ids).encode())
+        for array_ in (self.series.astype("<i4"), self.months.astype("<i4"), self.values.astype("<f8")):
+            digest.update(array_.tobytes())
         return digest.hexdigest()
 
     def save(self, path: str | Path) -> Path:
         """Write the table atomically as an uncompressed ``.npz`` (typed arrays, no pickled objects)."""
         import io
 
-        meta = {"source": self.source, "columns": list(self.columns), "had_bom": self.had_bom,
-                "problems": self.problems, "counts": self.counts}
+        meta = {"source": self.source, "columns": self.columns, "ids": self.ids, "titles": self.titles,
+                "had_bom": self.had_bom, "problems": self.problems, "counts": self.counts,
+                "bad_series": {str(k): v for k, v in self.bad_series.items()}}
         buffer = io.BytesIO()
-        np.savez(buffer, rows=self.rows, months=self.months, values=self.values, meta=np.array(json.dumps(meta)))
+        np.savez(buffer, rows=self.rows, series=self.series, months=self.months, values=self.values,
+                 meta=np.array(json.dumps(meta)))
         return write_bytes(path, buffer.getvalue())
 
     @classmethod
@@ -113,9 +125,10 @@ class Table:
         """Read a table written by :meth:`save`."""
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
-            return cls(source=meta["source"], columns=tuple(meta["columns"]), rows=data["rows"],
-                       months=data["months"], values=data["values"], had_bom=meta["had_bom"],
-                       problems=meta["problems"], counts=meta["counts"])
+            return cls(source=meta["source"], columns=meta["columns"], rows=data["rows"], series=data["series"],
+                       months=data["months"], values=data["values"], ids=meta["ids"], titles=meta["titles"],
+                       had_bom=meta["had_bom"], problems=meta["problems"], counts=meta["counts"],
+                       bad_series={int(k): v for k, v in meta["bad_series"].items()})
 
 
 @dataclass(frozen=True)
@@ -200,47 +213,76 @@ def _column_at(text: str, position: int, header: list[str]) -> str | None:
     return header[index] if index < len(header) else None
 
 
-class _Values:
-    """Typed columns grown row by row, and the value problems (kept up to ``MAX_LISTED`` per kind)."""
+class _Rows:
+    """Typed columns grown row by row; the series met so far; the row problems, kept against their series."""
 
-    def __init__(self, column: str):
-        self.column = column
-        self.rows, self.months, self.values = array("i"), array("i"), array("d")  # 16 bytes a row
+    def __init__(self, value_column: str, date_column: str):
+        self.value_column, self.date_column = value_column, date_column
+        self.rows, self.series = array("i"), array("i")
+        self.months, self.values = array("i"), array("d")  # 20 bytes a row in all
+        self.codes: dict[str, int] = {}
+        self.ids: list[str] = []
+        self.titles: list[str] = []
         self.problems: list[dict[str, Any]] = []
-        self.counts = {"null": 0, "not_number": 0, "infinite": 0}
+        self.counts = {"null": 0, "not_number": 0, "infinite": 0, "date": 0}
+        self.bad_series: dict[int, int] = {}
 
-    def add(self, row: int, month: int, text: str) -> None:
+    def code(self, series_id: str, title: str) -> int:
+        """The series' code, a new one the first time the id is met."""
+        code = self.codes.get(series_id)
+        if code is None:
+            code = self.codes[series_id] = len(self.ids)
+            self.ids.append(series_id)
+            self.titles.append(title)
+        return code
+
+    def add(self, row: int, series: int, month: int, text: str) -> None:
         self.rows.append(row)
+        self.series.append(series)
         self.months.append(month)
-        self.values.append(self._parse(row, text))
+        self.values.append(self._parse(row, series, text))
 
-    def _parse(self, row: int, text: str) -> float:
+    def _parse(self, row: int, series: int, text: str) -> float:
         if NUMBER.fullmatch(text):
             value = float(text)
             if value == value and abs(value) != float("inf"):
                 return value
-            return self._problem("infinite", row, f"value {excerpt(text)} is too large (out of range)")
+            return self.problem("infinite", row, series, self.value_column,
+                                f"value {excerpt(text)} is too large (out of range)")
         lowered = text.lower()
         if lowered in NULL_TOKENS:
-            return self._problem("null", row, "missing value (null)")
+            return self.problem("null", row, series, self.value_column, "missing value (null)")
         if lowered in INFINITIES:
-            return self._problem("infinite", row, f"value {excerpt(text)} is infinite")
+            return self.problem("infinite", row, series, self.value_column, f"value {excerpt(text)} is infinite")
         hint = " (thousands separators are not allowed)" if any(c in text for c in ",_ ") else ""
-        return self._problem("not_number", row, f"value {excerpt(text)} is not a number{hint}")
+        return self.problem("not_number", row, series, self.value_column,
+                            f"value {excerpt(text)} is not a number{hint}")
 
-    def _problem(self, kind: str, row: int, message: str) -> float:
+    def bad_date(self, row: int, series: int, text: str, month: int | None) -> None:
+        if month is None:
+            what = ("empty date" if text == "" else
+                    f"date {excerpt(text)} does not parse (expected YYYY-MM or YYYY-MM-DD, a real month and day)")
+        elif month < EARLIEST_MONTH:
+            what = f"month {month_text(month)} is before {month_text(EARLIEST_MONTH)}, the earliest month supported"
+        else:
+            what = f"month {month_text(month)} is in the future (a mistyped year?)"
+        self.problem("date", row, series, self.date_column, what)
+
+    def problem(self, kind: str, row: int, series: int, column: str, message: str) -> float:
         self.counts[kind] += 1
-        if self.counts[kind] <= MAX_LISTED:
-            self.problems.append({"row": row, "column": self.column, "message": message})
+        seen = self.bad_series.get(series, 0)
+        self.bad_series[series] = seen + 1
+        if seen < MAX_LISTED and len(self.problems) < MAX_PROBLEMS:
+            self.problems.append({"row": row, "column": column, "message": message, "series": series})
         return float("nan")
 
 
 def read_table(path: str | Path, date_column: str, target_column: str, as_of: str | None = None,
-               max_bytes: int = 50 * 2**20) -> Table:
+               max_bytes: int = 50 * 2**20, series_column: str = "", title_column: str = "") -> Table:
     """Read ``path`` strictly into a :class:`Table` of the rows dated before ``as_of`` (all rows if None).
 
-    File-level problems and bad dates raise :class:`DataValidationError` (file, row, column); value problems
-    are recorded in the table for validation to report.
+    File-level problems raise :class:`DataValidationError` (file, row, column); row problems (dates, values)
+    are recorded in the table against their series, for validation to report.
     """
     path = Path(path)
     file = str(path)
@@ -251,7 +293,7 @@ def read_table(path: str | Path, date_column: str, target_column: str, as_of: st
     size = path.stat().st_size
     if size > max_bytes:
         raise DataValidationError(file, f"file is {size / 2**20:.1f} MiB, over the {max_bytes / 2**20:g} MiB "
-                                  "limit (max_file_mb) for a monthly series")
+                                  "limit (max_file_mb)")
     cut = as_of_month(as_of)
     latest = _current_month()
     with open(path, "rb") as handle:
@@ -264,9 +306,12 @@ def read_table(path: str | Path, date_column: str, target_column: str, as_of: st
             raise DataValidationError(file, "row 1 is empty: the header must be the first row", row=1)
         names = [name.strip(BLANK) for name in header]
         lines.header = names
-        date_at, value_at = _columns(file, names, date_column, target_column)
-        values = _Values(target_column)
-        dates = _DateErrors(file, date_column)
+        wanted = [date_column, target_column, *(c for c in (series_column, title_column) if c)]
+        at = _columns(file, names, wanted)
+        date_at, value_at = at[date_column], at[target_column]
+        series_at, title_at = at.get(series_column), at.get(title_column)
+        table = _Rows(target_column, date_column)
+        single = table.code(path.stem, path.stem) if series_at is None else None
         data_rows = 0
         for fields in records:
             if not any(field.strip(BLANK) for field in fields):
@@ -276,20 +321,27 @@ def read_table(path: str | Path, date_column: str, target_column: str, as_of: st
                 hint = " (an unquoted thousands separator, like 1,200?)" if len(fields) > len(names) else ""
                 raise DataValidationError(file, f"{len(fields)} fields, the header has {len(names)}{hint}",
                                           row=lines.number, column=names[min(len(fields), len(names)) - 1])
+            series = single
+            if series is None:
+                series_id = fields[series_at].strip(BLANK)
+                if not series_id:
+                    raise DataValidationError(file, "empty series id", row=lines.number, column=series_column)
+                series = table.code(series_id, fields[title_at].strip(BLANK) if title_at is not None else series_id)
             text = fields[date_at].strip(BLANK)
             found = DATE.fullmatch(text)
             month = _month_index(found) if found else None
             if month is None or not EARLIEST_MONTH <= month <= latest:
-                dates.add(lines.number, text, month)
+                table.bad_date(lines.number, series, text, month)
             elif cut is None or month < cut:
-                values.add(lines.number, month, fields[value_at].strip(BLANK))
-    dates.raise_first()
+                table.add(lines.number, series, month, fields[value_at].strip(BLANK))
     if not data_rows:
         raise DataValidationError(file, "no data rows (header only)", row=2)
-    return Table(source=file, columns=(date_column, target_column),  # views of the arrays: no copies
-                 rows=np.frombuffer(values.rows, dtype=np.int32), months=np.frombuffer(values.months, dtype=np.int32),
-                 values=np.frombuffer(values.values, dtype=np.float64),
-                 had_bom=lines.had_bom, problems=values.problems, counts=values.counts)
+    columns = {"date": date_column, "value": target_column, "series": series_column, "title": title_column}
+    return Table(source=file, columns=columns,  # views of the arrays: no copies
+                 rows=np.frombuffer(table.rows, dtype=np.int32), series=np.frombuffer(table.series, dtype=np.int32),
+                 months=np.frombuffer(table.months, dtype=np.int32),
+                 values=np.frombuffer(table.values, dtype=np.float64), ids=table.ids, titles=table.titles,
+                 had_bom=lines.had_bom, problems=table.problems, counts=table.counts, bad_series=table.bad_series)
 
 
 def _records(lines: _Lines) -> Iterator[list[str]]:
@@ -315,23 +367,23 @@ def _records(lines: _Lines) -> Iterator[list[str]]:
         yield fields
 
 
-def _columns(file: str, names: list[str], date_column: str, target_column: str) -> tuple[int, int]:
-    """Positions of the two columns; a duplicate or missing column is an error on row 1."""
+def _columns(file: str, names: list[str], wanted: list[str]) -> dict[str, int]:
+    """Positions of the wanted columns; a duplicate or missing column is an error on row 1."""
     seen: dict[str, int] = {}
     for position, name in enumerate(names):
         if name and name in seen:
             raise DataValidationError(file, f"column name {excerpt(name)} appears twice (columns {seen[name] + 1} "
                                       f"and {position + 1})", row=1, column=name)
         seen[name] = position
-    missing = [c for c in (date_column, target_column) if c not in seen]
+    missing = [c for c in wanted if c not in seen]
     if missing:
-        shown = ", ".join(excerpt(n) for n in names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        shown = ", ".join(excerpt(n, 24) for n in names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
         sniffed = _sniff_delimiter(",".join(names))
         hint = (f" (the header looks {sniffed!r}-delimited; the file must be comma-separated)"
                 if sniffed not in (None, ",") else "")
         raise DataValidationError(file, f"missing column(s) {missing}; found {shown}{hint}", row=1,
                                   column=missing[0])
-    return seen[date_column], seen[target_column]
+    return {name: seen[name] for name in wanted}
 
 
 def _sniff_delimiter(header: str) -> str | None:
@@ -346,41 +398,15 @@ def _current_month() -> int:
     return now.year * 12 + now.month - 1
 
 
-class _DateErrors:
-    """The first bad date (unparseable, not a real day, before ``EARLIEST_MONTH`` or in the future), all counted."""
-
-    def __init__(self, file: str, column: str):
-        self.file, self.column, self.count = file, column, 0
-        self.first: tuple[int, str] | None = None
-
-    def add(self, row: int, text: str, month: int | None) -> None:
-        self.count += 1
-        if self.first is not None:
-            return
-        if month is None:
-            what = ("empty date" if text == "" else
-                    f"date {excerpt(text)} does not parse (expected YYYY-MM or YYYY-MM-DD, a real month and day)")
-        elif month < EARLIEST_MONTH:
-            what = f"month {month_text(month)} is before {month_text(EARLIEST_MONTH)}, the earliest month supported"
-        else:
-            what = f"month {month_text(month)} is in the future (a mistyped year?)"
-        self.first = (row, what)
-
-    def raise_first(self) -> None:
-        if self.first is not None:
-            row, what = self.first
-            raise DataValidationError(self.file, f"{what}; {self.count} bad date(s) in all", row=row,
-                                      column=self.column)
-
-
-def ingest(csv_path: Path, out_path: Path, date_column: str, target_column: str,
-           as_of: str | None = None, max_bytes: int = 50 * 2**20) -> Snapshot:
+def ingest(csv_path: Path, out_path: Path, date_column: str, target_column: str, as_of: str | None = None,
+           max_bytes: int = 50 * 2**20, series_column: str = "", title_column: str = "") -> Snapshot:
     """Read ``csv_path`` and write the rows dated before ``as_of`` (all rows if None) to ``out_path``.
 
     The snapshot keeps the source line number of every row so later errors can name it.
     """
-    table = read_table(csv_path, date_column, target_column, as_of, max_bytes)
-    logger.info("ingested %s: %d rows dated before %s", csv_path, len(table), as_of or "any date")
+    table = read_table(csv_path, date_column, target_column, as_of, max_bytes, series_column, title_column)
+    logger.info("ingested %s: %d rows of %d series dated before %s", csv_path, len(table), len(table.ids),
+                as_of or "any date")
     table.save(out_path)
     return Snapshot(path=str(out_path), source=str(csv_path), rows=len(table), sha256=table.sha256,
                     had_bom=table.had_bom,

@@ -46,22 +46,34 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True)
 
 
-def train_step(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor,
-               optimizer: torch.optim.Optimizer, loss_fn: nn.Module) -> float:
-    """One optimisation step on one batch; returns the batch loss."""
+def weighted_mse(prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mean squared error with one weight per window (row)."""
+    return torch.mean(weights[:, None] * (prediction - target) ** 2)
+
+
+def _loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module,
+          weights: torch.Tensor | None) -> torch.Tensor:
+    prediction = model(x)
+    return loss_fn(prediction, y) if weights is None else weighted_mse(prediction, y, weights)
+
+
+def train_step(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, optimizer: torch.optim.Optimizer,
+               loss_fn: nn.Module, wb: torch.Tensor | None = None) -> float:
+    """One optimisation step on one batch (windows weighted by ``wb`` when given); returns the batch loss."""
     model.train()
     optimizer.zero_grad(set_to_none=True)
-    loss = loss_fn(model(xb), yb)
+    loss = _loss(model, xb, yb, loss_fn, wb)
     loss.backward()
     optimizer.step()
     return float(loss.detach())
 
 
-def eval_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module) -> float:
-    """Loss on ``x``/``y`` with dropout off and no autograd."""
+def eval_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module,
+              w: torch.Tensor | None = None) -> float:
+    """Loss on ``x``/``y`` (weighted by ``w`` when given) with dropout off and no autograd."""
     model.eval()
     with torch.inference_mode():
-        return float(loss_fn(model(x), y))
+        return float(_loss(model, x, y, loss_fn, w))
 
 
 def fit(data: FeatureSet, spec: NetSpec, *, epochs: int, batch_size: int, learning_rate: float, seed: int,
@@ -77,6 +89,8 @@ def fit(data: FeatureSet, spec: NetSpec, *, epochs: int, batch_size: int, learni
     loss_fn = nn.MSELoss()
     x_train, y_train = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train).reshape(-1, spec.output_steps)
     x_val, y_val = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val).reshape(-1, spec.output_steps)
+    w_train, w_val = ((torch.from_numpy(data.w_train), torch.from_numpy(data.w_val)) if data.w_train is not None
+                      else (None, None))
     order = torch.Generator().manual_seed(seed)
     history = History()
     best_loss, best_state = float("inf"), None
@@ -86,9 +100,10 @@ def fit(data: FeatureSet, spec: NetSpec, *, epochs: int, batch_size: int, learni
         total = 0.0
         for start in range(0, len(x_train), batch_size):
             idx = permutation[start:start + batch_size]
-            total += train_step(model, x_train[idx], y_train[idx], optimizer, loss_fn) * len(idx)
+            weights = w_train[idx] if w_train is not None else None
+            total += train_step(model, x_train[idx], y_train[idx], optimizer, loss_fn, weights) * len(idx)
         history.train_loss.append(total / len(x_train))
-        val = eval_step(model, x_val, y_val, loss_fn) if len(x_val) else None
+        val = eval_step(model, x_val, y_val, loss_fn, w_val) if len(x_val) else None
         if not math.isfinite(history.train_loss[-1]) or (val is not None and not math.isfinite(val)):
             raise TrainingDivergedError(f"training diverged at epoch {epoch}: the loss is "
                                         f"{history.train_loss[-1]} (training) / {val} (validation); "

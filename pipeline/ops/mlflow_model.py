@@ -6,6 +6,6 @@ the package itself never imports it.
 
 import mlflow
 
-from pipeline.ops.registry import ForecasterModel
+from pipeline.ops.registry import PanelModel
 
-mlflow.models.set_model(ForecasterModel())
+mlflow.models.set_model(PanelModel())

@@ -8,23 +8,54 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.scoring.evaluate import Predict, mase_scale, metrics, recursive_forecast
+from pipeline.data.ingest import month_text
+from pipeline.data.panel import Panel, month_index
+from pipeline.scoring.evaluate import mase_scale, metrics_rows
 
 
-def live_performance(predict: Predict, lookback: int, series: pd.Series, trained_to: str,
-                     season_length: int) -> dict[str, Any] | None:
-    """Score the champion's forecast, made from its own last data month, on the months that came after it.
+def live_performance(published: Any, panel: Panel, trained_to: str, season_length: int) -> dict[str, Any] | None:
+    """Score the champion's forecast, made from its own last data month, on the months that came after it, for
+    every series with such months: mean MAPE and MASE over the series, and the worst series.
 
-    Returns None when no month arrived since (or the history is too short to forecast from).
+    ``published`` forecasts a history panel (:class:`pipeline.ops.registry.Published`). Returns None when no
+    month arrived since (or no series has the history to forecast from).
     """
-    cut = pd.Timestamp(f"{trained_to}-01")
-    history, new = series[series.index <= cut], series[series.index > cut]
-    if new.empty or len(history) < max(lookback, season_length + 1):
+    cut = month_index(pd.Timestamp(f"{trained_to}-01")) + 1
+    months = panel.last_month + 1 - cut
+    if months < 1:
         return None
-    forecast = recursive_forecast(predict, history.to_numpy(dtype=float), len(new), lookback)
-    scores = metrics(new.to_numpy(dtype=float), forecast, mase_scale(history.to_numpy(dtype=float), season_length))
-    return {"months": len(new), "first": f"{new.index[0]:%Y-%m}", "last": f"{new.index[-1]:%Y-%m}",
-            "trained_to": trained_to, **{f"live_{k}": v for k, v in scores.items()}}
+    positions, actual = panel.window(cut, months)
+    history = panel.subset(positions).cut(cut)
+    keep = [i for i in range(len(history)) if history.length(i) > season_length]
+    if not keep:
+        return None
+    history, actual = history.subset(keep), actual[keep]
+    table = published.forecast(history, months)
+    forecast = table["forecast"].to_numpy(dtype=float).reshape(len(history), months)
+    scores = metrics_rows(actual, forecast, np.array([mase_scale(h, season_length) for h in history]))
+    worst = np.argsort(-scores["mape"])[:5]
+    return {"months": months, "first": month_text(cut), "last": month_text(panel.last_month), "trained_to": trained_to,
+            "series": len(history), **{f"live_{k}": float(np.mean(v)) for k, v in scores.items()},
+            "worst": [{"series": history.ids[i], "live_mape": float(scores["mape"][i])} for i in worst]}
+
+
+def panel_drift(panel: Panel, recent: int, season_length: int, level_z: float = 3.0,
+                seasonal_corr: float = 0.8) -> dict[str, Any]:
+    """:func:`drift` of every series; the panel drifted when more than half of its series did."""
+    checks = {panel.ids[i]: drift(panel.series(i), recent, season_length, level_z, seasonal_corr)
+              for i in range(len(panel))}
+    checked = {sid: c for sid, c in checks.items() if c["checked"]}
+    if len(panel) == 1:
+        return next(iter(checks.values()))
+    if not checked:
+        return {"checked": False, "reason": "no series is long enough to compare", "drift": False, "findings": []}
+    drifted = [sid for sid, c in checked.items() if c["drift"]]
+    findings = [f"{len(drifted)} of {len(checked)} series drifted"] if drifted else []
+    findings += [f"{sid}: {'; '.join(checked[sid]['findings'])}" for sid in drifted[:5]]
+    return {"checked": True, "recent_months": recent, "series": len(checked), "drifted": drifted,
+            "level_z": float(np.median([c["level_z"] for c in checked.values()])),
+            "seasonal_corr": float(np.median([c["seasonal_corr"] for c in checked.values()])),
+            "drift": len(drifted) > len(checked) / 2, "findings": findings}
 
 
 def drift(series: pd.Series, recent: int, season_length: int, level_z: float = 3.0,
@@ -70,25 +101,48 @@ def _fmt(value: Any, digits: int = 2) -> str:
 def summary_markdown(s: dict[str, Any]) -> str:
     """The run summary as markdown (MLflow run description, artifact and task log)."""
     d, champ = s["decision"], s["decision"].get("champion") or {}
+    n = s["series"]
+    backtest, median = s.get("backtest") or {}, s.get("median_mase") or {}
     lines = [
         f"## {s['dag_id']} — data to {s['data_month']} — {'PROMOTED' if d['promoted'] else 'not promoted'}",
         "",
-        f"- run: `{s['run_key']}`; data: {s['data_rows']} months, {s['months_added']} new since the last run "
+        f"- run: `{s['run_key']}`; data: {s['data_rows']} rows, {s['months_added']} month(s) new since the last run "
         f"({s.get('previous_data_month') or 'no earlier run'})",
+        f"- series: {n['in']} in, {n['quarantined']} quarantined, {n['kept']} modelled, {n['fallback']} fall back "
+        "to seasonal naive (the LSTM lost their backtest)",
         f"- validation: {s['validation']['status']}; fixes: {', '.join(s['validation']['fixes']) or 'none'}",
         "",
         "| | candidate | champion | seasonal naive |",
         "|---|---|---|---|",
-        f"| backtest mean MAPE % | {_fmt(d['candidate']['backtest_mape'])} | {_fmt(champ.get('backtest_mape'))} | "
-        f"{_fmt(d['baseline_backtest_mape'])} |",
-        f"| holdout MAPE % | {_fmt(d['candidate']['holdout_mape'])} | {_fmt(champ.get('holdout_mape'))} | "
-        f"{_fmt(s['metrics']['baseline_mape'])} |",
+        f"| backtest mean MASE | {_fmt(d['candidate']['backtest_mase'], 4)} | {_fmt(champ.get('backtest_mase'), 4)} | "
+        f"{_fmt(d['baseline_backtest_mase'], 4)} |",
+        f"| backtest median MASE | {_fmt(median.get('lstm'), 4)} | | {_fmt(median.get('seasonal_naive'), 4)} |",
+        f"| backtest mean MAPE % | {_fmt((backtest.get('lstm') or {}).get('mape'))} | | "
+        f"{_fmt((backtest.get('seasonal_naive') or {}).get('mape'))} |",
+        f"| holdout mean MASE | {_fmt(d['candidate']['holdout_mase'], 4)} | {_fmt(champ.get('holdout_mase'), 4)} | "
+        f"{_fmt(s['metrics'].get('baseline_mase'), 4)} |",
+        f"| holdout mean MAPE % | {_fmt(s['metrics'].get('holdout_mape'))} | | "
+        f"{_fmt(s['metrics'].get('baseline_mape'))} |",
         "",
+    ]
+    lines += [f"- share of series-folds where the LSTM beats {key.removeprefix('share_beats_')}: {value:.0%}"
+              for key, value in (s.get("shares") or {}).items()]
+    lines += [
         f"- live: champion v{s['live'].get('version', '?')} on {s['live'].get('months', 0)} month(s) since "
-        f"{s['live'].get('trained_to', '?')}: MAPE {_fmt(s['live'].get('live_mape'))} %"
-        if s.get("live") else "- live: no champion or no new month to score",
+        f"{s['live'].get('trained_to', '?')}: mean MAPE {_fmt(s['live'].get('live_mape'))} % over "
+        f"{s['live'].get('series', 1)} series" if s.get("live") else "- live: no champion or no new month to score",
         f"- drift: {'; '.join(s['drift']['findings']) or 'none'}"
         if s["drift"].get("checked") else f"- drift: not checked ({s['drift'].get('reason')})",
         f"- decision: v{d['candidate_version']} {'promoted' if d['promoted'] else 'not promoted'} — {d['reason']}",
+        f"- published: the forecast of v{s['published_version']}" if s.get("published_version")
+        else "- published: nothing (no champion)",
     ]
+    if s.get("quarantine"):
+        lines += ["", "Quarantined series:", ""] + [f"- {q['series']}: {q['reason']}" for q in s["quarantine"]]
+    if len(s.get("worst") or []) > 1:
+        lines += ["", "The worst series (backtest mean MASE):", "", "| series | title | LSTM | seasonal naive | "
+                  "published |", "|---|---|---|---|---|"]
+        lines += [f"| {w['series']} | {str(w['title'])[:40]} | {_fmt(w['lstm.mase'], 3)} | "
+                  f"{_fmt(w['seasonal_naive.mase'], 3)} | {'seasonal naive' if w['fallback'] else 'LSTM'} |"
+                  for w in s["worst"]]
     return "\n".join(lines) + "\n"

@@ -56,3 +56,27 @@ def future_forecast(series: pd.Series, future: pd.Series, path: str | Path, titl
     ax.set(ylabel=unit, title=f"Forecast after {series.index[-1]:%Y-%m}: {title}")
     ax.legend()
     return _save(fig, path)
+
+
+def panel_forecasts(history: dict[str, pd.Series], forecast: dict[str, pd.Series], path: str | Path, title: str,
+                    unit: str, actual: dict[str, pd.Series] | None = None) -> Path:
+    """Small multiples (at most 9 series): each series' recent months, its forecast and, when given, the actual
+    months the forecast is scored on."""
+    names = list(forecast)[:9]
+    cols = min(3, len(names))
+    rows = (len(names) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3 * rows), squeeze=False)
+    for ax, name in zip(axes.ravel(), names, strict=False):
+        context = history[name].iloc[-36:]
+        ax.plot(context.index, context.to_numpy(), color="grey", label="data")
+        if actual is not None:
+            ax.plot(actual[name].index, actual[name].to_numpy(), "k.-", label="actual")
+        ax.plot(forecast[name].index, forecast[name].to_numpy(), "C0o-", markersize=3, label="forecast")
+        ax.set_title(name[:40], fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in axes.ravel()[len(names):]:
+        ax.set_visible(False)
+    axes[0, 0].legend(fontsize=7)
+    axes[0, 0].set_ylabel(unit)
+    fig.suptitle(title)
+    return _save(fig, path)

@@ -23,28 +23,33 @@ from mlflow.tracking import MlflowClient
 import pipeline
 from pipeline import settings
 from pipeline.config import LEGACY_MODEL_SETTINGS, MODEL_KEYS, Config, coerce
+from pipeline.data.panel import Panel, month_starts
 from pipeline.errors import NotFoundError
-from pipeline.io import exclusive_lock, sha256_file
-from pipeline.model.forecaster import Forecaster
+from pipeline.io import exclusive_lock
+from pipeline.model.sharded import ShardedForecaster
+from pipeline.scoring.evaluate import forecast_windows, last_windows
 
 logger = logging.getLogger(__name__)
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 
 
-class ForecasterModel(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc: input (n, lookback) windows of monthly values, output (n, output_steps) next months."""
+class PanelModel(mlflow.pyfunc.PythonModel):
+    """MLflow pyfunc of a panel forecaster: input a long table of history (columns series, month, value; any
+    number of series, in any order), output the next ``horizon`` months of each series (params ``horizon`` to
+    change it): columns series, month, forecast, model (``lstm``, or ``seasonal_naive`` where it fell back)."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        """Rebuild the forecaster from the logged weights (``weights_only``) and spec, verifying the weights
-        against the checksum recorded in the MLflow model (``model_config``) and in the spec."""
-        self.forecaster = Forecaster.load(context.artifacts["weights"], context.artifacts["spec"],
-                                          (context.model_config or {}).get("weights_sha256"))
+        """Rebuild every shard's forecaster from its logged weights (``weights_only``) and spec, each verified
+        against the checksum recorded in the MLflow model (``model_config``) and in its spec."""
+        self.forecaster = ShardedForecaster.load(dict(context.artifacts),
+                                                 (context.model_config or {}).get("weights_sha256"))
 
     def predict(self, context, model_input, params=None):
-        """Predict the months after each window: (n, lookback) values -> (n, output_steps) values."""
-        values = model_input.to_numpy() if isinstance(model_input, pd.DataFrame) else np.asarray(model_input)
-        return self.forecaster.predict(values.astype(float))
+        """The forecast table of every series of the history in ``model_input``."""
+        history = Panel.from_frame(model_input if isinstance(model_input, pd.DataFrame) else
+                                   pd.DataFrame(model_input))
+        return self.forecaster.forecast(history, int((params or {}).get("horizon") or self.forecaster.horizon))
 
 
 def _requirements() -> list[str]:
@@ -55,30 +60,51 @@ def _requirements() -> list[str]:
             f"scikit-learn=={sklearn.__version__}", f"numpy=={np.__version__}", f"pandas=={pd.__version__}"]
 
 
-def log_forecaster(files: dict[str, str], example_windows: np.ndarray, forecaster: Forecaster,
+def log_forecaster(files: dict[str, str], example: Panel, forecaster: ShardedForecaster,
                    name: str = "model") -> mlflow.models.model.ModelInfo:
-    """Log the forecaster as a pyfunc model with signature and a multi-window input example."""
-    example = np.asarray(example_windows, dtype=float)
-    signature = infer_signature(example, forecaster.predict(example))
-    checksum = sha256_file(files["weights"])
+    """Log the panel forecaster as a pyfunc model with signature, ``horizon`` param and a history example."""
+    frame = example.to_frame()
+    signature = infer_signature(frame, forecaster.forecast(example), params={"horizon": forecaster.horizon})
+    checksums = forecaster.checksums(files)
     return mlflow.pyfunc.log_model(
         name=name, python_model=str(Path(__file__).with_name("mlflow_model.py")), artifacts=files, signature=signature,
-        input_example=example, code_paths=[str(Path(pipeline.__file__).parent)],
-        pip_requirements=_requirements(), model_config={"weights_sha256": checksum},
-        metadata={"lookback": forecaster.lookback, "output_steps": forecaster.output_steps,
-                  "weights_sha256": checksum})
+        input_example=frame, code_paths=[str(Path(pipeline.__file__).parent)],
+        pip_requirements=_requirements(), model_config={"weights_sha256": checksums},
+        metadata={"input": "history", "lookback": forecaster.lookback, "horizon": forecaster.horizon,
+                  "shards": len(forecaster.shards), "fallback_series": len(forecaster.fallback),
+                  "weights_sha256": checksums})
+
+
+class Published:
+    """A registered version, whatever its generation, as a forecaster of histories: versions logged before
+    panels took (n, lookback) windows; they are run series by series here."""
+
+    def __init__(self, model: Any):
+        self.model = model
+        self.metadata = model.metadata.metadata or {}
+
+    def forecast(self, history: Panel, steps: int) -> pd.DataFrame:
+        """The table of :meth:`ShardedForecaster.forecast`: series, month, forecast, model."""
+        if self.metadata.get("input") == "history":
+            return self.model.predict(history.to_frame(), params={"horizon": steps})
+        lookback = int(self.metadata["lookback"])
+        values = forecast_windows(self.model.predict, last_windows(list(history), lookback), steps)
+        months = [month_starts(history.end(i), steps).strftime("%Y-%m") for i in range(len(history))]
+        return pd.DataFrame({"series": np.repeat(np.array(history.ids, dtype=object), steps),
+                             "month": np.concatenate(months), "forecast": values.reshape(-1), "model": "lstm"})
 
 
 @dataclass(frozen=True)
 class Scores:
-    """A model's scores on this run's data: mean MAPE over the backtest folds, and MAPE on the holdout."""
+    """A model's scores on this run's data: mean MASE over every series and backtest fold, and mean MASE over
+    every series on the holdout months."""
 
-    backtest_mape: float
-    holdout_mape: float
+    backtest_mase: float
+    holdout_mase: float
 
     def finite(self) -> bool:
         """True when both scores are real numbers."""
-        return math.isfinite(self.backtest_mape) and math.isfinite(self.holdout_mape)
+        return math.isfinite(self.backtest_mase) and math.isfinite(self.holdout_mase)
 
 
 @dataclass(frozen=True)
@@ -88,7 +114,7 @@ class Decision:
     model_name: str
     candidate_version: str
     candidate: Scores
-    baseline_backtest_mape: float
+    baseline_backtest_mase: float
     champion_version: str | None
     champion: Scores | None
     promoted: bool
@@ -98,44 +124,45 @@ class Decision:
     def as_tags(self) -> dict[str, str]:
         """Flat string tags for the model version (the audit trail shown in the MLflow UI)."""
         flat = {"candidate_version": self.candidate_version, "champion_version": self.champion_version,
-                "baseline_backtest_mape": self.baseline_backtest_mape, "promoted": self.promoted,
+                "baseline_backtest_mase": self.baseline_backtest_mase, "promoted": self.promoted,
                 "reason": self.reason, "decided_at": self.decided_at}
         for who, scores in (("candidate", self.candidate), ("champion", self.champion)):
-            for key, value in (asdict(scores) if scores else {"backtest_mape": None, "holdout_mape": None}).items():
+            for key, value in (asdict(scores) if scores else {"backtest_mase": None, "holdout_mase": None}).items():
                 flat[f"{who}_{key}"] = value
         return {f"decision.{k}": str(v) for k, v in flat.items()}
 
 
 def decide(candidate: Scores, baseline_backtest: float, champion: Scores | None,
            baseline_gate: bool, drift: bool = False) -> tuple[bool, str]:
-    """The promotion gate.
+    """The promotion gate, on mean MASE over all series.
 
-    A candidate must have finite scores and (if gated) a lower backtest mean MAPE than seasonal naive. It then
-    replaces the champion when its backtest mean MAPE on the same folds is lower; on equal backtests (the same
+    A candidate must have finite scores and (if gated) a lower backtest mean MASE than seasonal naive. It then
+    replaces the champion when its backtest mean MASE on the same folds is lower; on equal backtests (the same
     configuration retrained on newer data) it must also do better on the same holdout months, except under
     data ``drift``, when only a better backtest promotes.
     """
-    if not candidate.finite():
-        return False, f"candidate scores are not finite ({candidate})"
-    if baseline_gate and not candidate.backtest_mape < baseline_backtest:
-        return False, (f"candidate backtest MAPE {candidate.backtest_mape:.3f} does not beat seasonal naive "
-                       f"{baseline_backtest:.3f}")
-    if champion is None:
-        return True, f"no champion yet; candidate backtest MAPE {candidate.backtest_mape:.3f}"
-    if candidate.backtest_mape < champion.backtest_mape:
-        return True, (f"candidate backtest MAPE {candidate.backtest_mape:.3f} beats champion "
-                      f"{champion.backtest_mape:.3f} on the same folds")
-    if candidate.backtest_mape > champion.backtest_mape:
-        return False, (f"candidate backtest MAPE {candidate.backtest_mape:.3f} is not better than champion "
-                       f"{champion.backtest_mape:.3f} on the same folds")
+    c, ch = candidate, champion
+    if not c.finite():
+        return False, f"candidate scores are not finite ({c})"
+    if baseline_gate and not c.backtest_mase < baseline_backtest:
+        return False, (f"candidate backtest MASE {c.backtest_mase:.4f} does not beat seasonal naive "
+                       f"{baseline_backtest:.4f}")
+    if ch is None:
+        return True, f"no champion yet; candidate backtest MASE {c.backtest_mase:.4f}"
+    if c.backtest_mase < ch.backtest_mase:
+        return True, (f"candidate backtest MASE {c.backtest_mase:.4f} beats champion {ch.backtest_mase:.4f} "
+                      "on the same folds")
+    if c.backtest_mase > ch.backtest_mase:
+        return False, (f"candidate backtest MASE {c.backtest_mase:.4f} is not better than champion "
+                       f"{ch.backtest_mase:.4f} on the same folds")
     if drift:
         return False, (f"data drift: promotion needs a better backtest than the champion's "
-                       f"{champion.backtest_mape:.3f}, got the same")
-    if candidate.holdout_mape < champion.holdout_mape:
-        return True, (f"same backtest MAPE {candidate.backtest_mape:.3f}; candidate holdout MAPE "
-                      f"{candidate.holdout_mape:.3f} beats champion {champion.holdout_mape:.3f}")
-    return False, (f"same backtest MAPE {candidate.backtest_mape:.3f}; candidate holdout MAPE "
-                   f"{candidate.holdout_mape:.3f} is not better than champion {champion.holdout_mape:.3f}")
+                       f"{ch.backtest_mase:.4f}, got the same")
+    if c.holdout_mase < ch.holdout_mase:
+        return True, (f"same backtest MASE {c.backtest_mase:.4f}; candidate holdout MASE {c.holdout_mase:.4f} beats "
+                      f"champion {ch.holdout_mase:.4f}")
+    return False, (f"same backtest MASE {c.backtest_mase:.4f}; candidate holdout MASE {c.holdout_mase:.4f} is not "
+                   f"better than champion {ch.holdout_mase:.4f}")
 
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
@@ -178,10 +205,9 @@ def champion_version(client: MlflowClient, name: str) -> str:
     return version
 
 
-def load_version(name: str, version: str) -> tuple[Any, int]:
-    """Load a registered version through the registry; returns (pyfunc model, lookback)."""
-    model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-    return model, int(model.metadata.metadata["lookback"])
+def load_version(name: str, version: str) -> Published:
+    """Load a registered version through the registry (checksums verified) as a forecaster of histories."""
+    return Published(mlflow.pyfunc.load_model(f"models:/{name}/{version}"))
 
 
 @contextmanager

@@ -119,10 +119,9 @@ def log_series(client: MlflowClient, run_id: str, series: Mapping[str, list[floa
         client.log_batch(run_id, metrics=metrics[start:start + 1000])
 
 
-def log_dataset(series: pd.Series, source: str, name: str, sha256: str) -> None:
-    """Log the clean monthly series as the run's training dataset (source file, digest of the as-of data)."""
-    frame = series.rename_axis("month").reset_index()
-    frame["month"] = frame["month"].dt.strftime("%Y-%m")
+def log_dataset(frame: pd.DataFrame, source: str, name: str, sha256: str) -> None:
+    """Log the clean panel (series, month, value) as the run's training dataset (source file, digest of the
+    as-of data)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
         dataset = mlflow.data.from_pandas(frame, source=source, name=name, targets="value", digest=sha256[:16])

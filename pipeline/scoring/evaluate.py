@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -10,22 +10,31 @@ import pandas as pd
 Predict = Callable[[np.ndarray], np.ndarray]
 
 
-def recursive_forecast(predict: Predict, history: np.ndarray, steps: int, lookback: int) -> np.ndarray:
-    """Forecast ``steps`` values block by block, feeding each block back as the newest inputs.
+def forecast_windows(predict: Predict, windows: np.ndarray, steps: int) -> np.ndarray:
+    """Forecast ``steps`` months after each of the (n, lookback) ``windows`` at once, block by block: each block
+    the model predicts (k months, k = 1 for a one-step model) is fed back as the newest inputs."""
+    windows = np.asarray(windows, dtype=float)
+    lookback = windows.shape[1]
+    out = np.zeros((len(windows), 0))
+    while out.shape[1] < steps:
+        block = np.asarray(predict(windows), dtype=float).reshape(len(windows), -1)[:, : steps - out.shape[1]]
+        out = np.concatenate([out, block], axis=1)
+        windows = np.concatenate([windows, block], axis=1)[:, -lookback:]
+    return out
 
-    ``predict`` maps (1, lookback) windows to (1, k) next values: k = 1 is the classic one-step recursion,
-    k >= ``steps`` a direct multi-horizon forecast made in a single call.
-    """
-    window = np.asarray(history, dtype=float)[-lookback:].tolist()
-    if len(window) < lookback:
-        raise ValueError(f"need {lookback} months of history, got {len(window)}")
-    out: list[float] = []
-    while len(out) < steps:
-        block = np.asarray(predict(np.array([window[-lookback:]])), dtype=float).reshape(-1)
-        block = block[: steps - len(out)].tolist()
-        out.extend(block)
-        window.extend(block)
-    return np.array(out)
+
+def last_windows(histories: Sequence[np.ndarray], lookback: int) -> np.ndarray:
+    """The last ``lookback`` months of each history: (n, lookback)."""
+    short = [len(h) for h in histories if len(h) < lookback]
+    if short:
+        raise ValueError(f"need {lookback} months of history, got {min(short)}")
+    return np.stack([np.asarray(h, dtype=float)[len(h) - lookback:] for h in histories]) if len(histories) else \
+        np.zeros((0, lookback))
+
+
+def recursive_forecast(predict: Predict, history: np.ndarray, steps: int, lookback: int) -> np.ndarray:
+    """Forecast ``steps`` values after one history (:func:`forecast_windows` of its last window)."""
+    return forecast_windows(predict, last_windows([np.asarray(history, dtype=float)], lookback), steps)[0]
 
 
 def seasonal_naive(history: np.ndarray, steps: int, season_length: int) -> np.ndarray:
@@ -45,13 +54,20 @@ def mase_scale(history: np.ndarray, season_length: int) -> float:
 
 def metrics(actual: np.ndarray, forecast: np.ndarray, scale: float) -> dict[str, float]:
     """MAPE (percent), RMSE, MAE and MASE of ``forecast`` against ``actual``."""
+    return {key: float(value[0]) for key, value in metrics_rows(np.atleast_2d(actual), np.atleast_2d(forecast),
+                                                                 np.array([scale])).items()}
+
+
+def metrics_rows(actual: np.ndarray, forecast: np.ndarray, scales: np.ndarray) -> dict[str, np.ndarray]:
+    """The metrics of :func:`metrics` for each row (series) of (n, h) ``actual`` and ``forecast``."""
     actual, forecast = np.asarray(actual, dtype=float), np.asarray(forecast, dtype=float)
     error = forecast - actual
-    mae = float(np.mean(np.abs(error)))
-    return {"mape": float(np.mean(np.abs(error) / np.abs(actual)) * 100.0),
-            "rmse": float(np.sqrt(np.mean(error**2))),
-            "mae": mae,
-            "mase": mae / scale if scale > 0 else float("inf")}
+    mae = np.mean(np.abs(error), axis=1)
+    scales = np.asarray(scales, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mase = np.where(scales > 0, mae / np.where(scales > 0, scales, 1.0), np.inf)
+    return {"mape": np.mean(np.abs(error) / np.abs(actual), axis=1) * 100.0,
+            "rmse": np.sqrt(np.mean(error**2, axis=1)), "mae": mae, "mase": mase}
 
 
 def future_months(last_month: pd.Timestamp, steps: int) -> pd.DatetimeIndex:

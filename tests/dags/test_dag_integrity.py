@@ -11,8 +11,8 @@ import pytest
 from tests.conftest import ROOT
 
 DAG_FILE = ROOT / "dags" / "lstm_monthly_retraining.py"
-TASKS = ["ingest", "validate", "monitor", "features", "train", "evaluate", "register", "summarize"]
-BACKTEST = ["backtest_plan", "backtest_fold", "backtest_summary"]
+TASKS = ["ingest", "validate", "monitor", "plan", "fit", "backtest_summary", "evaluate", "register", "publish",
+         "summarize"]
 
 
 @pytest.fixture(scope="module")
@@ -29,15 +29,15 @@ def test_dag_imports_without_errors(dagbag):
 
 def test_tasks_and_edges(dagbag):
     dag = dagbag.dags["lstm_monthly_retraining"]
-    assert sorted(dag.task_ids) == sorted(TASKS + BACKTEST)
-    upstream = {"ingest": set(), "validate": {"ingest"}, "features": {"validate"}, "train": {"features"},
-                "evaluate": {"train"}, "register": {"evaluate", "backtest_summary", "monitor"},
-                "monitor": {"validate"}, "summarize": {"register"},
-                "backtest_plan": {"validate"}, "backtest_fold": {"validate", "backtest_plan"},
-                "backtest_summary": {"validate", "backtest_fold"}}
+    assert sorted(dag.task_ids) == sorted(TASKS)
+    upstream = {"ingest": set(), "validate": {"ingest"}, "monitor": {"validate"}, "plan": {"validate"},
+                "fit": {"validate", "plan"}, "backtest_summary": {"validate", "fit"},
+                "evaluate": {"validate", "fit", "backtest_summary"},
+                "register": {"evaluate", "backtest_summary", "monitor"}, "publish": {"register"},
+                "summarize": {"publish"}}
     for task_id, expected in upstream.items():
         assert dag.get_task(task_id).upstream_task_ids == expected, task_id
-    assert type(dag.get_task("backtest_fold")).__name__.endswith("MappedOperator")
+    assert type(dag.get_task("fit")).__name__.endswith("MappedOperator"), "one task per shard and origin"
 
 
 def test_schedule_and_run_safety(dagbag):
@@ -49,7 +49,7 @@ def test_schedule_and_run_safety(dagbag):
     for task in dag.tasks:
         assert task.retries >= 1 and task.retry_delay >= timedelta(seconds=30), task.task_id
         assert task.execution_timeout is not None, task.task_id
-    assert dag.get_task("train").execution_timeout > dag.get_task("ingest").execution_timeout
+    assert dag.get_task("fit").execution_timeout > dag.get_task("ingest").execution_timeout
     callbacks = dag.on_failure_callback if isinstance(dag.on_failure_callback, list) else [dag.on_failure_callback]
     assert [type(c).__name__ for c in callbacks] == ["PipelineNotifier"]
     assert not dag.deadline, "no deadline unless a deployment sets PIPELINE_DEADLINE_HOURS"

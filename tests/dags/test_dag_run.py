@@ -55,7 +55,7 @@ def test_dag_run_trains_logs_and_registers_a_champion(env):
     assert [m.step for m in mlflow.get_metric_history(run.info.run_id, "train_loss")] == [1, 2, 3]
     assert {"holdout_mape", "holdout_rmse", "holdout_mae", "holdout_mase", "baseline_mape"} <= set(run.data.metrics)
     folds = mlflow.search_runs([experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{run.info.run_id}'")
-    assert len(folds) == 2 and "backtest_mape" in run.data.metrics
+    assert len(folds) == 2 and "backtest_mase" in run.data.metrics
     assert {f.path for f in mlflow.list_artifacts(run.info.run_id, "plots")} == {
         "plots/loss_curves.png", "plots/holdout_forecast.png", "plots/future_forecast.png"}
     champion = mlflow.get_model_version_by_alias(NAME, "champion")
@@ -69,11 +69,11 @@ def test_second_dag_run_records_the_decision(env):
     mlflow = client(env)
     latest = max(mlflow.search_model_versions(f"name='{NAME}'"), key=lambda v: int(v.version))
     assert str(latest.version) == "2"
-    assert {"decision.promoted", "decision.reason", "decision.champion_backtest_mape",
-            "decision.candidate_backtest_mape", "decision.champion_holdout_mape", "decision.champion_version",
+    assert {"decision.promoted", "decision.reason", "decision.champion_backtest_mase",
+            "decision.candidate_backtest_mase", "decision.champion_holdout_mase", "decision.champion_version",
             "decision.decided_at"} <= set(latest.tags)
     assert latest.tags["decision.champion_version"] == "1"
-    assert float(latest.tags["decision.champion_backtest_mape"]) > 0
+    assert float(latest.tags["decision.champion_backtest_mase"]) > 0
     run = mlflow.get_run(latest.run_id)
     assert run.info.run_name == "1960-12" and run.data.tags["decision"] in {"promoted", "rejected"}
     champion = mlflow.get_model_version_by_alias(NAME, "champion")

@@ -150,7 +150,7 @@ def test_triggered_runs_train_register_and_decide(stack, client):
     first = trigger_and_wait(client, "1961-01-01T00:00:00+00:00")
     run = mlflow_run_of(stack, first.dag_run_id)
     metrics = {m["key"] for m in run["data"]["metrics"]}
-    assert {"holdout_mape", "backtest_mape", "backtest_seasonal_naive_mape", "train_loss"} <= metrics
+    assert {"holdout_mape", "holdout_mase", "backtest_mase", "backtest_seasonal_naive_mase", "train_loss"} <= metrics
     tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
     assert tags["data_month"] == "1960-12" and tags["airflow.dag_id"] == DAG_ID
     status, alias = mlflow_get(stack, "registered-models/alias", name=NAME, alias="champion")
@@ -162,7 +162,7 @@ def test_triggered_runs_train_register_and_decide(stack, client):
     (version,) = versions["model_versions"]
     tags = {t["key"]: t["value"] for t in version.get("tags", [])}
     assert {"decision.promoted", "decision.reason", "decision.champion_version",
-            "decision.candidate_backtest_mape"} <= set(tags)
+            "decision.candidate_backtest_mase"} <= set(tags)
     assert tags["decision.champion_version"] != "None", "a champion existed: the decision compared against it"
     # artifacts are served by the MLflow server: they live in its artifact store, not in the workers' folders
     assert any((stack["folder"] / "state" / "mlartifacts").rglob("decision.json"))

@@ -28,24 +28,25 @@ def test_run_logs_everything_and_registers_a_champion(state, synthetic_csv):
     assert run.data.params["data.holdout_first"] == "2005-07"
     assert run.data.tags["data_sha256"] == ctx["data_sha256"] and run.data.tags["decision"] == "promoted"
     for key in ("holdout_mape", "holdout_rmse", "holdout_mae", "holdout_mase", "baseline_mape", "baseline_mase",
-                "backtest_mape", "backtest_mase", "backtest_seasonal_naive_mape"):
+                "backtest_mape", "backtest_mase", "backtest_mase_median", "backtest_seasonal_naive_mase",
+                "share_beats_seasonal_naive", "series_in", "series_quarantined", "series_fallback"):
         assert key in run.data.metrics
     folds = client.search_runs([run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{run.info.run_id}'")
     assert sorted(f.data.params["train_end"] for f in folds) == ["2004-12", "2005-06"]
-    assert all("backtest_mape" in f.data.metrics and "backtest_seasonal_naive_mape" in f.data.metrics
+    assert all("backtest_mase" in f.data.metrics and "backtest_seasonal_naive_mase" in f.data.metrics
                for f in folds)
-    mean = sum(f.data.metrics["backtest_mape"] for f in folds) / 2
-    assert run.data.metrics["backtest_mape"] == pytest.approx(mean)
+    mean = sum(f.data.metrics["backtest_mase"] for f in folds) / 2
+    assert run.data.metrics["backtest_mase"] == pytest.approx(mean)
     assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1, 2, 3]
     assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 3
     for view in ("relative", "yoy"):  # each view's curves beside the ensemble's mean
         assert len(client.get_metric_history(run.info.run_id, f"val_loss_{view}")) == 3
-    artifacts = {f.path for folder in ("", "validation", "evaluation", "plots", "preprocessing")
+    artifacts = {f.path for folder in ("", "validation", "evaluation", "plots", "backtest", "forecast")
                  for f in client.list_artifacts(run.info.run_id, folder or None)}
     assert {"model_summary.txt", "decision.json", "validation/validation_report.json",
-            "validation/data_profile.json", "evaluation/forecast.csv", "plots/loss_curves.png",
-            "plots/holdout_forecast.png", "plots/future_forecast.png", "preprocessing/scaling_0.json",
-            "preprocessing/scaling_1.json"} <= artifacts
+            "validation/data_profile.json", "evaluation/candidate_forecast.csv", "plots/loss_curves.png",
+            "plots/holdout_forecast.png", "plots/future_forecast.png", "backtest/per_series.csv",
+            "backtest/per_series_metrics.json", "forecast/forecast.csv"} <= artifacts
     assert run.inputs.dataset_inputs and run.inputs.dataset_inputs[0].dataset.digest == ctx["data_sha256"][:16]
     champion = client.get_model_version_by_alias(NAME, CHAMPION)
     assert str(champion.version) == ctx["model_version"] == "1" and champion.run_id == run.info.run_id
@@ -61,8 +62,8 @@ def test_second_run_records_a_champion_challenger_decision(state, synthetic_csv)
     # Same data, config and seed: bit-identical metrics, so the challenger is not strictly better.
     assert second["metrics"] == first["metrics"]
     assert decision["champion_version"] == "1" and decision["candidate_version"] == "2"
-    assert decision["champion"]["holdout_mape"] == pytest.approx(first["metrics"]["holdout_mape"])
-    assert decision["champion"]["backtest_mape"] == decision["candidate"]["backtest_mape"]
+    assert decision["champion"]["holdout_mase"] == pytest.approx(first["metrics"]["holdout_mase"])
+    assert decision["champion"]["backtest_mase"] == decision["candidate"]["backtest_mase"]
     assert decision["promoted"] is False and "not better than champion" in decision["reason"]
     client = _client()
     assert str(client.get_model_version_by_alias(NAME, CHAMPION).version) == "1"
@@ -76,9 +77,9 @@ def test_a_better_configuration_replaces_the_champion_on_the_same_folds(state, s
     strong = steps.run_all("unit/strong", "2006-01-01", {**overrides, "epochs": 40, "learning_rate": 0.01})
     decision = json.loads(Path(strong["decision"]).read_text())
     # The champion's configuration was refitted on the challenger's folds: same folds, same data.
-    assert decision["champion"]["backtest_mape"] == pytest.approx(
-        _client().get_run(weak["mlflow_run_id"]).data.metrics["backtest_mape"])
-    assert decision["candidate"]["backtest_mape"] < decision["champion"]["backtest_mape"]
+    assert decision["champion"]["backtest_mase"] == pytest.approx(
+        _client().get_run(weak["mlflow_run_id"]).data.metrics["backtest_mase"])
+    assert decision["candidate"]["backtest_mase"] < decision["champion"]["backtest_mase"]
     assert decision["promoted"] is True and "on the same folds" in decision["reason"]
     assert str(_client().get_model_version_by_alias(NAME, CHAMPION).version) == "2"
 
@@ -118,6 +119,6 @@ def test_next_month_scores_the_champion_live_and_summarizes(state, synthetic_csv
     assert run.data.metrics["months_added"] == 6 and run.data.tags["drift"] in {"yes", "no"}
     summary = Path(later["summary"]).read_text()
     assert run.data.tags["mlflow.note.content"] == summary
-    assert "6 new since the last run (2005-06)" in summary and "live: champion v1 on 6 month(s)" in summary
+    assert "6 month(s) new since the last run (2005-06)" in summary and "live: champion v1 on 6 month(s)" in summary
     assert {"summary.md", "summary.json", "monitoring/monitor.json"} <= {
         f.path for folder in (None, "monitoring") for f in client.list_artifacts(run.info.run_id, folder)}

@@ -33,15 +33,14 @@ def test_configurable_column_names(tmp_path):
     ("Month,#Passengers\n", 2, None, "header only"),
     ("Month,Passengers\n1949-01,112\n", 1, "#Passengers", "missing column"),
     ("Month;#Passengers\n1949-01;112\n", 1, "Month", ";"),
-    ("Month,#Passengers\n1949-01,112\n1949-1x,118\n", 3, "Month", "does not parse"),
-    ("Month,#Passengers\n1949-01,112\n,118\n", 3, "Month", "empty date"),
+    ("id,Month,#Passengers\nA,1949-01,112\n,1949-02,118\n", 3, "id", "empty series id"),
 ])
 def test_structural_errors_name_file_row_and_column(tmp_path, content, row, column, message):
     path = tmp_path / "bad.csv"
     if content is not None:
         path.write_text(content)
     with pytest.raises(DataValidationError, match=message) as info:
-        ingest(path, tmp_path / "s.npz", "Month", "#Passengers")
+        ingest(path, tmp_path / "s.npz", "Month", "#Passengers", series_column="id" if "id," in (content or "") else "")
     assert (info.value.file, info.value.row, info.value.column) == (str(path), row, column)
     assert str(path) in str(info.value)
     assert not (tmp_path / "s.npz").exists()
@@ -52,3 +51,17 @@ def test_byte_order_mark_is_stripped_and_reported(tmp_path):
     path.write_bytes(b"\xef\xbb\xbfMonth,#Passengers\n1949-01,112\n")
     snap = ingest(path, tmp_path / "s.npz", "Month", "#Passengers")
     assert snap.had_bom and read_snapshot(snap.path).values.tolist() == [112]
+
+
+def test_a_long_csv_of_many_series(tmp_path):
+    path = tmp_path / "panel.csv"
+    path.write_text('id,title,Month,#Passengers\nB,"Bee, Inc.",1949-01,1\nA,Ay,1949-01,2\nB,"Bee, Inc.",1949-02,3\n'
+                    "A,Ay,1949-13,4\n")
+    table = read_snapshot(ingest(path, tmp_path / "s.npz", "Month", "#Passengers", series_column="id",
+                                 title_column="title").path)
+    assert table.ids == ["B", "A"] and table.titles == ["Bee, Inc.", "Ay"]
+    assert table.series.tolist() == [0, 1, 0] and table.values.tolist() == [1, 2, 3]
+    assert table.problems == [{"row": 5, "column": "Month", "series": 1,
+                               "message": "date '1949-13' does not parse (expected YYYY-MM or YYYY-MM-DD, a real "
+                                          "month and day)"}]
+    assert table.bad_series == {1: 1}

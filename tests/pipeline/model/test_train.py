@@ -5,11 +5,11 @@ import torch
 from pipeline.data.features import build_features
 from pipeline.model.lstm import NetSpec
 from pipeline.model.train import eval_step, fit, train_step
-from tests.conftest import seasonal_series
+from tests.conftest import panel_of, seasonal_series
 
 
 def _data():
-    data, _ = build_features(seasonal_series(60), lookback=12, val_size=6)
+    data, _ = build_features(panel_of(seasonal_series(60)), lookback=12, val_size=6)
     return data
 
 
@@ -55,7 +55,7 @@ def test_ensemble_members_differ_and_curves_average():
     cfg = load_config(overrides={"lookback": 12, "val_size": 4, "output_steps": 3, "hidden_size": 8, "epochs": 3,
                                  "ensemble_size": 3, "patience": 0})
     series = seasonal_series(60)
-    forecaster, histories = fit_forecaster(series, cfg)
+    forecaster, histories = fit_forecaster(panel_of(series), cfg)
     # two views (12 months relative, 6 year-over-year changes) of 3 seeds each
     assert len(forecaster.nets) == len(histories) == 6 and forecaster.output_steps == 3
     assert [(s.season, s.time_steps, len(nets)) for s, nets in forecaster.groups] == [(0, 12, 3), (12, 6, 3)]
@@ -63,9 +63,9 @@ def test_ensemble_members_differ_and_curves_average():
     assert histories[0].train_loss != histories[1].train_loss
     windows = np.stack([series.to_numpy()[i:i + 18] for i in range(5)])
     assert forecaster.predict(windows).shape == (5, 3)
-    single, _ = fit_forecaster(series, load_config(overrides={**cfg.to_dict(), "seasonal_lookback": 0}))
+    single, _ = fit_forecaster(panel_of(series), load_config(overrides={**cfg.to_dict(), "seasonal_lookback": 0}))
     assert len(single.nets) == 3 and single.lookback == 12
-    seasonal, _ = fit_forecaster(series, load_config(overrides={**cfg.to_dict(), "lookback": 0}))
+    seasonal, _ = fit_forecaster(panel_of(series), load_config(overrides={**cfg.to_dict(), "lookback": 0}))
     assert [s.season for s, _ in seasonal.groups] == [12] and seasonal.lookback == 18
     curves = mean_curves(histories)
     assert curves["train_loss"][0] == pytest.approx(np.mean([h.train_loss[0] for h in histories]))
@@ -108,7 +108,7 @@ def test_eval_step_uses_inference_mode_and_eval():
 
 
 def test_no_validation_windows_trains_every_epoch():
-    data, _ = build_features(seasonal_series(60), lookback=12, val_size=0, steps=3)
+    data, _ = build_features(panel_of(seasonal_series(60)), lookback=12, val_size=0, steps=3)
     _, history = fit(data, NetSpec(8, 1, 0.0, output_steps=3), epochs=4, batch_size=8, learning_rate=0.01, seed=1,
                      patience=2)
     assert len(history.train_loss) == 4 and history.val_loss == [] and history.best_epoch == 4

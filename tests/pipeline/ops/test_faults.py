@@ -102,10 +102,11 @@ def test_mlflow_outage_fails_clearly_then_a_rerun_completes(server):
 def test_killed_training_rerun_gives_the_same_result(tmp_path, state):
     slow = {**TINY, "epochs": 400, "hidden_size": 48}  # long enough to be killed in the middle
     reference = steps.run_all("fault/reference", None, slow)
-    ctx = steps.features(steps.validate(steps.ingest("fault/killed", None, slow)))
+    ctx = steps.validate(steps.ingest("fault/killed", None, slow))
+    final = next(job for job in steps.plan(ctx) if job["final"])
     code = ("import json, sys; from pipeline import steps; "
-            "steps.train(json.loads(sys.argv[1]))")
-    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(ctx)], cwd=ROOT,
+            "steps.fit(*json.loads(sys.argv[1]))")
+    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps([ctx, final])], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(4)
     assert proc.poll() is None, "training should still be running when it is killed"
@@ -144,8 +145,9 @@ def test_two_racing_runs_promote_one_and_the_loser_says_why(server):
     prepared = []
     for key in ("race/scheduled", "race/manual"):  # the same better configuration, two DAG runs
         ctx = steps.validate(steps.ingest(key, None, {**TINY, "epochs": 30, "learning_rate": 0.01}))
-        summary = steps.backtest_summary(ctx, [steps.backtest_fold(ctx, k) for k in steps.backtest_plan(ctx)])
-        prepared.append((steps.evaluate(steps.train(steps.features(ctx))), summary))
+        fits = [steps.fit(ctx, job) for job in steps.plan(ctx)]
+        summary = steps.backtest_summary(ctx, fits)
+        prepared.append((steps.evaluate(ctx, fits, summary), summary))
     env = {**os.environ, "MLFLOW_TRACKING_URI": server.uri}
     procs = [subprocess.Popen([sys.executable, "-c", RACE, json.dumps(p)], cwd=ROOT, env=env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for p in prepared]

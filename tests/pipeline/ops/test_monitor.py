@@ -1,8 +1,7 @@
-import numpy as np
 import pandas as pd
 
-from pipeline.ops.monitor import drift, live_performance, summary_markdown
-from tests.conftest import seasonal_series
+from pipeline.ops.monitor import drift, live_performance, panel_drift, summary_markdown
+from tests.conftest import panel_of, seasonal_series
 
 
 def test_steady_series_has_no_drift():
@@ -29,30 +28,60 @@ def test_short_series_are_not_judged():
     assert drift(seasonal_series(30), recent=1, season_length=12)["checked"] is False
 
 
+class _Perfect:
+    """A champion that knows the future: its forecast is what happened."""
+
+    def __init__(self, panel):
+        self.panel = panel
+
+    def forecast(self, history, steps):
+        rows = []
+        for i, sid in enumerate(history.ids):
+            truth = self.panel.values_of(self.panel.position(sid))
+            end = history.length(i) + int(history.starts[i]) - int(self.panel.starts[self.panel.position(sid)])
+            rows += [{"series": sid, "month": "", "forecast": v, "model": "lstm"} for v in truth[end:end + steps]]
+        return pd.DataFrame(rows)
+
+
 def test_live_performance_scores_the_months_after_training():
-    series = seasonal_series(60)
-    truth = series.to_numpy()
+    panel = panel_of(seasonal_series(60), seasonal_series(60, level=900.0, seed=2))
+    live = live_performance(_Perfect(panel), panel, "2003-12", 12)
+    assert live["months"] == 12 and live["series"] == 2 and (live["first"], live["last"]) == ("2004-01", "2004-12")
+    assert live["live_mape"] < 1e-9 and live["live_mase"] < 1e-9 and len(live["worst"]) == 2
+    assert live_performance(_Perfect(panel), panel, "2004-12", 12) is None  # nothing new since training
 
-    def perfect(windows):  # knows the future: forecast equals what happened
-        end = int(np.flatnonzero(np.isclose(truth, windows[0, -1]))[0])
-        return truth[end + 1:end + 4][None, :]
 
-    live = live_performance(perfect, 12, series, "2003-12", 12)
-    assert live["months"] == 12 and (live["first"], live["last"]) == ("2004-01", "2004-12")
-    assert live["live_mape"] < 1e-9
-    assert live_performance(perfect, 12, series, "2004-12", 12) is None  # nothing new since training
+def test_a_panel_drifts_when_most_of_its_series_do():
+    steady = [seasonal_series(96, noise=0.01, seed=s) for s in range(3)]
+    collapsed = [s.copy() for s in steady]
+    for s in collapsed[:2]:
+        s.iloc[-6:] *= 0.5
+    assert panel_drift(panel_of(*steady), 6, 12)["drift"] is False
+    found = panel_drift(panel_of(*collapsed), 6, 12)
+    assert found["drift"] and found["drifted"] == ["series_0", "series_1"]
+    assert "2 of 3 series drifted" in found["findings"][0]
+    one = panel_drift(panel_of(collapsed[0]), 6, 12)
+    assert one["drift"] and "level/trend shift" in one["findings"][0], "a single series reads as before"
 
 
 def test_summary_reads_like_a_report():
     decision = {"promoted": False, "candidate_version": "3", "reason": "not better",
-                "candidate": {"backtest_mape": 5.1, "holdout_mape": 4.0}, "baseline_backtest_mape": 8.0,
-                "champion": {"backtest_mape": 5.0, "holdout_mape": 3.9}}
+                "candidate": {"backtest_mase": 0.51, "holdout_mase": 0.4}, "baseline_backtest_mase": 0.8,
+                "champion": {"backtest_mase": 0.5, "holdout_mase": 0.39}}
+    worst = [{"series": f"s{i}", "title": f"Series {i}", "lstm.mase": 2.0 - i / 10, "seasonal_naive.mase": 1.0,
+              "fallback": True} for i in range(3)]
     text = summary_markdown({
         "dag_id": "d", "run_key": "k", "data_month": "1960-12", "data_rows": 144, "months_added": 1,
         "previous_data_month": "1960-11", "validation": {"status": "passed", "fixes": []},
-        "metrics": {"baseline_mape": 9.9}, "live": {"version": "2", "months": 1, "trained_to": "1960-11",
-                                                     "live_mape": 2.5},
-        "drift": {"checked": True, "findings": []}, "decision": decision})
-    assert "not promoted" in text and "| backtest mean MAPE % | 5.10 | 5.00 | 8.00 |" in text
-    assert "1 new since the last run (1960-11)" in text and "MAPE 2.50 %" in text and "drift: none" in text
-    assert pd.notna(text)
+        "series": {"in": 5, "quarantined": 1, "kept": 4, "fallback": 3},
+        "quarantine": [{"series": "q", "reason": "value 0 is not positive"}], "worst": worst,
+        "metrics": {"baseline_mase": 0.99, "holdout_mape": 4.0, "baseline_mape": 9.9},
+        "backtest": {"lstm": {"mape": 5.1}, "seasonal_naive": {"mape": 8.0}},
+        "median_mase": {"lstm": 0.45, "seasonal_naive": 0.7}, "shares": {"share_beats_seasonal_naive": 0.75},
+        "live": {"version": "2", "months": 1, "trained_to": "1960-11", "live_mape": 2.5, "series": 4},
+        "drift": {"checked": True, "findings": []}, "decision": decision, "published_version": "2"})
+    assert "not promoted" in text and "| backtest mean MASE | 0.5100 | 0.5000 | 0.8000 |" in text
+    assert "series: 5 in, 1 quarantined, 4 modelled, 3 fall back to seasonal naive" in text
+    assert "- q: value 0 is not positive" in text and "| s0 | Series 0 | 2.000 | 1.000 | seasonal naive |" in text
+    assert "beats seasonal_naive: 75%" in text and "published: the forecast of v2" in text
+    assert "1 month(s) new since the last run (1960-11)" in text and "MAPE 2.50 %" in text and "drift: none" in text

@@ -1,46 +1,64 @@
+import numpy as np
 import pytest
 
 from pipeline.config import load_config
-from pipeline.scoring.backtest import LSTM, NAIVE, backtest, fold_split, run_fold, summarize
-from tests.conftest import DATA, TINY, seasonal_series
+from pipeline.data.ingest import month_text
+from pipeline.scoring.backtest import LSTM, NAIVE, backtest, fold_split, origins, run_fold, summarize
+from tests.conftest import DATA, TINY, panel_of, seasonal_series
 
 
 def test_fold_origins_match_the_issue_for_air_passengers():
-    import pandas as pd
+    from pipeline.data.validate import check_csv
 
-    frame = pd.read_csv(DATA)
-    series = pd.Series(frame["#Passengers"].to_numpy(float), index=pd.to_datetime(frame["Month"]))
-    ends = [f"{fold_split(series, k, 3, 12)[0].index[-1]:%Y-%m}" for k in range(3)]
-    tests = [len(fold_split(series, k, 3, 12)[1]) for k in range(3)]
-    assert ends == ["1957-12", "1958-12", "1959-12"] and tests == [12, 12, 12]
-    with pytest.raises(ValueError):
-        fold_split(series, 3, 3, 12)
+    panel, _ = check_csv(DATA, "Month", "#Passengers", 39)
+    starts = origins(panel.last_month, 3, 12)
+    assert [month_text(o - 1) for o in starts] == ["1957-12", "1958-12", "1959-12"]
+    train, actual = fold_split(panel, starts[0], 12)
+    assert train.length(0) == 108 and actual.shape == (1, 12) and actual[0, 0] == 340  # January 1958
 
 
 @pytest.mark.slow
-def test_backtest_scores_the_lstm_and_the_baseline_on_each_fold():
-    series = seasonal_series(72)
+def test_backtest_scores_every_series_of_a_panel_beside_the_baseline():
+    panel = panel_of(seasonal_series(72), seasonal_series(72, level=9000.0, seed=1), ids=["small", "large"])
     cfg = load_config(overrides=TINY)
-    result = run_fold(series, cfg, 1)
+    result = run_fold(panel, cfg, 1)
     assert (result["train_end"], result["test_start"], result["test_end"]) == ("2005-06", "2005-07", "2005-12")
-    assert set(result["scores"]) == {LSTM, NAIVE} and len(result["forecasts"][LSTM]) == 6
-    assert run_fold(series, cfg, 1)["scores"] == result["scores"], "deterministic for a seed"
-    summary = summarize([run_fold(series, cfg, 0), result])
-    assert summary["folds"] == 2 and set(summary["mean"][LSTM]) == {"mape", "rmse", "mae", "mase"}
-    assert summary["mean"][NAIVE]["mape"] == pytest.approx(
-        (summary["per_fold"][0][NAIVE]["mape"] + summary["per_fold"][1][NAIVE]["mape"]) / 2)
+    assert result["series"] == ["small", "large"] and set(result["scores"]) == {LSTM, NAIVE}
+    assert np.array(result["forecasts"][LSTM]).shape == (2, 6) and len(result["scores"][LSTM]["mase"]) == 2
+    assert run_fold(panel, cfg, 1)["scores"] == result["scores"], "deterministic for a seed"
+    summary = summarize([run_fold(panel, cfg, 0), result])
+    assert summary["folds"] == 2 and summary["series"] == 2 and set(summary["mean"][LSTM]) == {"mape", "rmse",
+                                                                                                 "mae", "mase"}
+    pooled = [v for r in (run_fold(panel, cfg, 0), result) for v in r["scores"][NAIVE]["mase"]]
+    assert summary["mean"][NAIVE]["mase"] == pytest.approx(np.mean(pooled))
+    assert summary["median_mase"][NAIVE] == pytest.approx(np.median(pooled))
+    row = summary["per_series"]["large"]
+    assert row["fallback"] == (row["lstm.mase"] >= row["seasonal_naive.mase"])
+    assert summary["fallback"] == sorted(s for s, r in summary["per_series"].items() if r["fallback"])
+    assert 0 <= summary["share_beats_seasonal_naive"] <= 1
+
+
+def test_summary_of_a_lost_series_marks_it_for_fallback():
+    fold = {"fold": 0, "train_end": "2000-12", "series": ["won", "lost"], "train_seconds": 1.0,
+            "scores": {LSTM: {k: [0.5, 2.0] for k in ("mase", "mape", "rmse", "mae")},
+                       NAIVE: {k: [1.0, 1.0] for k in ("mase", "mape", "rmse", "mae")}}}
+    summary = summarize([fold])
+    assert summary["fallback"] == ["lost"] and summary["share_beats_seasonal_naive"] == 0.5
+    assert summary["mean"][LSTM]["mase"] == 1.25 and summary["median_mase"][LSTM] == 1.25
 
 
 @pytest.mark.slow
-def test_statistical_baselines_are_scored_beside_the_lstm():
+def test_statistical_baselines_are_fitted_on_the_whole_panel_at_once():
     pytest.importorskip("statsforecast")
-    summary = backtest(seasonal_series(72), load_config(overrides=TINY), stats_baselines=True)
+    panel = panel_of(seasonal_series(72), seasonal_series(72, level=50.0, seed=2))
+    summary = backtest(panel, load_config(overrides=TINY), stats_baselines=True)
     assert {"AutoARIMA", "AutoETS", "AutoTheta"} <= set(summary["mean"])
     assert all(0 < summary["mean"][m]["mape"] < 50 for m in summary["mean"])
+    assert "share_beats_autoets" in summary
 
 
 @pytest.mark.slow
 def test_default_configuration_beats_seasonal_naive_on_a_trending_seasonal_series():
-    series = seasonal_series(120, trend=3.0, noise=0.01, seed=3)
-    summary = backtest(series, load_config(overrides={"ensemble_size": 1}))
-    assert summary["mean"][LSTM]["mape"] < summary["mean"][NAIVE]["mape"]
+    panel = panel_of(seasonal_series(120, trend=3.0, noise=0.01, seed=3))
+    summary = backtest(panel, load_config(overrides={"ensemble_size": 1}))
+    assert summary["mean"][LSTM]["mase"] < summary["mean"][NAIVE]["mase"]

@@ -1,0 +1,194 @@
+"""A panel of monthly series (one series is a panel of one), and its assignment to shards.
+
+Each series is a contiguous run of months (validation guarantees it): it is stored as its first month and its
+values, all series back to back in one array (``offsets`` delimit them), so a panel of any size is three arrays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import ConfigError
+from pipeline.io import write_bytes
+
+
+def month_starts(first: int, count: int) -> pd.DatetimeIndex:
+    """``count`` month starts from month index ``first`` (``year * 12 + month - 1``)."""
+    return pd.PeriodIndex.from_ordinals(np.arange(first, first + count) - 1970 * 12, freq="M").to_timestamp()
+
+
+def month_index(timestamp: pd.Timestamp) -> int:
+    """The month index of a timestamp."""
+    return timestamp.year * 12 + timestamp.month - 1
+
+
+@dataclass
+class Panel:
+    """Monthly series: ``ids``/``titles``, the first month of each (``starts``), their values back to back."""
+
+    ids: list[str]
+    titles: list[str]
+    starts: np.ndarray
+    offsets: np.ndarray
+    values: np.ndarray
+    source: str = ""
+    _positions: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def values_of(self, i: int) -> np.ndarray:
+        """The values of series ``i`` (a view)."""
+        return self.values[self.offsets[i]:self.offsets[i + 1]]
+
+    def length(self, i: int) -> int:
+        """Months of series ``i``."""
+        return int(self.offsets[i + 1] - self.offsets[i])
+
+    def end(self, i: int) -> int:
+        """Month index after the last month of series ``i``."""
+        return int(self.starts[i]) + self.length(i)
+
+    @property
+    def last_month(self) -> int:
+        """The latest month of any series (month index)."""
+        return max(self.end(i) for i in range(len(self))) - 1
+
+    def position(self, series_id: str) -> int:
+        """The position of a series by its id."""
+        if not self._positions:
+            self._positions.update({sid: i for i, sid in enumerate(self.ids)})
+        return self._positions[series_id]
+
+    def series(self, i: int) -> pd.Series:
+        """Series ``i`` as a pandas Series indexed by month start."""
+        values = self.values_of(i)
+        return pd.Series(values, index=pd.DatetimeIndex(month_starts(int(self.starts[i]), len(values)),
+                                                        name="month"), name=self.ids[i])
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self.values_of(i) for i in range(len(self)))
+
+    def subset(self, positions: Sequence[int]) -> Panel:
+        """The series at ``positions``, in that order."""
+        parts = [self.values_of(i) for i in positions]
+        lengths = np.array([len(p) for p in parts], dtype=np.int64)
+        return Panel([self.ids[i] for i in positions], [self.titles[i] for i in positions],
+                     self.starts[list(positions)].astype(np.int32), np.concatenate([[0], np.cumsum(lengths)]),
+                     np.concatenate(parts) if parts else np.zeros(0), self.source)
+
+    def cut(self, end: int) -> Panel:
+        """Every series up to (not including) month index ``end``; series with no month left are dropped."""
+        keep = [i for i in range(len(self)) if self.starts[i] < end]
+        parts = [self.values_of(i)[: end - int(self.starts[i])] for i in keep]
+        lengths = np.array([len(p) for p in parts], dtype=np.int64)
+        return Panel([self.ids[i] for i in keep], [self.titles[i] for i in keep],
+                     self.starts[keep].astype(np.int32), np.concatenate([[0], np.cumsum(lengths)]),
+                     np.concatenate(parts) if parts else np.zeros(0), self.source)
+
+    def window(self, start: int, count: int) -> tuple[list[int], np.ndarray]:
+        """The positions of series holding the ``count`` months from month index ``start``, and those values."""
+        rows, out = [], []
+        for i in range(len(self)):
+            first = start - int(self.starts[i])
+            if first >= 0 and first + count <= self.length(i):
+                rows.append(i)
+                out.append(self.values_of(i)[first:first + count])
+        return rows, (np.stack(out) if out else np.zeros((0, count)))
+
+    @property
+    def sha256(self) -> str:
+        """Digest of ids, first months and values."""
+        digest = hashlib.sha256(json.dumps(self.ids).encode())
+        for array_ in (self.starts.astype("<i4"), self.offsets.astype("<i8"), self.values.astype("<f8")):
+            digest.update(array_.tobytes())
+        return digest.hexdigest()
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long table: series, month (``YYYY-MM``), value."""
+        ids = np.repeat(np.array(self.ids, dtype=object), np.diff(self.offsets))
+        months = np.concatenate([np.arange(self.starts[i], self.end(i)) for i in range(len(self))]) if len(self) \
+            else np.zeros(0, dtype=int)
+        return pd.DataFrame({"series": ids, "month": [f"{m // 12:04d}-{m % 12 + 1:02d}" for m in months],
+                             "value": self.values})
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, source: str = "") -> Panel:
+        """A panel from a long table (series, month, value), e.g. a pyfunc input. Months parse as ``YYYY-MM`` (or
+        any date); each series must be contiguous once sorted, with finite values."""
+        missing = {"series", "month", "value"} - set(frame.columns)
+        if missing:
+            raise ConfigError(f"history needs the columns series, month, value; missing {sorted(missing)}")
+        months = pd.to_datetime(frame["month"].astype(str), format="mixed")
+        data = pd.DataFrame({"series": frame["series"].astype(str).to_numpy(),
+                             "month": months.dt.year * 12 + months.dt.month - 1,
+                             "value": pd.to_numeric(frame["value"], errors="coerce").to_numpy(dtype=float)})
+        data = data.sort_values(["series", "month"], kind="stable")
+        ids, starts, lengths = [], [], []
+        for series_id, group in data.groupby("series", sort=False):
+            steps = np.diff(group["month"].to_numpy())
+            if (steps != 1).any():
+                raise ConfigError(f"series {series_id!r}: months must be consecutive, without duplicates or gaps")
+            ids.append(str(series_id))
+            starts.append(int(group["month"].iloc[0]))
+            lengths.append(len(group))
+        values = data["value"].to_numpy(dtype=float)
+        if not np.isfinite(values).all():
+            raise ConfigError("history values must be finite numbers")
+        return cls(ids, list(ids), np.array(starts, dtype=np.int32),
+                   np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), values, source)
+
+    def save(self, path: str | Path) -> Path:
+        """Write atomically as ``.npz`` (typed arrays and JSON; no pickled objects)."""
+        buffer = io.BytesIO()
+        meta = {"ids": self.ids, "titles": self.titles, "source": self.source}
+        np.savez(buffer, starts=self.starts, offsets=self.offsets, values=self.values, meta=np.array(json.dumps(meta)))
+        return write_bytes(path, buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: str | Path) -> Panel:
+        """Read a panel written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            return cls(meta["ids"], meta["titles"], data["starts"], data["offsets"], data["values"], meta["source"])
+
+
+def single(values: np.ndarray, first_month: int, series_id: str = "series") -> Panel:
+    """A panel of one series."""
+    values = np.asarray(values, dtype=float)
+    return Panel([series_id], [series_id], np.array([first_month], dtype=np.int32),
+                 np.array([0, len(values)], dtype=np.int64), values)
+
+
+def series_hash(series_id: str) -> str:
+    """A stable hash of a series id (the same on every machine and run)."""
+    return hashlib.sha256(series_id.encode("utf-8")).hexdigest()
+
+
+def shards(ids: Sequence[str], shard_size: int) -> list[list[int]]:
+    """Positions of the series of each shard: series ordered by :func:`series_hash`, cut into
+    ``ceil(n / shard_size)`` runs of nearly equal size (at most ``shard_size`` each)."""
+    order = sorted(range(len(ids)), key=lambda i: (series_hash(ids[i]), ids[i]))
+    count = max(1, math.ceil(len(ids) / shard_size))
+    return [sorted(int(i) for i in part) for part in np.array_split(np.array(order, dtype=int), count)]
+
+
+def shard_bounds(ids: Sequence[str], parts: list[list[int]]) -> list[str]:
+    """The smallest hash of each shard but the first: where a series never seen falls (:func:`shard_for`)."""
+    return [min(series_hash(ids[i]) for i in part) for part in parts[1:]]
+
+
+def shard_for(series_id: str, bounds: Sequence[str]) -> int:
+    """The shard a series belongs to, from the bounds of :func:`shard_bounds` (known or new series alike)."""
+    import bisect
+
+    return bisect.bisect_right(list(bounds), series_hash(series_id))

@@ -1,0 +1,91 @@
+"""The published model of a panel: one global forecaster per shard, the shard of every series (by its stable
+hash, so a series never seen lands in a shard too), and the series whose forecast falls back to seasonal naive
+because the LSTM lost its backtest to it there."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.data.panel import Panel, month_starts, shard_for
+from pipeline.io import read_json, sha256_file, write_json
+from pipeline.model.forecaster import Forecaster
+from pipeline.scoring.evaluate import forecast_windows, last_windows, seasonal_naive
+
+LSTM, NAIVE = "lstm", "seasonal_naive"
+
+
+@dataclass
+class ShardedForecaster:
+    """Forecasts every series of a panel with its shard's network, or seasonal naive where it fell back."""
+
+    shards: list[Forecaster]
+    bounds: list[str]
+    season_length: int
+    horizon: int
+    fallback: set[str] = field(default_factory=set)
+
+    @property
+    def lookback(self) -> int:
+        """Months of history the model reads per series."""
+        return max(f.lookback for f in self.shards)
+
+    def forecast(self, history: Panel, steps: int | None = None) -> pd.DataFrame:
+        """The ``steps`` (default ``horizon``) months after the last month of every series of ``history``: a long
+        table of series, month (``YYYY-MM``), forecast and the model used (``lstm`` or ``seasonal_naive``)."""
+        steps = steps or self.horizon
+        values = np.zeros((len(history), steps))
+        used = np.array([NAIVE if sid in self.fallback else LSTM for sid in history.ids], dtype=object)
+        short = [history.ids[i] for i in range(len(history)) if history.length(i) < self.season_length]
+        if short:
+            raise ValueError(f"series {short[:5]} have fewer than {self.season_length} months of history")
+        for i in np.flatnonzero(used == NAIVE):
+            values[i] = seasonal_naive(history.values_of(i), steps, self.season_length)
+        shard = np.array([shard_for(sid, self.bounds) for sid in history.ids])
+        for k, forecaster in enumerate(self.shards):
+            rows = np.flatnonzero((shard == k) & (used == LSTM))
+            too_short = [i for i in rows if history.length(i) < forecaster.lookback]
+            for i in too_short:  # too little history for the network: seasonal naive, and say so
+                values[i], used[i] = seasonal_naive(history.values_of(i), steps, self.season_length), NAIVE
+            rows = np.array([i for i in rows if i not in set(too_short)], dtype=int)
+            if len(rows):
+                windows = last_windows([history.values_of(i) for i in rows], forecaster.lookback)
+                values[rows] = forecast_windows(forecaster.predict, windows, steps)
+        months = [month_starts(history.end(i), steps).strftime("%Y-%m") for i in range(len(history))]
+        return pd.DataFrame({"series": np.repeat(np.array(history.ids, dtype=object), steps),
+                             "month": np.concatenate(months) if months else [],
+                             "forecast": values.reshape(-1), "model": np.repeat(used, steps)})
+
+    def save(self, folder: str | Path) -> dict[str, str]:
+        """Write every shard's forecaster and the panel spec; return the files (MLflow model artifacts)."""
+        folder = Path(folder)
+        files: dict[str, str] = {}
+        for k, forecaster in enumerate(self.shards):
+            saved = forecaster.save(folder / f"shard_{k}")
+            files |= {f"shard_{k}_weights": saved["weights"], f"shard_{k}_spec": saved["spec"]}
+        spec = write_json(folder / "panel.json", {"shards": len(self.shards), "bounds": self.bounds,
+                                                  "season_length": self.season_length, "horizon": self.horizon,
+                                                  "fallback": sorted(self.fallback)})
+        return files | {"panel": str(spec)}
+
+    def checksums(self, files: dict[str, str]) -> dict[str, str]:
+        """SHA-256 of each shard's weights, by artifact name (recorded in the MLflow model)."""
+        return {name: sha256_file(path) for name, path in files.items() if name.endswith("_weights")}
+
+    @classmethod
+    def load(cls, files: dict[str, str], checksums: dict[str, str] | None = None) -> ShardedForecaster:
+        """Rebuild from :meth:`save`'s files, each shard's weights verified against its recorded checksum."""
+        spec = read_json(files["panel"])
+        shards = [Forecaster.load(files[f"shard_{k}_weights"], files[f"shard_{k}_spec"],
+                                  (checksums or {}).get(f"shard_{k}_weights")) for k in range(spec["shards"])]
+        return cls(shards, spec["bounds"], spec["season_length"], spec["horizon"], set(spec["fallback"]))
+
+
+def from_shards(forecasters: Sequence[Forecaster], bounds: Sequence[str], season_length: int, horizon: int,
+                fallback: Sequence[str] = ()) -> ShardedForecaster:
+    """A sharded forecaster from trained shard forecasters."""
+    return ShardedForecaster(list(forecasters), list(bounds), season_length, horizon, set(fallback))
