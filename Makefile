@@ -17,11 +17,12 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PIPELINE_CONFIG ?=
 # No MLflow usage telemetry from the pipeline's processes (its thread also races requests on the environment).
 export MLFLOW_DISABLE_TELEMETRY ?= true
+export PIPELINE_TORCH_THREADS ?= 1
 
 FROM ?= 1958-01
 TO ?= 1960-12
 
-.PHONY: setup run test lint mlflow-ui backfill clean
+.PHONY: setup run run-panel test lint mlflow-ui backfill clean
 
 setup: $(VENV)/.installed
 
@@ -39,6 +40,12 @@ $(AIRFLOW_HOME)/airflow.db: | setup
 run: setup $(AIRFLOW_HOME)/airflow.db
 	$(BIN)/airflow dags test lstm_monthly_retraining $(DATE) --conf '$(CONF)'
 	@echo "MLflow store: sqlite:///$(PIPELINE_STATE_DIR)/mlflow.db  (browse it with: make mlflow-ui)"
+
+## run-panel: the same DAG on the US employment panel (148 series, data/us_employment.csv), the month ending
+## 2019-10-01, with the operator config configs/us_employment.yaml (dags test runs the shards one after the other
+## in one process: torch gets both cores)
+run-panel:
+	$(MAKE) run PIPELINE_CONFIG=$(CURDIR)/configs/us_employment.yaml DATE=2019-10-01 PIPELINE_TORCH_THREADS=2
 
 ## test: lint, then the whole test suite (unit, DAG integrity, real Airflow and MLflow runs)
 test: setup lint

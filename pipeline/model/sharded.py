@@ -46,12 +46,12 @@ class ShardedForecaster:
         for i in np.flatnonzero(used == NAIVE):
             values[i] = seasonal_naive(history.values_of(i), steps, self.season_length)
         shard = np.array([shard_for(sid, self.bounds) for sid in history.ids])
+        lengths = np.diff(history.offsets)
         for k, forecaster in enumerate(self.shards):
-            rows = np.flatnonzero((shard == k) & (used == LSTM))
-            too_short = [i for i in rows if history.length(i) < forecaster.lookback]
-            for i in too_short:  # too little history for the network: seasonal naive, and say so
+            mine = (shard == k) & (used == LSTM)
+            for i in np.flatnonzero(mine & (lengths < forecaster.lookback)):  # too little history for the network
                 values[i], used[i] = seasonal_naive(history.values_of(i), steps, self.season_length), NAIVE
-            rows = np.array([i for i in rows if i not in set(too_short)], dtype=int)
+            rows = np.flatnonzero(mine & (lengths >= forecaster.lookback))
             if len(rows):
                 windows = last_windows([history.values_of(i) for i in rows], forecaster.lookback)
                 values[rows] = forecast_windows(forecaster.predict, windows, steps)

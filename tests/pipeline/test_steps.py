@@ -122,3 +122,23 @@ def test_next_month_scores_the_champion_live_and_summarizes(state, synthetic_csv
     assert "6 month(s) new since the last run (2005-06)" in summary and "live: champion v1 on 6 month(s)" in summary
     assert {"summary.md", "summary.json", "monitoring/monitor.json"} <= {
         f.path for folder in (None, "monitoring") for f in client.list_artifacts(run.info.run_id, folder)}
+
+
+@pytest.mark.parametrize("holdout, expected_fits", [(6, 2), (3, 3)])
+def test_plan_maps_one_fit_per_shard_and_origin(tmp_path, holdout, expected_fits):
+    from pipeline.config import load_config
+    from pipeline.errors import ConfigError
+    from tests.conftest import panel_of, seasonal_series
+
+    panel = panel_of(*(seasonal_series(72, seed=i) for i in range(5)))
+    cfg = load_config(overrides={**TINY, "holdout": holdout, "shard_size": 2})  # 2 folds of 6 months
+    ctx = {"config": cfg.to_dict(), "work_dir": str(tmp_path), "panel": str(panel.save(tmp_path / "panel.npz"))}
+    jobs = steps.plan(ctx)
+    assert len({j["shard"] for j in jobs}) == 3, "5 series in shards of at most 2"
+    assert len(jobs) == 3 * expected_fits
+    finals = [j for j in jobs if j["final"]]
+    assert len(finals) == 3 and (finals[0]["folds"] == [1]) == (holdout == 6), "the last fold's fit is the final one"
+    assert [j["train_end"] for j in jobs if j["shard"] == 0][:2] == ["2004-12", "2005-06"]
+    too_many = r"3 shards x \d training origins = \d+ mapped tasks, over max_mapped_tasks 4"
+    with pytest.raises(ConfigError, match=too_many):
+        steps.plan({**ctx, "config": {**cfg.to_dict(), "max_mapped_tasks": 4}})

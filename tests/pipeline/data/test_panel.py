@@ -1,0 +1,57 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.data.panel import Panel, series_hash, shard_bounds, shard_for, shards
+from pipeline.errors import ConfigError
+from tests.conftest import panel_of, seasonal_series
+
+
+def test_a_panel_holds_series_back_to_back():
+    a, b = seasonal_series(30), seasonal_series(24, start="2001-01", level=50.0)
+    panel = panel_of(a, b, ids=["a", "b"])
+    assert len(panel) == 2 and panel.length(0) == 30 and panel.length(1) == 24
+    np.testing.assert_array_equal(panel.values_of(1), b.to_numpy())
+    assert panel.series(1).index[0] == pd.Timestamp("2001-01-01") and panel.position("b") == 1
+    assert panel.last_month == 2002 * 12 + 11  # both end in December 2002
+    cut = panel.cut(2002 * 12)  # before January 2002
+    assert [cut.length(i) for i in range(2)] == [24, 12]
+    rows, values = panel.window(2002 * 12, 6)
+    assert rows == [0, 1] and values.shape == (2, 6) and values[1, 0] == b.iloc[12]
+    assert panel.subset([1]).ids == ["b"] and panel.subset([1]).length(0) == 24
+
+
+def test_round_trips_through_a_file_and_a_long_table(tmp_path):
+    panel = panel_of(seasonal_series(30), seasonal_series(24, start="2001-01"), ids=["x", "y"])
+    loaded = Panel.load(panel.save(tmp_path / "p.npz"))
+    assert loaded.ids == panel.ids and loaded.sha256 == panel.sha256
+    frame = panel.to_frame()
+    assert list(frame.columns) == ["series", "month", "value"] and len(frame) == 54
+    assert frame["month"].iloc[0] == "2000-01"
+    back = Panel.from_frame(frame.sample(frac=1.0, random_state=1))
+    assert back.ids == ["x", "y"] and back.sha256 == panel.sha256
+
+
+@pytest.mark.parametrize("frame, message", [
+    (pd.DataFrame({"series": ["a", "a"], "month": ["2000-01", "2000-03"], "value": [1.0, 2.0]}), "consecutive"),
+    (pd.DataFrame({"series": ["a", "a"], "month": ["2000-01", "2000-01"], "value": [1.0, 2.0]}), "consecutive"),
+    (pd.DataFrame({"series": ["a"], "month": ["2000-01"]}), "missing"),
+    (pd.DataFrame({"series": ["a", "a"], "month": ["2000-01", "2000-02"], "value": [1.0, np.nan]}), "finite"),
+])
+def test_a_bad_history_table_is_refused(frame, message):
+    with pytest.raises(ConfigError, match=message):
+        Panel.from_frame(frame)
+
+
+def test_shards_are_stable_balanced_and_cover_new_series():
+    ids = [f"series-{i}" for i in range(10)]
+    parts = shards(ids, 4)
+    assert len(parts) == 3 and sorted(len(p) for p in parts) == [3, 3, 4]
+    assert sorted(i for p in parts for i in p) == list(range(10))
+    assert shards(list(reversed(ids)), 4) == [[9 - i for i in reversed(p)] for p in parts], "by id, not by order"
+    bounds = shard_bounds(ids, parts)
+    for k, part in enumerate(parts):
+        assert all(shard_for(ids[i], bounds) == k for i in part)
+    assert 0 <= shard_for("never seen", bounds) < 3
+    assert series_hash("a") == series_hash("a") != series_hash("b")
+    assert shards(ids, 100) == [list(range(10))]
