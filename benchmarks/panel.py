@@ -105,7 +105,7 @@ def main() -> int:
     for model, scores in sorted(summary["mean"].items(), key=lambda item: item[1]["mase"]):
         share = summary.get(f"share_beats_{model.lower()}")
         print(f"| {model} | {scores['mase']:.3f} | {summary['median_mase'][model]:.3f} | {scores['mape']:.2f} | "
-              f"{'' if share is None else f'{share:.0%}'} |")
+              f"{'' if share is None else f'{share:.1%}'} |")
     print()
     print("| whole monthly DAG run (stats off) | value |")
     print("|---|---|")

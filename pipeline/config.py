@@ -51,7 +51,7 @@ class Config:
     patience: int = 40
     batch_size: int = 16
     ensemble_size: int = 5
-    max_windows_per_series: int = 0
+    windows_per_series: int = 0
     mase_loss: bool = False
     seed: int = 42
     experiment_name: str = "lstm-monthly-retraining"
@@ -122,7 +122,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "epochs": (1, 5000), "patience": (0, 5000), "batch_size": (1, 65536), "ensemble_size": (1, 64),
     "seed": (0, 2**31 - 1), "live_mape_alert": (0.0, 1000.0), "drift_level_z": (0.0, 100.0),
     "drift_seasonal_corr": (-1.0, 1.0), "max_quarantine_share": (0.0, 1.0), "shard_size": (1, 1_000_000),
-    "max_mapped_tasks": (1, 100_000), "max_windows_per_series": (0, 100_000),
+    "max_mapped_tasks": (1, 100_000), "windows_per_series": (0, 100_000),
 }
 TEXT = re.compile(r"[^\x00-\x1f\x7f]{1,1000}")
 TEXT_RULE = "must be 1 to 1000 characters, none of them control characters"
@@ -141,10 +141,10 @@ OPERATOR_KEYS = ("csv_path", "data_dir", "allow_any_csv_path", "max_file_mb", "d
 TRIGGER_KEYS = tuple(name for name in FIELD_NAMES if name not in OPERATOR_KEYS)
 MODEL_KEYS = ("lookback", "seasonal_lookback", "season_length", "val_size", "log_transform", "relative_windows",
               "output_steps", "hidden_size", "num_layers", "dropout", "learning_rate", "epochs", "patience",
-              "batch_size", "ensemble_size", "seed", "max_windows_per_series", "mase_loss", "shard_size")
+              "batch_size", "ensemble_size", "seed", "windows_per_series", "mase_loss", "shard_size")
 
 # What a model key meant before the key existed (a version trained then has no such param).
-LEGACY_MODEL_SETTINGS: dict[str, Any] = {"seasonal_lookback": 0, "max_windows_per_series": 0, "mase_loss": False}
+LEGACY_MODEL_SETTINGS: dict[str, Any] = {"seasonal_lookback": 0, "windows_per_series": 0, "mase_loss": False}
 
 
 def _read_yaml(text: str, origin: str) -> dict[str, Any]:

@@ -229,7 +229,7 @@ def build_views(train: Panel, cfg: Config) -> list[tuple[FeatureSet, Scaling]]:
     """Features for each way the configured ensemble reads the data: windows of ``lookback`` months (when > 0),
     then the last ``seasonal_lookback`` year-over-year changes (when > 0)."""
     common = {"val_size": cfg.val_size, "steps": cfg.output_steps, "log": cfg.log_transform,
-              "relative": cfg.relative_windows, "max_windows": cfg.max_windows_per_series,
+              "relative": cfg.relative_windows, "max_windows": cfg.windows_per_series,
               "weighted": cfg.mase_loss, "season_length": cfg.season_length}
     views = [build_features(train, cfg.lookback, **common)] if cfg.lookback else []
     if cfg.seasonal_lookback:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from pipeline.config import Config
 from pipeline.data.ingest import month_text
-from pipeline.data.panel import Panel, month_starts
+from pipeline.data.panel import Panel, month_starts, shards
 from pipeline.model.forecaster import Forecaster
 from pipeline.model.train import fit_forecaster
 from pipeline.scoring.evaluate import forecast_windows, last_windows, mase_scale, metrics_rows, seasonal_naive
@@ -146,6 +146,7 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def backtest(panel: Panel, cfg: Config, stats_baselines: bool = False) -> dict[str, Any]:
-    """All folds in this process, one global model over the whole panel per fold, then the summary (the command
-    line and benchmarks use this)."""
-    return summarize([run_fold(panel, cfg, fold, stats_baselines) for fold in range(cfg.folds)])
+    """Every fold of every shard (``shard_size``) in this process, one global model per shard and fold, then the
+    summary: what the DAG's fits compute, in one call (the command line, the gate's refit and benchmarks)."""
+    parts = [panel.subset(part) for part in shards(panel.ids, cfg.shard_size)]
+    return summarize([run_fold(part, cfg, fold, stats_baselines) for part in parts for fold in range(cfg.folds)])

@@ -27,7 +27,7 @@ def test_presets_reproduce_the_two_setups():
         assert (article.log_transform, article.relative_windows, article.output_steps, article.ensemble_size,
                 article.patience, article.seasonal_lookback) == (False, False, 1, 1, 0, 0)
         assert article.input_months == article.lookback
-    assert set(presets()) == {"lstm-direct", "keras-seed", "pytorch-seed"}
+    assert set(presets()) == {"lstm-direct", "lstm-global", "keras-seed", "pytorch-seed"}
 
 
 def test_precedence_preset_then_file_then_overrides(tmp_path):
@@ -95,3 +95,10 @@ def test_a_trigger_sets_model_settings_only():
         trigger_overrides({"epoch": 2})
     with pytest.raises(ConfigError, match=r"unknown DAG param '\\x00'"):
         trigger_overrides({"\x00": 1})
+
+
+def test_the_panel_preset_reads_two_years_of_yearly_changes():
+    cfg = load_config(overrides={"preset": "lstm-global"})
+    assert (cfg.lookback, cfg.seasonal_lookback, cfg.input_months, cfg.output_steps) == (0, 24, 36, 12)
+    assert (cfg.mase_loss, cfg.val_size, cfg.ensemble_size, cfg.hidden_size) == (True, 0, 5, 32)
+    assert load_config().mase_loss is False, "AirPassengers' default is untouched"
