@@ -332,13 +332,13 @@ def monitor(ctx: Context) -> Context:
         live = monitor_.live_performance(registry.load_version(name, version), panel, trained_to, cfg.season_length)
         if live:
             live["version"] = version
-    months_added = _months_between(previous_month, ctx["data_month"]) if previous_month else panel.length(0)
+    months = panel.last_month - int(panel.starts.min()) + 1  # the calendar months the data covers
+    months_added = _months_between(previous_month, ctx["data_month"]) if previous_month else months
     recent = months_added if previous_month else cfg.season_length  # first run: compare the last season
     found = monitor_.panel_drift(panel, max(recent, 1), cfg.season_length, cfg.drift_level_z, cfg.drift_seasonal_corr)
     result = {"live": live, "drift": found, "previous_data_month": previous_month, "months_added": months_added}
     path = write_json(Path(ctx["work_dir"]) / "monitor.json", result)
-    figures = {"data_months": float(panel.length(0)) if len(panel) == 1 else float(len(panel.values)),
-               "months_added": float(months_added)}
+    figures = {"data_months": float(months), "months_added": float(months_added)}
     with tracking.resume(ctx["mlflow_run_id"]):
         mlflow.log_artifact(str(path), "monitoring")
         mlflow.set_tag("drift", "yes" if found["drift"] else "no")
