@@ -21,7 +21,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import load_config
-from pipeline.scoring.backtest import LSTM, NAIVE, STATS_MODELS, backtest
+from pipeline.data.panel import Panel, single
+from pipeline.scoring import backtest as bt
+from pipeline.scoring.backtest import LSTM, NAIVE, STATS_MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,8 +63,22 @@ def baseline_rows(summary: dict) -> list[dict]:
     """Seasonal naive and (when scored) the statsforecast models, from a backtest summary, best first."""
     names = [name for name in (*STATS_MODELS, NAIVE) if name in summary["mean"]]
     rows = [{"model": name.replace("_", " "), "folds": [f[name]["mape"] for f in summary["per_fold"]],
-             "mape": summary["mean"][name]["mape"], "mase": summary["mean"][name]["mase"]} for name in names]
+             "mape": summary["mean"][name]["mape"], "mase": summary["mean"][name]["mase"],
+             "intervals": _intervals(summary["mean"][name])} for name in names]
     return sorted(rows, key=lambda r: r["mape"])
+
+
+def _intervals(scores: dict) -> str:
+    """Coverage of the 80 % and 95 % intervals and their interval score (MSIS at 95 %), as table cells."""
+    if "coverage_95" not in scores:
+        return " | | "
+    return f"{scores['coverage_80']:.0%} | {scores['coverage_95']:.0%} | {scores['msis_95']:.2f}"
+
+
+def backtest(series: pd.Series, cfg, stats_baselines: bool = False) -> dict:
+    """The pipeline's backtest of one series (a panel of one)."""
+    panel: Panel = single(series.asfreq("MS"))
+    return bt.backtest(panel, cfg, stats_baselines)
 
 
 def lstm_row(series: pd.Series, preset: str, seeds: int, label: str = "", stats: bool = False,
@@ -77,13 +93,14 @@ def lstm_row(series: pd.Series, preset: str, seeds: int, label: str = "", stats:
     _, summary = runs[len(runs) // 2]
     return {"model": f"LSTM `{preset}`{label}", "folds": [f[LSTM]["mape"] for f in summary["per_fold"]],
             "mape": statistics.median(r[0] for r in runs), "mase": summary["mean"][LSTM]["mase"],
+            "intervals": _intervals(summary["mean"][LSTM]),
             "naive_folds": [f[NAIVE]["mape"] for f in summary["per_fold"]],
             "train_s": summary["train_seconds_mean"], "seeds": [round(r[0], 2) for r in runs], "summary": summary}
 
 
 def table(rows: list[dict]) -> str:
-    out = ["| model | fold 1 MAPE % | fold 2 | fold 3 | mean MAPE % | MASE | beats naive every fold | train s/fold |",
-           "|---|---|---|---|---|---|---|---|"]
+    out = ["| model | fold 1 MAPE % | fold 2 | fold 3 | mean MAPE % | MASE | beats naive every fold | train s/fold "
+           "| 80 % coverage | 95 % coverage | MSIS |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         beats = ""
         if "naive_folds" in r:
@@ -91,7 +108,8 @@ def table(rows: list[dict]) -> str:
             beats = f"no (fold {', '.join(lost)})" if lost else "yes"
         train = f"{r['train_s']:.1f}" if "train_s" in r else ""
         folds = " | ".join(f"{v:.2f}" for v in r["folds"])
-        out.append(f"| {r['model']} | {folds} | {r['mape']:.2f} | {r['mase']:.2f} | {beats} | {train} |")
+        out.append(f"| {r['model']} | {folds} | {r['mape']:.2f} | {r['mase']:.2f} | {beats} | {train} | "
+                   f"{r.get('intervals', ' | | ')} |")
     return "\n".join(out)
 
 

@@ -73,12 +73,13 @@ def with_stats(results: list[dict], panel: Panel) -> list[dict]:
         origin = bt.origins(panel.last_month, cfg.folds, cfg.horizon)[fold]
         train, actual = bt.fold_split(panel.subset([panel.position(s) for s in ids]), origin, cfg.horizon)
         started = time.perf_counter()
-        forecasts = bt.stats_forecasts(train, cfg.horizon, cfg.season_length)
+        forecasts, bounds = bt.stats_forecasts(train, cfg.horizon, cfg.season_length, cfg.levels)
         print(f"fold {fold}: statsforecast {time.perf_counter() - started:.0f}s", file=sys.stderr)
-        scores = bt.score(train, actual, forecasts, cfg.season_length)
-        merged = {"fold": fold, "train_end": parts[0]["train_end"], "series": ids,
-                  "scores": {m: {k: [v for r in parts for v in r["scores"][m][k]] for k in bt.METRICS}
-                             for m in parts[0]["scores"]} | scores}
+        stats = bt.fold_result(fold, origin, train, actual, forecasts, cfg.season_length, bounds)
+        merged = {**stats, "scores": {m: {k: [v for r in parts for v in r["scores"][m][k]] for k in bt.METRICS}
+                                      for m in parts[0]["scores"]} | stats["scores"],
+                  "forecasts": {m: [row for r in parts for row in r["forecasts"][m]] for m in parts[0]["forecasts"]}
+                  | stats["forecasts"]}
         out.append(merged)
     return out
 
@@ -95,17 +96,20 @@ def main() -> int:
         results = fold_results(run["work"])
         if args.stats:
             results = with_stats(results, panel)
-        summary = bt.summarize(results)
+        summary = bt.summarize(results, load_config(CONFIG).levels)
     n = report["series"]["in"]
     print(f"US employment: {n} series in, {report['series']['quarantined']} quarantined, {len(panel)} modelled; "
           f"{summary['folds']} origins x 12 months; {len(summary['fallback'])} series fall back to seasonal naive")
     print()
-    print("| model | mean MASE | median MASE | mean MAPE % | LSTM better on (series-folds) |")
-    print("|---|---|---|---|---|")
+    print("| model | mean MASE | median MASE | mean MAPE % | LSTM better on (series-folds) | 80 % coverage | "
+          "95 % coverage | 95 % width (scaled) | MSIS |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for model, scores in sorted(summary["mean"].items(), key=lambda item: item[1]["mase"]):
         share = summary.get(f"share_beats_{model.lower()}")
+        bands = (f"{scores['coverage_80']:.1%} | {scores['coverage_95']:.1%} | {scores['width_95']:.2f} | "
+                 f"{scores['msis_95']:.2f}" if "coverage_95" in scores else " | | | ")
         print(f"| {model} | {scores['mase']:.3f} | {summary['median_mase'][model]:.3f} | {scores['mape']:.2f} | "
-              f"{'' if share is None else f'{share:.1%}'} |")
+              f"{'' if share is None else f'{share:.1%}'} | {bands} |")
     print()
     print("| whole monthly DAG run (stats off) | value |")
     print("|---|---|")

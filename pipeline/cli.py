@@ -114,10 +114,13 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     client = tracking.existing_store()
     version = registry.champion_version(client, cfg.registered_model_name)
     table = registry.load_version(cfg.registered_model_name, version).forecast(panel, args.months)
+    bands = [c for c in table.columns if c.startswith(("lower_", "upper_"))]
     width = max(6, *(len(str(s)) for s in table["series"]))
-    print(f"{'series':<{width}}  {'month':<8} {'forecast':>12}  model (champion v{version})")
-    for row in table.itertuples(index=False):
-        print(f"{row.series:<{width}}  {row.month:<8} {row.forecast:>12.1f}  {row.model}")
+    print(f"{'series':<{width}}  {'month':<8} {'forecast':>12}" + "".join(f" {c:>12}" for c in bands)
+          + f"  model (champion v{version})")
+    for row in table.to_dict(orient="records"):
+        print(f"{row['series']:<{width}}  {row['month']:<8} {row['forecast']:>12.1f}"
+              + "".join(f" {row[c]:>12.1f}" for c in bands) + f"  {row['model']}")
     return 0
 
 

@@ -59,6 +59,9 @@ class Config:
     baseline_gate: bool = True
     stats_baselines: bool = False
     live_mape_alert: float = 15.0
+    interval_levels: str = "80,95"
+    coverage_tolerance: float = 0.05
+    band_alert_p: float = 0.01
     drift_level_z: float = 3.0
     drift_seasonal_corr: float = 0.8
 
@@ -81,11 +84,20 @@ class Config:
                      "registered_model_name"):
             if not getattr(self, name):
                 raise ConfigError(f"config '{name}' may not be empty")
+        levels = [part.strip() for part in self.interval_levels.split(",")]
+        if not 1 <= len(levels) <= 4 or not all(part.isdigit() and 50 <= int(part) <= 99 for part in levels):
+            raise ConfigError(f"config 'interval_levels' must be 1 to 4 comma-separated percentages from 50 to 99, "
+                              f"got {excerpt(self.interval_levels)}")
         if not self.lookback and not self.seasonal_lookback:
             raise ConfigError("config 'lookback' and 'seasonal_lookback' are both 0: the model would read nothing")
         if self.seasonal_lookback and self.output_steps > self.season_length:
             raise ConfigError(f"config 'seasonal_lookback' needs output_steps <= season_length "
                               f"({self.output_steps} > {self.season_length}); set seasonal_lookback: 0")
+
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """The prediction interval levels, in percent, ascending."""
+        return tuple(sorted({int(part) for part in self.interval_levels.split(",")}))
 
     @property
     def input_months(self) -> int:
@@ -122,7 +134,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "epochs": (1, 5000), "patience": (0, 5000), "batch_size": (1, 65536), "ensemble_size": (1, 64),
     "seed": (0, 2**31 - 1), "live_mape_alert": (0.0, 1000.0), "drift_level_z": (0.0, 100.0),
     "drift_seasonal_corr": (-1.0, 1.0), "max_quarantine_share": (0.0, 1.0), "shard_size": (1, 1_000_000),
-    "max_mapped_tasks": (1, 100_000), "windows_per_series": (0, 100_000),
+    "max_mapped_tasks": (1, 100_000), "windows_per_series": (0, 100_000), "coverage_tolerance": (0.0, 1.0),
+    "band_alert_p": (0.0, 0.5),
 }
 TEXT = re.compile(r"[^\x00-\x1f\x7f]{1,1000}")
 TEXT_RULE = "must be 1 to 1000 characters, none of them control characters"
@@ -137,7 +150,7 @@ NAME_RULES = {"experiment_name": _NAME_RULE, "registered_model_name": _NAME_RULE
 OPERATOR_KEYS = ("csv_path", "data_dir", "allow_any_csv_path", "max_file_mb", "date_column", "target_column",
                  "series_column", "title_column", "max_quarantine_share", "shard_size", "max_mapped_tasks",
                  "season_length", "experiment_name", "registered_model_name", "baseline_gate", "live_mape_alert",
-                 "drift_level_z", "drift_seasonal_corr")
+                 "drift_level_z", "drift_seasonal_corr", "interval_levels", "coverage_tolerance", "band_alert_p")
 TRIGGER_KEYS = tuple(name for name in FIELD_NAMES if name not in OPERATOR_KEYS)
 MODEL_KEYS = ("lookback", "seasonal_lookback", "season_length", "val_size", "log_transform", "relative_windows",
               "output_steps", "hidden_size", "num_layers", "dropout", "learning_rate", "epochs", "patience",

@@ -35,6 +35,7 @@ from pipeline.ops import alerts, gauges, plots, registry, tracking
 from pipeline.ops import monitor as monitor_
 from pipeline.scoring import backtest as bt
 from pipeline.scoring import evaluate as ev
+from pipeline.scoring.intervals import Calibration, interval_scores
 
 logger = logging.getLogger(__name__)
 
@@ -149,8 +150,8 @@ def fit(ctx: Context, job: Mapping[str, Any]) -> str:
     result: dict[str, Any] = {"shard": shard, "origin": month_text(origin), "train_seconds": seconds, "folds": []}
     for fold in job["folds"]:
         train, actual = bt.fold_split(part, origin, cfg.horizon)
-        forecasts = bt.forecast_models(forecaster, train, cfg.horizon, cfg, cfg.stats_baselines)
-        result["folds"].append(bt.fold_result(fold, origin, train, actual, forecasts, cfg.season_length)
+        forecasts, bounds = bt.forecast_models(forecaster, train, cfg.horizon, cfg, cfg.stats_baselines)
+        result["folds"].append(bt.fold_result(fold, origin, train, actual, forecasts, cfg.season_length, bounds)
                                | {"train_seconds": seconds, "best_epochs": [h.best_epoch for h in histories]})
     if job["final"]:
         files = forecaster.save(work / "model" / f"shard_{shard}")
@@ -183,7 +184,7 @@ def backtest_summary(ctx: Context, fit_paths: list[str]) -> str:
     cfg = _config(ctx)
     panel = _panel(ctx)
     results = [fold for path in fit_paths for fold in read_json(path)["folds"]]
-    summary = bt.summarize(results)
+    summary = bt.summarize(results, cfg.levels)
     work = Path(ctx["work_dir"])
     path = write_json(work / "backtest" / "summary.json", {k: v for k, v in summary.items() if k != "per_series"})
     table = pd.DataFrame.from_dict(summary["per_series"], orient="index").rename_axis("series").reset_index()
@@ -224,11 +225,14 @@ def evaluate(ctx: Context, fit_paths: list[str], backtest_path: str) -> Context:
     shard_spec = read_json(work / "shards.json")
     summary = read_json(backtest_path)
     forecasters = [Forecaster.load(r["final"]["files"]["weights"], r["final"]["files"]["spec"]) for r in finals]
+    calibration = {m: Calibration.from_dict(c) for m, c in summary["calibration"].items()}
     candidate = ShardedForecaster(forecasters, shard_spec["bounds"], cfg.season_length, cfg.horizon,
-                                  set(summary["fallback"]))
+                                  set(summary["fallback"]), calibration)
     holdout = holdout_scores(candidate, panel, cfg)
-    scores = {f"holdout_{k}": float(np.mean(v)) for k, v in holdout["scores"]["published"].items()}
-    scores |= {f"baseline_{k}": float(np.mean(v)) for k, v in holdout["scores"][bt.NAIVE].items()}
+    scores = {f"holdout_{k}": float(np.mean(v) if k in bt.METRICS else np.nanmean(v))
+              for k, v in holdout["scores"]["published"].items()}
+    scores |= {f"baseline_{k}": float(np.mean(v)) for k, v in holdout["scores"][bt.NAIVE].items()
+               if k in bt.METRICS}
     future = candidate.forecast(panel, cfg.horizon)
     forecast_path = write_text(work / "candidate_forecast.csv", future.to_csv(index=False, float_format="%.3f"))
     metrics_path = write_json(work / "metrics.json", scores)
@@ -277,15 +281,27 @@ def _merge_curves(curves: list[dict[str, list[float]]]) -> dict[str, list[float]
 
 def holdout_scores(model: Any, panel: Panel, cfg: Config) -> dict[str, Any]:
     """A model's published forecast (fallbacks included) of the last ``holdout`` months of every series, from the
-    months before them, and seasonal naive's: per-series scores, forecasts and actuals. ``model`` forecasts a
-    history panel (the candidate's :class:`ShardedForecaster` or a registered version's ``Published``)."""
+    months before them, and seasonal naive's: per-series scores (with the published intervals' coverage, width and
+    interval score when it has intervals), forecasts and actuals. ``model`` forecasts a history panel (the
+    candidate's :class:`ShardedForecaster` or a registered version's ``Published``)."""
     origin = panel.last_month + 1 - cfg.holdout
     history, actual = bt.fold_split(panel, origin, cfg.holdout)
     table = model.forecast(history, cfg.holdout)
-    forecasts = {"published": table["forecast"].to_numpy(dtype=float).reshape(len(history), cfg.holdout),
+
+    def column(name: str) -> np.ndarray:
+        return table[name].to_numpy(dtype=float).reshape(len(history), cfg.holdout)
+
+    forecasts = {"published": column("forecast"),
                  bt.NAIVE: np.stack([ev.seasonal_naive(h, cfg.holdout, cfg.season_length) for h in history])}
-    return {"series": history.ids, "origin": origin, "actual": actual, "forecasts": forecasts,
-            "scores": bt.score(history, actual, forecasts, cfg.season_length)}
+    scores = bt.score(history, actual, forecasts, cfg.season_length)
+    bands = {level: (column(f"lower_{level}"), column(f"upper_{level}")) for level in cfg.levels
+             if f"lower_{level}" in table and table[f"lower_{level}"].notna().any()}  # levels with bounds
+    mase_scales = np.array([ev.mase_scale(h, cfg.season_length) for h in history])
+    for level, (lower, upper) in bands.items():
+        scores["published"] |= {k: v.tolist() for k, v in interval_scores(actual, lower, upper, level,
+                                                                            mase_scales).items()}
+    return {"series": history.ids, "origin": origin, "actual": actual, "forecasts": forecasts, "bands": bands,
+            "scores": scores}
 
 
 def _figures(cfg: Config, data_month: str, panel: Panel, holdout: dict[str, Any], future: pd.DataFrame,
@@ -304,14 +320,20 @@ def _figures(cfg: Config, data_month: str, panel: Panel, holdout: dict[str, Any]
     start = holdout["origin"]
     fitted = {s: months(start, holdout["forecasts"]["published"][at[s]]) for s in names if s in at}
     actual = {s: months(start, holdout["actual"][at[s]]) for s in names if s in at}
-    ahead = {sid: months(panel.end(panel.position(sid)), rows["forecast"]) for sid, rows in future.groupby("series")
-             if sid in names}
+    rows = {sid: group for sid, group in future.groupby("series") if sid in names}
+    ahead = {sid: months(panel.end(panel.position(sid)), group["forecast"]) for sid, group in rows.items()}
+    ahead_bands = {sid: {level: (months(panel.end(panel.position(sid)), group[f"lower_{level}"]),
+                                 months(panel.end(panel.position(sid)), group[f"upper_{level}"]))
+                         for level in cfg.levels if f"lower_{level}" in group} for sid, group in rows.items()}
+    holdout_bands = {s: {level: (months(start, lower[at[s]]), months(start, upper[at[s]]))
+                         for level, (lower, upper) in holdout["bands"].items()} for s in fitted}
     return [plots.loss_curves(curves["train_loss"], curves["val_loss"], work / "loss_curves.png", title),
             plots.panel_forecasts({s: history[s][history[s].index < actual[s].index[0]] for s in fitted}, fitted,
                                   work / "holdout_forecast.png", f"Holdout forecast vs actual: {title}",
-                                  cfg.target_column, actual),
+                                  cfg.target_column, actual, holdout_bands),
             plots.panel_forecasts(history, {s: ahead[s] for s in names if s in ahead}, work / "future_forecast.png",
-                                  f"Forecast after {data_month}: {title}", cfg.target_column)]
+                                  f"Forecast after {data_month}, with its intervals: {title}", cfg.target_column,
+                                  bands=ahead_bands)]
 
 
 def monitor(ctx: Context) -> Context:
@@ -347,10 +369,25 @@ def monitor(ctx: Context) -> Context:
         if live:
             figures |= {"champion_live_mape": live["live_mape"], "champion_live_mase": live["live_mase"],
                         "champion_live_months": float(live["months"])}
+        if live and live["band"]:
+            figures |= {"champion_outside_band_share": live["band"]["outside_share"],
+                        "champion_outside_band_p": live["band"]["p_value"]}
         mlflow.log_metrics(figures)
     gauges.send(figures)
     for finding in found["findings"]:
         logger.warning("drift: %s", finding)
+    band = live["band"] if live else None
+    if band and band["p_value"] < cfg.band_alert_p:
+        months = "; ".join(f"{m['series']} {m['month']}: {m['value']:g} outside [{m['lower']:.4g}, {m['upper']:.4g}]"
+                           for m in band["months"])
+        alerts.send(f"[{cfg.experiment_name}] champion v{version}: {band['outside']} of {band['checked']} months "
+                    f"outside its {band['level']} % interval",
+                    f"Since {live['trained_to']} ({live['first']}..{live['last']}), {band['outside']} of "
+                    f"{band['checked']} actual months ({band['outside_share']:.0%}) fell outside the champion's "
+                    f"{band['level']} % prediction interval, where a calibrated interval misses "
+                    f"{band['expected_share']:.0%}: that many misses has probability {band['p_value']:.2g} "
+                    f"(alert under {cfg.band_alert_p:g}). The series moved away from what the model expects (run "
+                    f"{ctx['run_key']}). Months: {months}.")
     if live and live["live_mape"] > cfg.live_mape_alert:
         worst = ", ".join(f"{w['series']} {w['live_mape']:.1f}%" for w in live["worst"][:3])
         alerts.send(f"[{cfg.experiment_name}] champion v{version} live MAPE {live['live_mape']:.1f}%",
@@ -393,12 +430,15 @@ def register(ctx: Context, backtest_path: str, monitor_path: str | None = None) 
     candidate = registry.Scores(backtest_mase=summary["mean"][bt.LSTM]["mase"],
                                 holdout_mase=ctx["metrics"]["holdout_mase"])
     baseline = summary["mean"][bt.NAIVE]["mase"]
+    level = max(cfg.levels)
+    coverage = {k: v for k, v in summary["mean"][bt.LSTM].items() if k.startswith(("coverage_", "msis_"))}
     with registry.champion_lock(name):  # one decision at a time: the champion read here is the one replaced
         champion_version = registry.alias_version(client, name, registry.CHAMPION)
         champion = None
         if champion_version is not None and champion_version != version:
             champion = _champion_scores(client, name, champion_version, cfg, _panel(ctx), summary)
-        promoted, reason = registry.decide(candidate, baseline, champion, cfg.baseline_gate, drift)
+        promoted, reason = registry.decide(candidate, baseline, champion, cfg.baseline_gate, drift,
+                                           (level, coverage.get(f"coverage_{level}"), cfg.coverage_tolerance))
         if champion_version == version:
             promoted, reason = True, "this version is already the champion (re-run)"
         if promoted and champion_version != version:
@@ -407,7 +447,8 @@ def register(ctx: Context, backtest_path: str, monitor_path: str | None = None) 
                 promoted, reason = False, refused
     decision = registry.Decision(model_name=name, candidate_version=version, candidate=candidate,
                                  baseline_backtest_mase=baseline, champion_version=champion_version,
-                                 champion=champion, promoted=promoted, reason=reason, decided_at=registry.now_iso())
+                                 champion=champion, promoted=promoted, reason=reason, decided_at=registry.now_iso(),
+                                 coverage=coverage or None)
     for key, value in decision.as_tags().items():
         client.set_model_version_tag(name, version, key, value)
     path = write_json(Path(ctx["work_dir"]) / "decision.json", asdict(decision))

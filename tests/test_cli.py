@@ -23,7 +23,7 @@ def test_run_then_forecast_with_the_champion(state, synthetic_csv, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].split()[:3] == ["series", "month", "forecast"] and "champion v1" in lines[0]
     assert [line.split()[1] for line in lines[1:]] == ["2006-01", "2006-02", "2006-03", "2006-04"]
-    assert all(float(line.split()[2]) > 0 and line.split()[3] in ("lstm", "seasonal_naive") for line in lines[1:])
+    assert all(float(line.split()[2]) > 0 and line.split()[-1] in ("lstm", "seasonal_naive") for line in lines[1:])
 
 
 def test_validate_accepts_the_bundled_data(capsys):
@@ -62,7 +62,8 @@ def test_backtest_on_any_monthly_csv(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["folds"] == 2 and [f["train_end"] for f in summary["per_fold"]] == ["2003-12", "2004-06"]
     assert set(summary["mean"]) == {"lstm", "seasonal_naive"}
-    assert set(summary["mean"]["lstm"]) == {"mape", "rmse", "mae", "mase"}
+    # 2 folds of 6 months: 6 residuals calibrate each fold's intervals, enough for 80 % but not for 95 % (19)
+    assert set(summary["mean"]["lstm"]) == {"mape", "rmse", "mae", "mase", "coverage_80", "width_80", "msis_80"}
     assert main(args) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0] == "1 series, 2 folds; means over series-folds"

@@ -162,10 +162,10 @@ class Panel:
             return cls(meta["ids"], meta["titles"], data["starts"], data["offsets"], data["values"], meta["source"])
 
 
-def single(values: np.ndarray, first_month: int, series_id: str = "series") -> Panel:
-    """A panel of one series."""
-    values = np.asarray(values, dtype=float)
-    return Panel([series_id], [series_id], np.array([first_month], dtype=np.int32),
+def single(series: pd.Series, series_id: str = "series") -> Panel:
+    """A panel of one monthly series (indexed by month starts)."""
+    values = series.to_numpy(dtype=float)
+    return Panel([series_id], [series_id], np.array([month_index(series.index[0])], dtype=np.int32),
                  np.array([0, len(values)], dtype=np.int64), values)
 
 

@@ -1,10 +1,10 @@
 """The published model of a panel: one global forecaster per shard, the shard of every series (by its stable
-hash, so a series never seen lands in a shard too), and the series whose forecast falls back to seasonal naive
-because the LSTM lost its backtest to it there."""
+hash, so a series never seen lands in a shard too), the series whose forecast falls back to seasonal naive
+because the LSTM lost its backtest to it there, and the calibration of each model's prediction intervals (from the
+backtest residuals)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from pipeline.data.panel import Panel, month_starts, shard_for
 from pipeline.io import read_json, sha256_file, write_json
 from pipeline.model.forecaster import Forecaster
 from pipeline.scoring.evaluate import forecast_windows, last_windows, seasonal_naive
+from pipeline.scoring.intervals import Calibration, log_scale
 
 LSTM, NAIVE = "lstm", "seasonal_naive"
 
@@ -28,6 +29,7 @@ class ShardedForecaster:
     season_length: int
     horizon: int
     fallback: set[str] = field(default_factory=set)
+    calibration: dict[str, Calibration] = field(default_factory=dict)
 
     @property
     def lookback(self) -> int:
@@ -56,9 +58,24 @@ class ShardedForecaster:
                 windows = last_windows([history.values_of(i) for i in rows], forecaster.lookback)
                 values[rows] = forecast_windows(forecaster.predict, windows, steps)
         months = [month_starts(history.end(i), steps).strftime("%Y-%m") for i in range(len(history))]
-        return pd.DataFrame({"series": np.repeat(np.array(history.ids, dtype=object), steps),
-                             "month": np.concatenate(months) if months else [],
-                             "forecast": values.reshape(-1), "model": np.repeat(used, steps)})
+        table = pd.DataFrame({"series": np.repeat(np.array(history.ids, dtype=object), steps),
+                              "month": np.concatenate(months) if months else [],
+                              "forecast": values.reshape(-1), "model": np.repeat(used, steps)})
+        return table.assign(**self._intervals(history, values, used))
+
+    def _intervals(self, history: Panel, values: np.ndarray, used: np.ndarray) -> dict[str, np.ndarray]:
+        """``lower_<level>`` and ``upper_<level>`` columns, each series with its model's calibration and its own
+        scale (none when the model was logged without calibrations)."""
+        if not self.calibration:
+            return {}
+        scales = np.array([log_scale(history.values_of(i), self.season_length) for i in range(len(history))])
+        levels = next(iter(self.calibration.values())).levels
+        columns = {f"{side}_{level}": np.zeros_like(values) for level in levels for side in ("lower", "upper")}
+        for model, calibration in self.calibration.items():
+            rows = np.flatnonzero(used == model)
+            for level, (lower, upper) in calibration.bounds(values[rows], scales[rows]).items():
+                columns[f"lower_{level}"][rows], columns[f"upper_{level}"][rows] = lower, upper
+        return {name: column.reshape(-1) for name, column in columns.items()}
 
     def save(self, folder: str | Path) -> dict[str, str]:
         """Write every shard's forecaster and the panel spec; return the files (MLflow model artifacts)."""
@@ -69,7 +86,8 @@ class ShardedForecaster:
             files |= {f"shard_{k}_weights": saved["weights"], f"shard_{k}_spec": saved["spec"]}
         spec = write_json(folder / "panel.json", {"shards": len(self.shards), "bounds": self.bounds,
                                                   "season_length": self.season_length, "horizon": self.horizon,
-                                                  "fallback": sorted(self.fallback)})
+                                                  "fallback": sorted(self.fallback),
+                                                  "calibration": {m: c.to_dict() for m, c in self.calibration.items()}})
         return files | {"panel": str(spec)}
 
     def checksums(self, files: dict[str, str]) -> dict[str, str]:
@@ -82,10 +100,5 @@ class ShardedForecaster:
         spec = read_json(files["panel"])
         shards = [Forecaster.load(files[f"shard_{k}_weights"], files[f"shard_{k}_spec"],
                                   (checksums or {}).get(f"shard_{k}_weights")) for k in range(spec["shards"])]
-        return cls(shards, spec["bounds"], spec["season_length"], spec["horizon"], set(spec["fallback"]))
-
-
-def from_shards(forecasters: Sequence[Forecaster], bounds: Sequence[str], season_length: int, horizon: int,
-                fallback: Sequence[str] = ()) -> ShardedForecaster:
-    """A sharded forecaster from trained shard forecasters."""
-    return ShardedForecaster(list(forecasters), list(bounds), season_length, horizon, set(fallback))
+        calibration = {m: Calibration.from_dict(c) for m, c in spec.get("calibration", {}).items()}
+        return cls(shards, spec["bounds"], spec["season_length"], spec["horizon"], set(spec["fallback"]), calibration)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binom
 
 from pipeline.data.ingest import month_text
 from pipeline.data.panel import Panel, month_index
@@ -36,7 +37,31 @@ def live_performance(published: Any, panel: Panel, trained_to: str, season_lengt
     worst = np.argsort(-scores["mape"])[:5]
     return {"months": months, "first": month_text(cut), "last": month_text(panel.last_month), "trained_to": trained_to,
             "series": len(history), **{f"live_{k}": float(np.mean(v)) for k, v in scores.items()},
-            "worst": [{"series": history.ids[i], "live_mape": float(scores["mape"][i])} for i in worst]}
+            "worst": [{"series": history.ids[i], "live_mape": float(scores["mape"][i])} for i in worst],
+            "band": outside_band(table, history, actual, cut)}
+
+
+def outside_band(table: pd.DataFrame, history: Panel, actual: np.ndarray, first: int) -> dict[str, Any] | None:
+    """How many of the months since the champion's data month fell outside its widest prediction interval (of the
+    levels it publishes bounds for), and how probable that many is for a calibrated interval: the binomial tail
+    P(X >= outside) at the interval's miss rate (None when the champion publishes no intervals)."""
+    levels = sorted((int(c.removeprefix("lower_")) for c in table.columns if c.startswith("lower_")), reverse=True)
+    levels = [level for level in levels if table[f"lower_{level}"].notna().any()]
+    if not levels:
+        return None
+    level = levels[0]
+    lower = table[f"lower_{level}"].to_numpy(dtype=float).reshape(actual.shape)
+    upper = table[f"upper_{level}"].to_numpy(dtype=float).reshape(actual.shape)
+    known = np.isfinite(lower) & np.isfinite(upper)
+    outside = known & ((actual < lower) | (actual > upper))
+    count, checked = int(outside.sum()), int(known.sum())
+    miss = 1 - level / 100
+    p_value = float(binom.sf(count - 1, checked, miss)) if count else 1.0
+    rows = [{"series": history.ids[i], "month": month_text(first + j), "value": float(actual[i, j]),
+             "lower": float(lower[i, j]), "upper": float(upper[i, j])}
+            for i, j in zip(*np.nonzero(outside), strict=True)]
+    return {"level": level, "outside": count, "checked": checked, "outside_share": count / checked,
+            "expected_share": miss, "p_value": p_value, "months": rows[:10]}
 
 
 def panel_drift(panel: Panel, recent: int, season_length: int, level_z: float = 3.0,
@@ -98,6 +123,17 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "n/a"
 
 
+def _band(band: dict[str, Any] | None) -> str:
+    if not band:
+        return ""
+    return (f"; {band['outside']} of {band['checked']} months outside its {band['level']} % interval "
+            f"(p = {band['p_value']:.2g})")
+
+
+def _pct(value: Any) -> str:
+    return f"{value:.1%}" if isinstance(value, (int, float)) else "n/a"
+
+
 def summary_markdown(s: dict[str, Any]) -> str:
     """The run summary as markdown (MLflow run description, artifact and task log)."""
     d, champ = s["decision"], s["decision"].get("champion") or {}
@@ -123,14 +159,24 @@ def summary_markdown(s: dict[str, Any]) -> str:
         f"{_fmt(s['metrics'].get('baseline_mase'), 4)} |",
         f"| holdout mean MAPE % | {_fmt(s['metrics'].get('holdout_mape'))} | | "
         f"{_fmt(s['metrics'].get('baseline_mape'))} |",
-        "",
     ]
+    lstm, naive = backtest.get("lstm") or {}, backtest.get("seasonal_naive") or {}
+    for level in sorted(int(k.removeprefix("coverage_")) for k in lstm if k.startswith("coverage_")):
+        lines += [f"| backtest {level} % interval coverage | {_pct(lstm.get(f'coverage_{level}'))} | | "
+                  f"{_pct(naive.get(f'coverage_{level}'))} |",
+                  f"| backtest interval score (MSIS) at {level} % | {_fmt(lstm.get(f'msis_{level}'))} | | "
+                  f"{_fmt(naive.get(f'msis_{level}'))} |"]
+        if s["metrics"].get(f"holdout_coverage_{level}") is not None:
+            lines.append(f"| holdout {level} % interval coverage | {_pct(s['metrics'][f'holdout_coverage_{level}'])} "
+                         "| | |")
+    lines.append("")
     lines += [f"- share of series-folds where the LSTM beats {key.removeprefix('share_beats_')}: {value:.0%}"
               for key, value in (s.get("shares") or {}).items()]
     lines += [
         f"- live: champion v{s['live'].get('version', '?')} on {s['live'].get('months', 0)} month(s) since "
         f"{s['live'].get('trained_to', '?')}: mean MAPE {_fmt(s['live'].get('live_mape'))} % over "
-        f"{s['live'].get('series', 1)} series" if s.get("live") else "- live: no champion or no new month to score",
+        f"{s['live'].get('series', 1)} series{_band(s['live'].get('band'))}" if s.get("live")
+        else "- live: no champion or no new month to score",
         f"- drift: {'; '.join(s['drift']['findings']) or 'none'}"
         if s["drift"].get("checked") else f"- drift: not checked ({s['drift'].get('reason')})",
         f"- decision: v{d['candidate_version']} {'promoted' if d['promoted'] else 'not promoted'} — {d['reason']}",

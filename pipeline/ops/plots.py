@@ -59,9 +59,10 @@ def future_forecast(series: pd.Series, future: pd.Series, path: str | Path, titl
 
 
 def panel_forecasts(history: dict[str, pd.Series], forecast: dict[str, pd.Series], path: str | Path, title: str,
-                    unit: str, actual: dict[str, pd.Series] | None = None) -> Path:
-    """Small multiples (at most 9 series): each series' recent months, its forecast and, when given, the actual
-    months the forecast is scored on."""
+                    unit: str, actual: dict[str, pd.Series] | None = None,
+                    bands: dict[str, dict[int, tuple[pd.Series, pd.Series]]] | None = None) -> Path:
+    """Small multiples (at most 9 series): each series' recent months, its forecast with its prediction intervals
+    as a fan (the widest palest) and, when given, the actual months the forecast is scored on."""
     names = list(forecast)[:9]
     cols = min(3, len(names))
     rows = (len(names) + cols - 1) // cols
@@ -69,6 +70,11 @@ def panel_forecasts(history: dict[str, pd.Series], forecast: dict[str, pd.Series
     for ax, name in zip(axes.ravel(), names, strict=False):
         context = history[name].iloc[-36:]
         ax.plot(context.index, context.to_numpy(), color="grey", label="data")
+        levels = sorted((bands or {}).get(name, {}), reverse=True)
+        for shade, level in enumerate(levels):
+            lower, upper = bands[name][level]
+            ax.fill_between(lower.index, lower.to_numpy(), upper.to_numpy(), color="C0", alpha=0.15 + 0.15 * shade,
+                            linewidth=0, label=f"{level} % interval")
         if actual is not None:
             ax.plot(actual[name].index, actual[name].to_numpy(), "k.-", label="actual")
         ax.plot(forecast[name].index, forecast[name].to_numpy(), "C0o-", markersize=3, label="forecast")

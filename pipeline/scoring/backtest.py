@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from pipeline.data.panel import Panel, month_starts, shards
 from pipeline.model.forecaster import Forecaster
 from pipeline.model.train import fit_forecaster
 from pipeline.scoring.evaluate import forecast_windows, last_windows, mase_scale, metrics_rows, seasonal_naive
+from pipeline.scoring.intervals import calibrate, interval_scores, log_scale, scaled_residuals
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +42,11 @@ def fold_split(panel: Panel, origin: int, horizon: int) -> tuple[Panel, np.ndarr
     return panel.subset(positions).cut(origin), actual
 
 
-def stats_forecasts(train: Panel, steps: int, season_length: int) -> dict[str, np.ndarray]:
+def stats_forecasts(train: Panel, steps: int, season_length: int, levels: Sequence[int] = (80, 95)
+                    ) -> tuple[dict[str, np.ndarray], dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]]:
     """AutoARIMA, AutoETS and AutoTheta forecasts of every series (statsforecast, the optional ``stats`` extra),
-    fitted on the whole panel in one call: {model: (n, steps)} in the panel's order."""
+    fitted on the whole panel in one call: ({model: (n, steps)}, {model: {level: (lower, upper)}}) in the panel's
+    order; the intervals are statsforecast's own."""
     try:
         from statsforecast import StatsForecast
         from statsforecast.models import AutoARIMA, AutoETS, AutoTheta
@@ -54,19 +58,31 @@ def stats_forecasts(train: Panel, steps: int, season_length: int) -> dict[str, n
                           "y": train.values})
     models = [AutoARIMA(season_length=season_length), AutoETS(season_length=season_length),
               AutoTheta(season_length=season_length)]
-    out = StatsForecast(models=models, freq="MS").forecast(df=frame, h=steps).sort_values(["unique_id", "ds"])
-    return {name: out[name].to_numpy(dtype=float).reshape(len(train), steps) for name in STATS_MODELS}
+    out = StatsForecast(models=models, freq="MS").forecast(df=frame, h=steps, level=list(levels))
+    out = out.sort_values(["unique_id", "ds"])
+
+    def column(name: str) -> np.ndarray:
+        return out[name].to_numpy(dtype=float).reshape(len(train), steps)
+
+    forecasts = {name: column(name) for name in STATS_MODELS}
+    bounds = {name: {level: (column(f"{name}-lo-{level}"), column(f"{name}-hi-{level}")) for level in levels}
+              for name in STATS_MODELS}
+    return forecasts, bounds
 
 
-def forecast_models(forecaster: Forecaster, train: Panel, steps: int, cfg: Config,
-                    stats_baselines: bool = False) -> dict[str, np.ndarray]:
-    """Each model's (n, steps) forecast of every series of ``train`` after its last month."""
+def forecast_models(forecaster: Forecaster, train: Panel, steps: int, cfg: Config, stats_baselines: bool = False
+                    ) -> tuple[dict[str, np.ndarray], dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]]:
+    """Each model's (n, steps) forecast of every series of ``train`` after its last month, and the intervals of
+    the models that bring their own (statsforecast's); the LSTM's and seasonal naive's come from the backtest
+    residuals (:func:`summarize`)."""
     histories = list(train)
     out = {LSTM: forecast_windows(forecaster.predict, last_windows(histories, forecaster.lookback), steps),
            NAIVE: np.stack([seasonal_naive(h, steps, cfg.season_length) for h in histories])}
+    bounds: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
     if stats_baselines:
-        out |= stats_forecasts(train, steps, cfg.season_length)
-    return out
+        forecasts, bounds = stats_forecasts(train, steps, cfg.season_length, cfg.levels)
+        out |= forecasts
+    return out, bounds
 
 
 def score(train: Panel, actual: np.ndarray, forecasts: dict[str, np.ndarray], season_length: int
@@ -88,8 +104,8 @@ def run_fold(panel: Panel, cfg: Config, fold: int, stats_baselines: bool = False
     train, actual = fold_split(panel, origin, cfg.horizon)
     forecaster, histories = fit_forecaster(train, cfg)
     seconds = time.perf_counter() - started
-    result = fold_result(fold, origin, train, actual, forecast_models(forecaster, train, cfg.horizon, cfg,
-                                                                      stats_baselines), cfg.season_length)
+    forecasts, bounds = forecast_models(forecaster, train, cfg.horizon, cfg, stats_baselines)
+    result = fold_result(fold, origin, train, actual, forecasts, cfg.season_length, bounds)
     result |= {"train_seconds": seconds, "best_epochs": [h.best_epoch for h in histories]}
     means = {m: float(np.mean(s["mase"])) for m, s in result["scores"].items()}
     logger.info("fold %d (train to %s, %d series): mean MASE %s (%.1fs)", fold, result["train_end"], len(train),
@@ -98,23 +114,33 @@ def run_fold(panel: Panel, cfg: Config, fold: int, stats_baselines: bool = False
 
 
 def fold_result(fold: int, origin: int, train: Panel, actual: np.ndarray, forecasts: dict[str, np.ndarray],
-                season_length: int) -> dict[str, Any]:
-    """A fold's record: its months, its series, each model's per-series scores and forecasts, the actuals."""
+                season_length: int, bounds: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] | None = None
+                ) -> dict[str, Any]:
+    """A fold's record: its months, its series with their scales, each model's per-series scores and forecasts
+    (and intervals, for the models that bring their own), the actuals."""
+    histories = list(train)
     return {"fold": fold, "train_end": month_text(origin - 1), "test_start": month_text(origin),
             "test_end": month_text(origin + actual.shape[1] - 1), "series": list(train.ids),
+            "mase_scales": [mase_scale(h, season_length) for h in histories],
+            "log_scales": [log_scale(h, season_length) for h in histories],
             "scores": score(train, actual, forecasts, season_length),
-            "forecasts": {m: f.round(6).tolist() for m, f in forecasts.items()}, "actual": actual.tolist()}
+            "forecasts": {m: f.round(6).tolist() for m, f in forecasts.items()}, "actual": actual.tolist(),
+            "intervals": {m: {str(level): {"lower": lo.round(6).tolist(), "upper": hi.round(6).tolist()}
+                              for level, (lo, hi) in levels.items()} for m, levels in (bounds or {}).items()}}
 
 
-def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
+def summarize(results: list[dict[str, Any]], levels: Sequence[int] = (80, 95)) -> dict[str, Any]:
     """Merge fold results (of one or several shards): per model the mean of each metric over all series-folds and
     the median MASE; per fold the means; per series the means over its folds, and whether the LSTM lost to
-    seasonal naive there (its published forecast then falls back to seasonal naive)."""
+    seasonal naive there (its published forecast then falls back to seasonal naive). Intervals: the LSTM's and
+    seasonal naive's calibrated on the residuals of every fold (``calibration``, what the published model uses)
+    and scored fold by fold with a calibration on the other folds (cross-conformal), beside the baselines' own."""
     models = list(results[0]["scores"])
     folds = sorted({r["fold"] for r in results})
     rows: dict[str, dict[str, list[float]]] = {}  # series -> "model.metric" -> values over folds
     per_fold = []
     pooled = {m: {k: [] for k in METRICS} for m in models}
+    interval_rows = _interval_scores(results, levels)
     for fold in folds:
         parts = [r for r in results if r["fold"] == fold]
         fold_scores = {m: {k: [v for r in parts for v in r["scores"][m][k]] for k in METRICS} for m in models}
@@ -127,26 +153,77 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
                 for m in models:
                     for k in METRICS:
                         row.setdefault(f"{m}.{k}", []).append(r["scores"][m][k][i])
+                for (m, key), values in interval_rows.get((fold, r["train_end"], series), {}).items():
+                    row.setdefault(f"{m}.{key}", []).append(values)
+        fold_means = {m: {k: float(np.mean(v)) for k, v in fold_scores[m].items()} for m in models}
+        fold_rows = {key: scores for key, scores in interval_rows.items() if key[0] == fold}
+        for (m, k), value in _interval_means(fold_rows).items():
+            fold_means.setdefault(m, {})[k] = value
         per_fold.append({"fold": fold, "train_end": parts[0]["train_end"],
-                         "series": len(fold_scores[models[0]]["mase"]),
-                         **{m: {k: float(np.mean(v)) for k, v in fold_scores[m].items()} for m in models}})
+                         "series": len(fold_scores[models[0]]["mase"]), **fold_means})
     per_series = {series: {key: float(np.mean(values)) for key, values in row.items()} for series, row in rows.items()}
     for row in per_series.values():
         row["fallback"] = bool(row[f"{LSTM}.mase"] >= row[f"{NAIVE}.mase"])
     mean = {m: {k: float(np.mean(pooled[m][k])) for k in METRICS} for m in models}
+    for key, values in _interval_means(interval_rows).items():
+        mean.setdefault(key[0], {})[key[1]] = values
     lstm = np.array(pooled[LSTM]["mase"])
     shares = {f"share_beats_{m.lower()}": float(np.mean(lstm < np.array(pooled[m]["mase"])))
               for m in models if m != LSTM}
-    return {"folds": len(folds), "series": len(per_series), "mean": mean,
+    return {"folds": len(folds), "series": len(per_series), "mean": mean, "levels": list(levels),
             "median_mase": {m: float(np.median(pooled[m]["mase"])) for m in models},
             "per_fold": per_fold, "per_series": per_series, **shares,
+            "calibration": {m: calibrate(_residuals(results, m), levels).to_dict() for m in (LSTM, NAIVE)},
             "fallback": sorted(s for s, row in per_series.items() if row["fallback"]),
             "lstm_beats_naive_every_fold": all(f[LSTM]["mase"] < f[NAIVE]["mase"] for f in per_fold),
             "train_seconds_mean": float(np.mean([r.get("train_seconds", 0.0) for r in results]))}
+
+
+def _residuals(results: list[dict[str, Any]], model: str) -> np.ndarray:
+    """The scaled log residuals of ``model`` over every series of ``results``: (series-folds, months)."""
+    parts = [scaled_residuals(np.array(r["actual"]), np.array(r["forecasts"][model]), np.array(r["log_scales"]))
+             for r in results if r["series"]]
+    return np.concatenate(parts) if parts else np.zeros((0, 1))
+
+
+def _interval_scores(results: list[dict[str, Any]], levels: Sequence[int]
+                     ) -> dict[tuple[int, str, str], dict[tuple[str, str], float]]:
+    """Coverage, width and interval score of every series-fold and level: the LSTM's and seasonal naive's
+    calibrated on the other folds (none when there is only one fold), the other models' their own."""
+    out: dict[tuple[int, str, str], dict[tuple[str, str], float]] = {}
+    folds = sorted({r["fold"] for r in results})
+    calibrations = {(model, fold): calibrate(_residuals([o for o in results if o["fold"] != fold], model), levels)
+                    for model in (LSTM, NAIVE) for fold in folds} if len(folds) > 1 else {}
+    for r in results:
+        actual = np.array(r["actual"])
+        mase_scales = np.array(r["mase_scales"])
+        bounds: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
+        for model in (LSTM, NAIVE) if calibrations else ():
+            bounds[model] = calibrations[model, r["fold"]].bounds(np.array(r["forecasts"][model]),
+                                                                 np.array(r["log_scales"]))
+        for model, by_level in r.get("intervals", {}).items():
+            bounds[model] = {int(level): (np.array(b["lower"]), np.array(b["upper"])) for level, b in by_level.items()}
+        for model, by_level in bounds.items():
+            for level, (lower, upper) in by_level.items():
+                for key, values in interval_scores(actual, lower, upper, level, mase_scales).items():
+                    for i, series in enumerate(r["series"]):
+                        out.setdefault((r["fold"], r["train_end"], series), {})[(model, key)] = float(values[i])
+    return out
+
+
+def _interval_means(rows: dict[tuple[int, str, str], dict[tuple[str, str], float]]) -> dict[tuple[str, str], float]:
+    """The mean of each (model, score) over every series-fold that has it."""
+    pooled: dict[tuple[str, str], list[float]] = {}
+    for scores in rows.values():
+        for key, value in scores.items():
+            if np.isfinite(value):
+                pooled.setdefault(key, []).append(value)
+    return {key: float(np.mean(values)) for key, values in pooled.items()}
 
 
 def backtest(panel: Panel, cfg: Config, stats_baselines: bool = False) -> dict[str, Any]:
     """Every fold of every shard (``shard_size``) in this process, one global model per shard and fold, then the
     summary: what the DAG's fits compute, in one call (the command line, the gate's refit and benchmarks)."""
     parts = [panel.subset(part) for part in shards(panel.ids, cfg.shard_size)]
-    return summarize([run_fold(part, cfg, fold, stats_baselines) for part in parts for fold in range(cfg.folds)])
+    return summarize([run_fold(part, cfg, fold, stats_baselines) for part in parts for fold in range(cfg.folds)],
+                     cfg.levels)

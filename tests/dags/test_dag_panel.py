@@ -86,7 +86,14 @@ def test_per_series_tables_and_the_published_forecast(panel_run):
     assert {"lstm.mase", "seasonal_naive.mase", "title"} <= set(per_series.columns)
     assert {"backtest_mase", "backtest_mase_median", "share_beats_seasonal_naive"} <= set(run.data.metrics)
     published = pd.read_csv(state / "forecasts" / "us-employment-test" / "latest.csv")
-    assert list(published.columns) == ["series", "month", "forecast", "model", "model_version"]
+    assert list(published.columns) == ["series", "month", "forecast", "model", "lower_80", "upper_80", "lower_95",
+                                       "upper_95", "model_version"]
+    assert ((published["lower_95"] < published["lower_80"]) & (published["lower_80"] < published["forecast"])
+            & (published["forecast"] < published["upper_80"]) & (published["upper_80"] < published["upper_95"])).all()
+    for level in (80, 95):  # scored in the backtest (per fold too) and reported
+        assert {f"backtest_coverage_{level}", f"backtest_msis_{level}",
+                f"backtest_seasonal_naive_coverage_{level}"} <= set(run.data.metrics)
+        assert f"backtest {level} % interval coverage" in run.data.tags["mlflow.note.content"]
     assert sorted(published["series"].unique()) == sorted([*SERIES, STEADY]) and len(published) == 7 * 6
     assert set(published["month"]) == {f"2019-{m:02d}" for m in (10, 11, 12)} | {f"2020-{m:02d}" for m in (1, 2, 3)}
     fallback = set(per_series.loc[per_series["fallback"], "series"])
@@ -106,4 +113,5 @@ def test_the_registered_model_forecasts_a_history_table(panel_run):
     table = model.predict(history, params={"horizon": 3})
     assert sorted(table["series"].unique()) == SERIES[:2] and len(table) == 6
     assert np.isfinite(table["forecast"]).all() and (table["forecast"] > 0).all()
+    assert (table["lower_95"] < table["forecast"]).all() and (table["forecast"] < table["upper_95"]).all()
     assert json.loads(json.dumps(model.metadata.metadata))["shards"] == 3

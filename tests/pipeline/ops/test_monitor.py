@@ -1,4 +1,8 @@
+import math
+
+import numpy as np
 import pandas as pd
+import pytest
 
 from pipeline.ops.monitor import drift, live_performance, panel_drift, summary_markdown
 from tests.conftest import panel_of, seasonal_series
@@ -49,6 +53,43 @@ def test_live_performance_scores_the_months_after_training():
     assert live["months"] == 12 and live["series"] == 2 and (live["first"], live["last"]) == ("2004-01", "2004-12")
     assert live["live_mape"] < 1e-9 and live["live_mase"] < 1e-9 and len(live["worst"]) == 2
     assert live_performance(_Perfect(panel), panel, "2004-12", 12) is None  # nothing new since training
+
+
+class _Banded(_Perfect):
+    """A champion that forecast the series as they were, with 80 % and 95 % bands of +-5 % and +-10 %."""
+
+    def forecast(self, history, steps):
+        table = super().forecast(history, steps)
+        return table.assign(lower_80=table["forecast"] * 0.95, upper_80=table["forecast"] * 1.05,
+                            lower_95=table["forecast"] / 1.1, upper_95=table["forecast"] * 1.1)
+
+
+def test_a_series_that_jumps_outside_its_band_is_improbable_for_a_calibrated_interval():
+    expected = panel_of(seasonal_series(60), seasonal_series(60, level=900.0, seed=2), ids=["calm", "jumps"])
+    jumped = seasonal_series(60, level=900.0, seed=2)
+    jumped.iloc[-4:] *= 1.5  # the last 4 months of the year since training
+    arrived = panel_of(seasonal_series(60), jumped, ids=["calm", "jumps"])
+    band = live_performance(_Banded(expected), arrived, "2003-12", 12)["band"]
+    assert (band["level"], band["outside"], band["checked"], band["expected_share"]) == (95, 4, 24, pytest.approx(0.05))
+    # P(X >= 4) for X ~ Binomial(24, 0.05)
+    assert band["p_value"] == pytest.approx(1 - sum(math.comb(24, k) * 0.05**k * 0.95**(24 - k) for k in range(4)))
+    assert band["p_value"] < 0.05 and [m["series"] for m in band["months"]] == ["jumps"] * 4
+    assert [m["month"] for m in band["months"]] == ["2004-09", "2004-10", "2004-11", "2004-12"]
+    assert band["months"][0]["value"] > band["months"][0]["upper"]
+    calm = live_performance(_Banded(expected), expected, "2003-12", 12)["band"]
+    assert calm["outside"] == 0 and calm["p_value"] == 1.0
+    assert live_performance(_Perfect(expected), expected, "2003-12", 12)["band"] is None, "no intervals published"
+
+
+class _Unknown95(_Banded):
+    def forecast(self, history, steps):
+        return super().forecast(history, steps).assign(lower_95=np.nan, upper_95=np.nan)
+
+
+def test_without_a_95_percent_band_the_widest_known_one_is_watched():
+    expected = panel_of(seasonal_series(60))
+    band = live_performance(_Unknown95(expected), expected, "2003-12", 12)["band"]
+    assert band["level"] == 80 and band["checked"] == 12
 
 
 def test_a_panel_drifts_when_most_of_its_series_do():

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from pipeline.ops import registry, tracking
+from pipeline.scoring.intervals import calibrate, log_scale
 from tests.conftest import panel_of, seasonal_series, untrained_forecaster
 
 S = registry.Scores
@@ -26,6 +27,17 @@ def test_promotion_gate_on_mean_mase(candidate, baseline, champion, gate, promot
     assert decided is promoted and reason in why
 
 
+@pytest.mark.parametrize("coverage, promoted, reason", [
+    ((95, 0.80, 0.05), False, "95 % intervals covered 80.0% of the backtest months, more than 5% from 95 %"),
+    ((95, 1.00, 0.04), False, "covered 100.0%"),  # too wide is miscalibrated too
+    ((95, 0.93, 0.05), True, "no champion yet"),
+    ((95, None, 0.05), True, "no champion yet"),  # not measured (too few residuals): judged on MASE alone
+])
+def test_the_gate_refuses_a_candidate_with_miscalibrated_intervals(coverage, promoted, reason):
+    decided, why = registry.decide(S(0.5, 0.4), 0.8, None, True, coverage=coverage)
+    assert decided is promoted and reason in why
+
+
 def test_decision_tags_are_a_flat_audit_trail():
     decision = registry.Decision("m", "3", S(0.5, 0.4), 0.8, "2", S(0.6, 0.5), True, "why", "2026-01-01T00:00:00")
     tags = decision.as_tags()
@@ -33,6 +45,8 @@ def test_decision_tags_are_a_flat_audit_trail():
     assert tags["decision.champion_holdout_mase"] == "0.5" and tags["decision.reason"] == "why"
     assert registry.Decision("m", "1", S(0.5, 0.4), 0.8, None, None, True, "", "").as_tags()[
         "decision.champion_backtest_mase"] == "None"
+    covered = registry.Decision("m", "1", S(0.5, 0.4), 0.8, None, None, True, "", "", {"coverage_95": 0.9})
+    assert covered.as_tags()["decision.candidate_backtest_coverage_95"] == "0.9"
 
 
 @pytest.mark.slow
@@ -44,8 +58,11 @@ def test_logged_panel_model_round_trips_through_the_registry(state):
     history = panel_of(*series, ids=["a", "b", "c", "d", "e"])
     parts = shards(history.ids, 3)
     values = np.linspace(100.0, 400.0, 48)
+    residuals = np.random.default_rng(0).standard_normal((60, 3))
+    calibration = {m: calibrate(residuals * scale, (80, 95))
+                   for m, scale in (("lstm", 1.0), ("seasonal_naive", 2.0))}
     forecaster = ShardedForecaster([untrained_forecaster(values, layers=2), untrained_forecaster(values)],
-                                   shard_bounds(history.ids, parts), 12, 3, {"e"})
+                                   shard_bounds(history.ids, parts), 12, 3, {"e"}, calibration)
     client = tracking.configure()
     tracking.ensure_experiment(client, "t")
     mlflow.set_experiment("t")
@@ -62,10 +79,19 @@ def test_logged_panel_model_round_trips_through_the_registry(state):
     assert loaded.metadata.metadata["input"] == "history" and loaded.metadata.metadata["shards"] == 2
     frame = history.to_frame().sample(frac=1.0, random_state=0)  # any order
     table = loaded.predict(frame)
-    assert list(table.columns) == ["series", "month", "forecast", "model"] and len(table) == 5 * 3
+    assert list(table.columns) == ["series", "month", "forecast", "model", "lower_80", "upper_80", "lower_95",
+                                   "upper_95"] and len(table) == 5 * 3
     expected = forecaster.forecast(history)
-    np.testing.assert_allclose(table.sort_values(["series", "month"])["forecast"].to_numpy(),
-                               expected.sort_values(["series", "month"])["forecast"].to_numpy(), rtol=1e-6)
+    for column in ("forecast", "lower_80", "upper_80", "lower_95", "upper_95"):
+        np.testing.assert_allclose(table.sort_values(["series", "month"])[column].to_numpy(),
+                                   expected.sort_values(["series", "month"])[column].to_numpy(), rtol=1e-6)
+    assert ((table["lower_95"] < table["lower_80"]) & (table["lower_80"] < table["forecast"])
+            & (table["forecast"] < table["upper_80"]) & (table["upper_80"] < table["upper_95"])).all()
+    # the fallback series carries seasonal naive's (wider) calibration, the others the LSTM's
+    spread = np.log(table["upper_95"] / table["forecast"])
+    scales = {sid: log_scale(history.values_of(history.position(sid)), 12) for sid in history.ids}
+    relative = spread / table["series"].map(scales)
+    assert relative[table["series"] == "e"].iloc[0] == pytest.approx(2 * relative[table["series"] == "a"].iloc[0])
     assert set(table.loc[table["series"] == "e", "model"]) == {"seasonal_naive"}, "the fallback series"
     assert table.loc[table["series"] == "a", "month"].tolist() == ["2004-01", "2004-02", "2004-03"]
     longer = loaded.predict(frame, params={"horizon": 6})

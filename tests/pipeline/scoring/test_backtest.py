@@ -27,8 +27,13 @@ def test_backtest_scores_every_series_of_a_panel_beside_the_baseline():
     assert np.array(result["forecasts"][LSTM]).shape == (2, 6) and len(result["scores"][LSTM]["mase"]) == 2
     assert run_fold(panel, cfg, 1)["scores"] == result["scores"], "deterministic for a seed"
     summary = summarize([run_fold(panel, cfg, 0), result])
-    assert summary["folds"] == 2 and summary["series"] == 2 and set(summary["mean"][LSTM]) == {"mape", "rmse",
-                                                                                                 "mae", "mase"}
+    assert summary["folds"] == 2 and summary["series"] == 2
+    # each fold's intervals calibrated on the other fold: 2 series x 6 months, enough for 80 %, not for 95 % (19)
+    assert set(summary["mean"][LSTM]) == {"mape", "rmse", "mae", "mase", "coverage_80", "width_80", "msis_80"}
+    assert 0 <= summary["mean"][LSTM]["coverage_80"] <= 1 and summary["calibration"][LSTM]["scheme"] == "pooled"
+    assert "coverage_80" in summary["per_fold"][0][LSTM] and "lstm.coverage_80" in summary["per_series"]["small"]
+    # published intervals are calibrated on both folds: 24 residuals, enough for 95 % too
+    assert all(np.isfinite(summary["calibration"][LSTM]["quantiles"][level][0]) for level in ("80", "95"))
     pooled = [v for r in (run_fold(panel, cfg, 0), result) for v in r["scores"][NAIVE]["mase"]]
     assert summary["mean"][NAIVE]["mase"] == pytest.approx(np.mean(pooled))
     assert summary["median_mase"][NAIVE] == pytest.approx(np.median(pooled))
@@ -41,7 +46,10 @@ def test_backtest_scores_every_series_of_a_panel_beside_the_baseline():
 def test_summary_of_a_lost_series_marks_it_for_fallback():
     fold = {"fold": 0, "train_end": "2000-12", "series": ["won", "lost"], "train_seconds": 1.0,
             "scores": {LSTM: {k: [0.5, 2.0] for k in ("mase", "mape", "rmse", "mae")},
-                       NAIVE: {k: [1.0, 1.0] for k in ("mase", "mape", "rmse", "mae")}}}
+                       NAIVE: {k: [1.0, 1.0] for k in ("mase", "mape", "rmse", "mae")}},
+            "actual": [[10.0, 11.0], [5.0, 6.0]], "forecasts": {LSTM: [[10.0, 11.0], [5.0, 6.0]],
+                                                                NAIVE: [[10.0, 11.0], [5.0, 6.0]]},
+            "log_scales": [0.1, 0.1], "mase_scales": [1.0, 1.0], "intervals": {}}
     summary = summarize([fold])
     assert summary["fallback"] == ["lost"] and summary["share_beats_seasonal_naive"] == 0.5
     assert summary["mean"][LSTM]["mase"] == 1.25 and summary["median_mase"][LSTM] == 1.25
@@ -54,7 +62,7 @@ def test_statistical_baselines_are_fitted_on_the_whole_panel_at_once():
     summary = backtest(panel, load_config(overrides=TINY), stats_baselines=True)
     assert {"AutoARIMA", "AutoETS", "AutoTheta"} <= set(summary["mean"])
     assert all(0 < summary["mean"][m]["mape"] < 50 for m in summary["mean"])
-    assert "share_beats_autoets" in summary
+    assert "share_beats_autoets" in summary and 0 < summary["mean"]["AutoETS"]["coverage_95"] <= 1
 
 
 @pytest.mark.slow
