@@ -412,7 +412,8 @@ def _champion_scores(client: Any, name: str, version: str, cfg: Config, panel: P
         backtest_mase = candidate_backtest["mean"][bt.LSTM]["mase"]
     else:
         logger.info("champion v%s has another configuration: refitting it on the same %d folds", version, cfg.folds)
-        backtest_mase = bt.backtest(panel, champion_cfg)["mean"][bt.LSTM]["mase"]
+        cache = settings.state_dir() / "cache" / "folds"  # a re-run or another candidate on the same data: no refit
+        backtest_mase = bt.backtest(panel, champion_cfg, cache_dir=cache)["mean"][bt.LSTM]["mase"]
     return registry.Scores(backtest_mase=backtest_mase, holdout_mase=float(np.mean(holdout["mase"])))
 
 

@@ -8,9 +8,13 @@ k = 0..folds-1. For AirPassengers with 3 folds of 12, training ends 1957-12, 195
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +23,7 @@ import pandas as pd
 from pipeline.config import Config
 from pipeline.data.ingest import month_text
 from pipeline.data.panel import Panel, month_starts, shards
+from pipeline.io import read_json, write_json
 from pipeline.model.forecaster import Forecaster
 from pipeline.model.train import fit_forecaster
 from pipeline.scoring.evaluate import forecast_windows, last_windows, mase_scale, metrics_rows, seasonal_naive
@@ -221,9 +226,50 @@ def _interval_means(rows: dict[tuple[int, str, str], dict[tuple[str, str], float
     return {key: float(np.mean(values)) for key, values in pooled.items()}
 
 
-def backtest(panel: Panel, cfg: Config, stats_baselines: bool = False) -> dict[str, Any]:
+def backtest(panel: Panel, cfg: Config, stats_baselines: bool = False, cache_dir: Path | None = None
+             ) -> dict[str, Any]:
     """Every fold of every shard (``shard_size``) in this process, one global model per shard and fold, then the
-    summary: what the DAG's fits compute, in one call (the command line, the gate's refit and benchmarks)."""
+    summary: what the DAG's fits compute, in one call (the command line, the gate's refit and benchmarks). With
+    ``cache_dir``, a fold already computed for the same configuration, data and code is read back, not refitted."""
     parts = [panel.subset(part) for part in shards(panel.ids, cfg.shard_size)]
-    return summarize([run_fold(part, cfg, fold, stats_baselines) for part in parts for fold in range(cfg.folds)],
-                     cfg.levels)
+    return summarize([cached_fold(part, cfg, fold, stats_baselines, cache_dir) for part in parts
+                      for fold in range(cfg.folds)], cfg.levels)
+
+
+def cached_fold(panel: Panel, cfg: Config, fold: int, stats_baselines: bool, cache_dir: Path | None
+                ) -> dict[str, Any]:
+    """:func:`run_fold`, through a cache of fold results keyed by what decides them (see :func:`fold_key`)."""
+    if cache_dir is None:
+        return run_fold(panel, cfg, fold, stats_baselines)
+    path = Path(cache_dir) / f"{fold_key(panel, cfg, fold, stats_baselines)}.json"
+    if path.exists():
+        logger.info("fold %d: cached result %s (same configuration, data and code)", fold, path.name[:12])
+        return read_json(path)
+    result = run_fold(panel, cfg, fold, stats_baselines)
+    write_json(path, result)
+    return result
+
+
+def fold_key(panel: Panel, cfg: Config, fold: int, stats_baselines: bool) -> str:
+    """The SHA-256 of what decides a fold's result: the model settings, the fold's months of every series (training
+    and test), the torch thread count (it can change the numbers) and the source of the modelling code."""
+    from pipeline import settings
+
+    origin = origins(panel.last_month, cfg.folds, cfg.horizon)[fold]
+    train, actual = fold_split(panel, origin, cfg.horizon)
+    digest = hashlib.sha256(json.dumps({"model": cfg.model_settings(), "origin": origin, "horizon": cfg.horizon,
+                                        "stats": stats_baselines, "threads": settings.torch_threads(),
+                                        "code": _code_digest()}, sort_keys=True).encode())
+    digest.update(train.sha256.encode())
+    digest.update(np.ascontiguousarray(actual, dtype=float).tobytes())
+    return digest.hexdigest()
+
+
+@cache
+def _code_digest() -> str:
+    """SHA-256 of the modules whose code decides a fit's numbers (a changed model invalidates every cached fold)."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted([*root.glob("model/*.py"), *root.glob("data/features.py"), *root.glob("scoring/*.py")]):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()

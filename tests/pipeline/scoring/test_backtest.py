@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -70,3 +72,19 @@ def test_default_configuration_beats_seasonal_naive_on_a_trending_seasonal_serie
     panel = panel_of(seasonal_series(120, trend=3.0, noise=0.01, seed=3))
     summary = backtest(panel, load_config(overrides={"ensemble_size": 1}))
     assert summary["mean"][LSTM]["mase"] < summary["mean"][NAIVE]["mase"]
+
+
+@pytest.mark.slow
+def test_cached_folds_are_read_back_and_any_change_refits(tmp_path, caplog):
+    panel = panel_of(seasonal_series(60), seasonal_series(60, level=50.0, seed=2))
+    cfg = load_config(overrides=TINY)
+    first = backtest(panel, cfg, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.json"))) == cfg.folds
+    with caplog.at_level("INFO", logger="pipeline.scoring.backtest"):
+        again = backtest(panel, cfg, cache_dir=tmp_path)
+    assert caplog.text.count("cached result") == cfg.folds
+    assert json.dumps(again, sort_keys=True) == json.dumps(first, sort_keys=True)  # NaN where 95 % is unknown
+    changed = panel_of(seasonal_series(60), seasonal_series(60, level=51.0, seed=2))  # other data
+    backtest(changed, cfg, cache_dir=tmp_path)
+    backtest(panel, load_config(overrides={**TINY, "epochs": 2}), cache_dir=tmp_path)  # another configuration
+    assert len(list(tmp_path.glob("*.json"))) == 3 * cfg.folds
