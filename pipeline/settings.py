@@ -3,6 +3,7 @@
 - ``PIPELINE_HOME``: the project folder relative paths (the CSV) are resolved against (default: cwd).
 - ``PIPELINE_STATE_DIR``: run state (work folders, MLflow store) (default: ``$PIPELINE_HOME/.state``).
 - ``MLFLOW_TRACKING_URI``: the MLflow tracking server or store (default: SQLite in the state folder).
+- ``PIPELINE_WORKER_NAME``: the host name task instances record (a worker's name; default: the machine's).
 - ``PIPELINE_TORCH_THREADS``: CPU threads torch may use per process (default 1: these small networks train no
   faster on more, and parallel tasks, such as the mapped backtest folds, would fight over the cores).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from pathlib import Path
 
 from pipeline.errors import ConfigError, excerpt
@@ -38,6 +40,12 @@ def torch_threads() -> int:
     if not value.isdigit() or int(value) < 1:
         raise ConfigError(f"PIPELINE_TORCH_THREADS must be a positive integer, got {value!r}")
     return int(value)
+
+
+def worker_hostname() -> str:
+    """The host name a task instance records (Airflow's ``hostname_callable``): ``PIPELINE_WORKER_NAME`` when set
+    (several Celery workers on one machine tell themselves apart), else the machine's name."""
+    return os.environ.get("PIPELINE_WORKER_NAME") or socket.getfqdn()
 
 
 def artifact_root() -> Path:

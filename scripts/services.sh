@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The production topology of docker/docker-compose.yaml as real processes on loopback ports, for machines
 # without a Docker engine: PostgreSQL (one server, an Airflow and an MLflow database), an MLflow server on
-# PostgreSQL with its artifact store behind it, and Airflow's api-server, scheduler (LocalExecutor),
-# dag-processor and triggerer on PostgreSQL.
+# PostgreSQL with its artifact store behind it, Redis, and Airflow's api-server, scheduler (CeleryExecutor, the
+# compose file's), dag-processor, triggerer and $CELERY_WORKERS Celery workers (2) on PostgreSQL.
+# EXECUTOR=LocalExecutor runs the tasks under the scheduler instead (no Redis, no workers).
 #
-#   scripts/services.sh up       start everything (installs Debian's postgresql when missing), wait until healthy
+#   scripts/services.sh up       start everything (installs Debian's postgresql and redis-server when missing)
 #   scripts/services.sh down     stop everything (whole process groups) and PostgreSQL
 #   scripts/services.sh status   what runs
 #   scripts/services.sh env      print the client settings (source it: eval "$(scripts/services.sh env)")
@@ -22,6 +23,9 @@ SERVICES_DIR="${SERVICES_DIR:-$ROOT/.state/services}"
 PG_PORT="${PG_PORT:-55432}"
 MLFLOW_PORT="${MLFLOW_PORT:-55000}"
 AIRFLOW_PORT="${AIRFLOW_PORT:-58080}"
+REDIS_PORT="${REDIS_PORT:-56379}"
+EXECUTOR="${EXECUTOR:-CeleryExecutor}"
+CELERY_WORKERS="${CELERY_WORKERS:-2}"
 HOST=127.0.0.1
 RUN="$SERVICES_DIR/run"
 LOGS="$SERVICES_DIR/logs"
@@ -41,6 +45,16 @@ ensure_postgres() {
   fi
 }
 
+ensure_redis() {
+  if [ "$EXECUTOR" = CeleryExecutor ] && ! command -v redis-server >/dev/null; then
+    log "installing Debian's redis-server package"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+  fi
+}
+
+workers() { [ "$EXECUTOR" = CeleryExecutor ] && seq 1 "$CELERY_WORKERS" || true; }
+
 secrets() {
   mkdir -p "$SERVICES_DIR"
   if [ ! -f "$SERVICES_DIR/secrets.env" ]; then
@@ -58,6 +72,9 @@ secrets() {
     echo "MLFLOW_TRACKING_PASSWORD=$(openssl rand -hex 16)"
     echo "MLFLOW_FLASK_SERVER_SECRET_KEY=$(openssl rand -hex 32)"
   } >> "$SERVICES_DIR/secrets.env")
+  grep -q '^REDIS_PASSWORD=' "$SERVICES_DIR/secrets.env" || (umask 077; {
+    echo "REDIS_PASSWORD=$(openssl rand -hex 16)"
+  } >> "$SERVICES_DIR/secrets.env")
   set -a; . "$SERVICES_DIR/secrets.env"; set +a
 }
 
@@ -66,7 +83,13 @@ export_env() {
   secrets
   export AIRFLOW_HOME="$SERVICES_DIR/airflow"
   export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://airflow:${AIRFLOW_DB_PASSWORD}@$HOST:$PG_PORT/airflow"
-  export AIRFLOW__CORE__EXECUTOR=LocalExecutor
+  export AIRFLOW__CORE__EXECUTOR="$EXECUTOR"
+  # Celery: Redis as the broker, the Airflow database for results (the official compose file's settings)
+  export AIRFLOW__CELERY__BROKER_URL="redis://:${REDIS_PASSWORD}@$HOST:$REDIS_PORT/0"
+  export AIRFLOW__CELERY__RESULT_BACKEND="db+postgresql+psycopg2://airflow:${AIRFLOW_DB_PASSWORD}@$HOST:$PG_PORT/airflow"
+  # each worker names itself (PIPELINE_WORKER_NAME): task instances show which worker ran them
+  export AIRFLOW__CORE__HOSTNAME_CALLABLE=pipeline.settings.worker_hostname
+  export AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT=86400  # a task may run a day before redelivery
   export AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
   export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin"
   export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$SERVICES_DIR/airflow-passwords.json"
@@ -122,11 +145,14 @@ wait_for() {  # name, seconds, command...
   log "$name healthy"
 }
 
+redis_ok() { REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h "$HOST" -p "$REDIS_PORT" ping | grep -q PONG; }
+worker_ok() { grep -q "worker-${1#worker-}@.* ready" "$LOGS/$1.log"; }
 http_ok() { "$BIN/python" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=3)" "$1"; }
 
 up() {
   [ -x "$BIN/python" ] || { log "no virtualenv at $BIN: run 'make setup' first"; exit 1; }
   ensure_postgres
+  ensure_redis
   export_env
   mkdir -p "$RUN" "$LOGS" "$AIRFLOW_HOME" "$MLFLOW_ARTIFACTS_DESTINATION" "$PIPELINE_STATE_DIR"
   local pg; pg="$(pg_bin)"
@@ -172,11 +198,24 @@ up() {
   start scheduler "$BIN/airflow" scheduler --skip-serve-logs
   start dag-processor "$BIN/airflow" dag-processor
   start triggerer "$BIN/airflow" triggerer --skip-serve-logs
+  if [ "$EXECUTOR" = CeleryExecutor ]; then
+    # the password lives in a mode-600 config file, never on a command line
+    (umask 077; printf 'bind %s\nport %s\nrequirepass %s\nprotected-mode yes\nsave ""\nappendonly no\ndir %s\n' \
+      "$HOST" "$REDIS_PORT" "$REDIS_PASSWORD" "$SERVICES_DIR" > "$SERVICES_DIR/redis.conf")
+    start redis redis-server "$SERVICES_DIR/redis.conf"
+    wait_for redis 30 redis_ok
+    # one task at a time per worker (torch uses one thread per task): N workers train N shards or folds at once
+    for k in $(workers); do
+      PIPELINE_WORKER_NAME="worker-$k@$(hostname)" start "worker-$k" "$BIN/airflow" celery worker \
+        --celery-hostname "worker-$k@%h" --concurrency 1 --skip-serve-logs
+    done
+  fi
 
   wait_for mlflow 180 http_ok "$MLFLOW_TRACKING_URI/health"
   MLFLOW_AUTH_ADMIN_PASSWORD=$mlflow_admin_password "$BIN/python" "$ROOT/scripts/mlflow_user.py" >&2
   wait_for api-server 180 http_ok "http://$HOST:$AIRFLOW_PORT/api/v2/monitor/health"
   wait_for scheduler 120 http_ok "http://$HOST:$AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT/health"
+  for k in $(workers); do wait_for "worker-$k" 120 worker_ok "worker-$k"; done
   log "up: Airflow UI http://$HOST:$AIRFLOW_PORT (admin / see $SERVICES_DIR/secrets.env), MLflow UI $MLFLOW_TRACKING_URI"
   [ "$AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION" = True ] \
     || log "the DAG is unpaused: the scheduler starts the latest month's run now (PIPELINE_DAGS_PAUSED=True to not)"
@@ -196,7 +235,10 @@ stop_one() {
 }
 
 down() {
-  for name in triggerer dag-processor scheduler api-server mlflow; do stop_one "$name"; done
+  for name in $(ls "$RUN" 2>/dev/null | sed -n 's/^\(worker-[0-9]*\)\.pid$/\1/p') triggerer dag-processor scheduler \
+      api-server redis mlflow; do
+    stop_one "$name"
+  done
   local pg; pg="$(pg_bin)"
   if [ -n "$pg" ] && [ -f "$PGDATA/PG_VERSION" ]; then
     as_postgres "$pg/pg_ctl" -D "$PGDATA" -m fast stop >/dev/null 2>&1 && log "postgres stopped" || true
@@ -204,7 +246,8 @@ down() {
 }
 
 status() {
-  for name in mlflow api-server scheduler dag-processor triggerer; do
+  for name in mlflow api-server scheduler dag-processor triggerer $([ "$EXECUTOR" = CeleryExecutor ] && echo redis) \
+      $(for k in $(workers); do echo "worker-$k"; done); do
     if [ -f "$RUN/$name.pid" ] && kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null; then
       echo "$name: running (pid $(cat "$RUN/$name.pid"))"
     else

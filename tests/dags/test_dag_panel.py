@@ -26,22 +26,32 @@ BROKEN = "CEU7000000001"
 STEADY = "SYNTHETIC-STEADY"
 
 
-@pytest.fixture(scope="module")
-def panel_run(tmp_path_factory):
-    base = tmp_path_factory.mktemp("panel")
+def small_panel() -> pd.DataFrame:
+    """Six US employment series from 2011-10, one more with a gap, and a series seasonal naive all but knows."""
     frame = pd.read_csv(ROOT / "data" / "us_employment.csv")
     frame = frame[frame["series_id"].isin([*SERIES, BROKEN]) & (frame["month"] >= "2011-10")]
     frame = frame.drop(frame.index[(frame["series_id"] == BROKEN) & (frame["month"] == "2015-06")])  # a gap
     months = sorted(frame["month"].unique())  # and a series seasonal naive predicts almost exactly
     steady = 1000 * (1 + 0.1 * np.sin(2 * np.pi * np.arange(len(months)) / 12))
     steady *= 1 + 0.0005 * np.random.default_rng(0).standard_normal(len(months))
-    frame = pd.concat([frame, pd.DataFrame({"series_id": STEADY, "title": "Same every year", "month": months,
-                                            "employed": steady.round(3)})])
-    csv = base / "employment.csv"
-    frame.to_csv(csv, index=False)
-    config = operator_config(base / "panel.yaml", csv_path=str(csv), series_column="series_id", title_column="title",
-                             date_column="month", target_column="employed", shard_size=3, max_quarantine_share=0.2,
-                             experiment_name="us-employment-test", registered_model_name=NAME)
+    return pd.concat([frame, pd.DataFrame({"series_id": STEADY, "title": "Same every year", "month": months,
+                                           "employed": steady.round(3)})])
+
+
+def small_panel_config(folder, **values):
+    """The small panel as a CSV in ``folder`` and an operator config reading it (shards of 3 series)."""
+    csv = folder / "employment.csv"
+    small_panel().to_csv(csv, index=False)
+    return operator_config(folder / "panel.yaml", csv_path=str(csv), series_column="series_id", title_column="title",
+                           date_column="month", target_column="employed", shard_size=3, max_quarantine_share=0.2,
+                           experiment_name="us-employment-test", registered_model_name=NAME, **values)
+
+
+@pytest.fixture(scope="module")
+def panel_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("panel")
+    config = small_panel_config(base)
+    frame = small_panel()
     env = {**os.environ, "AIRFLOW_HOME": str(base / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "PIPELINE_HOME": str(ROOT),
            "PIPELINE_STATE_DIR": str(base / "state"), "PIPELINE_CONFIG": str(config)}

@@ -1,6 +1,7 @@
 """The production topology as real processes (scripts/services.sh): PostgreSQL, an MLflow server on it with its
-basic-auth app, Airflow's api-server, scheduler (LocalExecutor), dag-processor and triggerer. The services start
-with a clean environment (nothing of pytest's leaks into them: MLflow would turn its telemetry off under pytest).
+basic-auth app, Redis, Airflow's api-server, scheduler (CeleryExecutor), dag-processor, triggerer and two Celery
+workers. The services start with a clean environment (nothing of pytest's leaks into them: MLflow would turn its
+telemetry off under pytest).
 The DAG is triggered with Airflow's own REST client, as an API user would, and its results are read through
 MLflow's REST API with the pipeline's account; what a careless or hostile caller can do is checked too."""
 
@@ -64,7 +65,7 @@ def stack(tmp_path_factory):
     pg_dir = Path(tempfile.mkdtemp(prefix="lstm-pg-", dir="/var/tmp"))  # reachable by the postgres user
     pg_dir.chmod(0o755)
     env = clean_env(SERVICES_DIR=str(folder / "state"), PG_DIR=str(pg_dir), PG_PORT=str(free_port()),
-                    MLFLOW_PORT=str(free_port()), AIRFLOW_PORT=str(free_port()),
+                    MLFLOW_PORT=str(free_port()), AIRFLOW_PORT=str(free_port()), REDIS_PORT=str(free_port()),
                     SCHEDULER_HEALTH_PORT=str(free_port()), PIPELINE_CONFIG=str(config))
     started = time.monotonic()
     up = subprocess.run(["bash", SCRIPT, "up"], env=env, capture_output=True, text=True, timeout=1200)
@@ -234,7 +235,8 @@ def test_every_listener_is_on_loopback(stack):
             if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
                 address, port = fields[1].split(":")
                 listening.append((address, int(port, 16), inodes[fields[9]]))
-    expected = {int(stack["env"][k]) for k in ("PG_PORT", "MLFLOW_PORT", "AIRFLOW_PORT", "SCHEDULER_HEALTH_PORT")}
+    expected = {int(stack["env"][k]) for k in ("PG_PORT", "MLFLOW_PORT", "AIRFLOW_PORT", "SCHEDULER_HEALTH_PORT",
+                                               "REDIS_PORT")}
     assert expected <= {port for _, port, _ in listening}, listening  # the sockets were found: the check is real
     exposed = [(a, port, Path(f"/proc/{pid}/cmdline").read_bytes()[:80]) for a, port, pid in listening
                if a not in LOOPBACK]

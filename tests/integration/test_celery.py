@@ -1,0 +1,98 @@
+"""The panel DAG on the Celery deployment of scripts/services.sh (Redis, two Celery workers beside the scheduler, as
+in the official compose file) and on the LocalExecutor: the shards and training origins (mapped ``fit`` tasks) are
+spread over both workers, and the results are the same as the LocalExecutor's, number for number.
+
+Each stack runs what ``up`` starts on its own: the scheduled run of the latest month (all of the panel's data)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import TINY_TRIGGER
+from tests.dags.test_dag_panel import SERIES, STEADY, small_panel_config
+from tests.integration.test_services import DAG_ID, SCRIPT, clean_env, http, wait_for_dag
+from tests.pipeline.ops.test_faults import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.services]
+EXPERIMENT = "us-employment-test"
+
+
+def run_on(folder: Path, executor: str) -> dict:
+    """Start the services with ``executor``, wait for the scheduled panel run, collect what it did, stop them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = small_panel_config(folder, **TINY_TRIGGER)
+    pg_dir = Path(tempfile.mkdtemp(prefix="lstm-pg-", dir="/var/tmp"))  # reachable by the postgres user
+    pg_dir.chmod(0o755)
+    env = clean_env(SERVICES_DIR=str(folder / "state"), PG_DIR=str(pg_dir), PG_PORT=str(free_port()),
+                    MLFLOW_PORT=str(free_port()), AIRFLOW_PORT=str(free_port()), REDIS_PORT=str(free_port()),
+                    SCHEDULER_HEALTH_PORT=str(free_port()), PIPELINE_CONFIG=str(config), EXECUTOR=executor)
+    try:
+        up = subprocess.run(["bash", SCRIPT, "up"], env=env, capture_output=True, text=True, timeout=1200)
+        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-5000:]
+        values = dict(line.removeprefix("export ").split("=", 1) for line in subprocess.run(
+            ["bash", SCRIPT, "env"], env=env, capture_output=True, text=True, check=True).stdout.splitlines())
+        return collect(folder, values)
+    finally:
+        subprocess.run(["bash", SCRIPT, "down"], env=env, capture_output=True, text=True, timeout=300)
+        shutil.rmtree(pg_dir, ignore_errors=True)
+
+
+def collect(folder: Path, values: dict[str, str]) -> dict:
+    """The scheduled run's task instances (Airflow's REST client), its MLflow metrics and the published table."""
+    import airflow_client.client as airflow_client
+    from airflow_client.client.api.dag_run_api import DagRunApi
+    from airflow_client.client.api.task_instance_api import TaskInstanceApi
+
+    base = values["AIRFLOW__API__BASE_URL"]
+    password = values["AIRFLOW_ADMIN_PASSWORD"]
+    status, body = http("POST", f"{base}/auth/token", {"username": "admin", "password": password})
+    assert status == 201, body
+    with airflow_client.ApiClient(airflow_client.Configuration(host=base, access_token=body["access_token"])) as api:
+        wait_for_dag((airflow_client, api))
+        runs = DagRunApi(api)
+        deadline = time.monotonic() + 900
+        while True:
+            scheduled = runs.get_dag_runs(DAG_ID, run_type=["scheduled"]).dag_runs
+            if scheduled and scheduled[0].state in ("success", "failed"):
+                break
+            assert time.monotonic() < deadline, f"the scheduled run did not finish: {scheduled}"
+            time.sleep(3)
+        (run,) = scheduled
+        assert run.state == "success", run
+        fits = TaskInstanceApi(api).get_mapped_task_instances(DAG_ID, run.dag_run_id, "fit").task_instances
+    auth = (values["MLFLOW_TRACKING_USERNAME"], values["MLFLOW_TRACKING_PASSWORD"])
+    mlflow = values["MLFLOW_TRACKING_URI"]
+    _, experiment = http("GET", f"{mlflow}/api/2.0/mlflow/experiments/get-by-name?experiment_name={EXPERIMENT}",
+                         basic=auth)
+    _, found = http("POST", f"{mlflow}/api/2.0/mlflow/runs/search",
+                    {"experiment_ids": [experiment["experiment"]["experiment_id"]],
+                     "filter": f"tags.`airflow.run_id` = '{run.dag_run_id}'"}, basic=auth)
+    (mlflow_run,) = found["runs"]
+    published = pd.read_csv(folder / "state" / "pipeline-state" / "forecasts" / EXPERIMENT / "latest.csv")
+    return {"fits": [(ti.map_index, ti.hostname, ti.pid, ti.state) for ti in fits],
+            "metrics": {m["key"]: m["value"] for m in mlflow_run["data"]["metrics"]},
+            "published": published.drop(columns=["model_version"])}
+
+
+def test_panel_shards_spread_over_two_celery_workers_give_the_local_executors_results(tmp_path):
+    celery = run_on(tmp_path / "celery", "CeleryExecutor")
+    local = run_on(tmp_path / "local", "LocalExecutor")
+    # 7 series in shards of 3 (one quarantined): 3 shards x 2 training origins, each its own task instance
+    assert sorted(i for i, *_ in celery["fits"]) == list(range(6)) and {s for *_, s in celery["fits"]} == {"success"}
+    workers = {host for _, host, _, _ in celery["fits"]}
+    assert len(workers) == 2 and all(h.startswith(("worker-1@", "worker-2@")) for h in workers), celery["fits"]
+    assert len({pid for _, _, pid, _ in celery["fits"]}) == 6, "each task in its own process"
+    assert len({host for _, host, _, _ in local["fits"]}) == 1, "the LocalExecutor runs every task on one host"
+    # the same numbers, whichever process trained which shard
+    for key in ("backtest_mase", "backtest_seasonal_naive_mase", "holdout_mase", "holdout_mape", "series_kept",
+                "series_fallback", "backtest_coverage_80"):
+        assert celery["metrics"][key] == local["metrics"][key], key
+    assert sorted(celery["published"]["series"].unique()) == sorted([*SERIES, STEADY])
+    pd.testing.assert_frame_equal(celery["published"], local["published"])
