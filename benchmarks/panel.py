@@ -10,6 +10,7 @@
    AutoTheta, fitted on the whole panel at once on the same folds (about 30 minutes on 2 cores).
 
     .venv/bin/python benchmarks/panel.py [--stats] [--date 2019-10-01]
+    .venv/bin/python benchmarks/panel.py --time-model     # per-task seconds and the time model (README)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import json
 import os
 import resource
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -25,6 +27,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,11 +40,19 @@ from pipeline.scoring import backtest as bt  # noqa: E402
 CONFIG = ROOT / "configs" / "us_employment.yaml"
 
 
-def run_dag(state: Path, date: str) -> dict:
-    """One DAG run in fresh folders; wall and CPU seconds and peak memory of every process it started."""
+def run_dag(state: Path, date: str, first: int | None = None) -> dict:
+    """One DAG run in fresh folders (on the first ``first`` series only, when given); wall and CPU seconds and peak
+    memory of every process it started."""
+    config = CONFIG
+    if first:
+        frame = pd.read_csv(ROOT / "data" / "us_employment.csv")
+        frame[frame["series_id"].isin(frame["series_id"].unique()[:first])].to_csv(state / "few.csv", index=False)
+        config = state / "few.yaml"
+        values = yaml.safe_load(CONFIG.read_text()) | {"csv_path": str(state / "few.csv"), "allow_any_csv_path": True}
+        config.write_text(yaml.safe_dump(values))
     env = {**os.environ, "AIRFLOW_HOME": str(state / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "PIPELINE_HOME": str(ROOT),
-           "PIPELINE_STATE_DIR": str(state / "state"), "PIPELINE_CONFIG": str(CONFIG),
+           "PIPELINE_STATE_DIR": str(state / "state"), "PIPELINE_CONFIG": str(config),
            "PIPELINE_TORCH_THREADS": os.environ.get("PIPELINE_TORCH_THREADS", "2"), "MLFLOW_DISABLE_TELEMETRY": "true"}
     env.pop("MLFLOW_TRACKING_URI", None)
     airflow = str(Path(sys.executable).with_name("airflow"))
@@ -55,7 +67,51 @@ def run_dag(state: Path, date: str) -> dict:
         raise SystemExit(done.stdout[-3000:] + done.stderr[-3000:])
     (work,) = (state / "state" / "runs").iterdir()
     return {"wall": wall, "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-            "peak_mib": after.ru_maxrss / 1024, "work": work}
+            "peak_mib": after.ru_maxrss / 1024, "work": work, "tasks": task_seconds(state / "airflow" / "airflow.db")}
+
+
+def task_seconds(database: Path) -> list[tuple[str, int, float]]:
+    """(task, map index, seconds) of every task instance of the run, from Airflow's database."""
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT task_id, map_index, duration FROM task_instance ORDER BY start_date").fetchall()
+    return [(task, int(index), float(seconds or 0.0)) for task, index, seconds in rows]
+
+
+def time_model(small: dict, full: dict, folds: int) -> str:
+    """Where the monthly run's time goes, and what N series would need. Each task's seconds are fitted as
+    ``fixed + per_series * series`` through two runs (a few series, the whole panel); the mapped fits run in parallel
+    over the worker slots, one shard of ``shard_size`` series and one training origin each; the other tasks run once,
+    one after the other."""
+    def per_task(run: dict) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for task, _, seconds in run["tasks"]:
+            out[task] = out.get(task, 0.0) + seconds
+        return out
+
+    a, b = per_task(small), per_task(full)
+    slope = {t: (b[t] - a[t]) / (full["series"] - small["series"]) for t in b}
+    fixed = {t: max(0.0, a[t] - slope[t] * small["series"]) for t in b}
+    lines = [f"| task | seconds, {small['series']} series | seconds, {full['series']} series | fixed s | "
+             "s per series |", "|---|---|---|---|---|"]
+    lines += [f"| {t}{' (mapped: shards x origins)' if t == 'fit' else ''} | {a[t]:.1f} | {b[t]:.1f} | "
+              f"{fixed[t]:.1f} | {slope[t]:.4f} |" for t in b]
+    fit_rate = slope["fit"] / folds  # seconds per series and training origin
+    serial_fixed = sum(v for t, v in fixed.items() if t != "fit")
+    serial_rate = sum(v for t, v in slope.items() if t != "fit")
+    lines += ["", f"fit: {fit_rate:.3f} s per series and origin (1 torch thread); the tasks that run once: "
+                  f"{serial_fixed:.0f} s + {serial_rate * 1000:.2f} ms per series", "",
+              "| series | shard_size | fit tasks | CPU hours per month | worker slots | hours per month (fits / "
+              "tasks that run once) |", "|---|---|---|---|---|---|"]
+    for n, size, workers in ((1_000, 200, 2), (100_000, 500, 32), (1_000_000, 1_000, 200)):
+        tasks = folds * -(-n // size)
+        fit_hours = fit_rate * n * folds / 3600
+        serial_hours = (serial_fixed + serial_rate * n) / 3600
+        rounds = -(-tasks // workers)  # waves of fits over the slots
+        fit_wall = rounds * fit_rate * size / 3600
+        lines.append(f"| {n:,} | {size:,} | {tasks:,}{' (over max_map_length 1,024)' if tasks > 1024 else ''} | "
+                     f"{fit_hours + serial_hours:.1f} | {workers} | {fit_wall + serial_hours:.1f} ({fit_wall:.1f} / "
+                     f"{serial_hours:.1f}) |")
+    return "\n".join(lines)
 
 
 def fold_results(work: Path) -> list[dict]:
@@ -88,7 +144,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stats", action="store_true", help="also statsforecast's models (about 30 min)")
     parser.add_argument("--date", default="2019-10-01", help="the DAG run's date (default: the data's last month)")
+    parser.add_argument("--time-model", action="store_true",
+                        help="only the DAG run, with 1 torch thread (a worker slot): where its time goes, and what "
+                             "1,000 to 1,000,000 series would need")
     args = parser.parse_args()
+    if args.time_model:
+        os.environ["PIPELINE_TORCH_THREADS"] = "1"
+        runs = []
+        for first in (15, None):  # a few series, then the whole panel
+            with tempfile.TemporaryDirectory() as tmp:
+                run = run_dag(Path(tmp), args.date, first)
+                run["series"] = len(Panel.load(run["work"] / "panel.npz"))
+            print(f"DAG run: {run['wall']:.0f} s wall, {run['cpu']:.0f} s CPU, {run['series']} series modelled")
+            runs.append(run)
+        print(time_model(*runs, load_config(CONFIG).folds))
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         run = run_dag(Path(tmp), args.date)
         panel = Panel.load(run["work"] / "panel.npz")
