@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -120,7 +121,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
           + f"  model (champion v{version})")
     for row in table.to_dict(orient="records"):
         print(f"{row['series']:<{width}}  {row['month']:<8} {row['forecast']:>12.1f}"
-              + "".join(f" {row[c]:>12.1f}" for c in bands) + f"  {row['model']}")
+              + "".join(f" {row[c]:>12.1f}" if math.isfinite(row[c]) else f" {'n/a':>12}" for c in bands)
+              + f"  {row['model']}")  # n/a: too few backtest residuals for that level
     return 0
 
 

@@ -24,6 +24,11 @@ def test_run_then_forecast_with_the_champion(state, synthetic_csv, capsys):
     assert lines[0].split()[:3] == ["series", "month", "forecast"] and "champion v1" in lines[0]
     assert [line.split()[1] for line in lines[1:]] == ["2006-01", "2006-02", "2006-03", "2006-04"]
     assert all(float(line.split()[2]) > 0 and line.split()[-1] in ("lstm", "seasonal_naive") for line in lines[1:])
+    # the bands: 80 % from the 12 backtest residuals, 95 % needs 19 (n/a)
+    assert lines[0].split()[3:7] == ["lower_80", "upper_80", "lower_95", "upper_95"]
+    for line in lines[1:]:
+        forecast, lower, upper, *unknown = line.split()[2:7]
+        assert float(lower) < float(forecast) < float(upper) and unknown == ["n/a", "n/a"]
 
 
 def test_validate_accepts_the_bundled_data(capsys):

@@ -147,6 +147,19 @@ def test_months_outside_the_champions_band_raise_an_alert(state, tmp_path, webho
     assert "6 of 6 months outside its 80 % interval" in Path(later["summary"]).read_text()
 
 
+def test_a_candidate_with_miscalibrated_intervals_is_not_promoted(state, synthetic_csv):
+    # 80 % intervals only, held to exactly 80 % coverage: 12 backtest months cannot cover exactly 9.6 of them
+    ctx = steps.run_all("unit/strict", "2006-01-01", {**TINY, "csv_path": str(synthetic_csv), "interval_levels": "80",
+                                                      "coverage_tolerance": 0.0})
+    decision = json.loads(Path(ctx["decision"]).read_text())
+    assert decision["promoted"] is False and "80 % intervals covered" in decision["reason"]
+    assert "miscalibrated" in decision["reason"] and decision["coverage"]["coverage_80"] != 0.8
+    client = _client()
+    assert client.get_model_version(NAME, "1").tags["decision.reason"] == decision["reason"]
+    with pytest.raises(Exception, match="champion"):
+        client.get_model_version_by_alias(NAME, CHAMPION)
+
+
 @pytest.mark.parametrize("holdout, expected_fits", [(6, 2), (3, 3)])
 def test_plan_maps_one_fit_per_shard_and_origin(tmp_path, holdout, expected_fits):
     from pipeline.config import load_config
