@@ -66,11 +66,12 @@ def panel_forecasts(history: dict[str, pd.Series], forecast: dict[str, pd.Series
     names = list(forecast)[:9]
     cols = min(3, len(names))
     rows = (len(names) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(5 * cols, 8), 3 * rows + 0.5), squeeze=False)
     for ax, name in zip(axes.ravel(), names, strict=False):
         context = history[name].iloc[-36:]
         ax.plot(context.index, context.to_numpy(), color="grey", label="data")
-        levels = sorted((bands or {}).get(name, {}), reverse=True)
+        levels = sorted((level for level, (lower, _) in (bands or {}).get(name, {}).items() if lower.notna().any()),
+                        reverse=True)  # levels with bounds (none where too few backtest residuals)
         for shade, level in enumerate(levels):
             lower, upper = bands[name][level]
             ax.fill_between(lower.index, lower.to_numpy(), upper.to_numpy(), color="C0", alpha=0.15 + 0.15 * shade,
@@ -84,5 +85,5 @@ def panel_forecasts(history: dict[str, pd.Series], forecast: dict[str, pd.Series
         ax.set_visible(False)
     axes[0, 0].legend(fontsize=7)
     axes[0, 0].set_ylabel(unit)
-    fig.suptitle(title)
+    fig.suptitle(title, fontsize=10 if len(title) > 60 else 12)
     return _save(fig, path)
