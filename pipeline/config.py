@@ -170,6 +170,11 @@ def _read_yaml(text: str, origin: str) -> dict[str, Any]:
 def coerce(name: str, value: Any) -> Any:
     """Turn a string (from a CLI flag or env) into the field's type; typed values pass through."""
     kind = {f.name: str(f.type) for f in dataclasses.fields(Config)}[name]
+    if name == "interval_levels" and not isinstance(value, bool):  # YAML `95` or `[80, 95]` mean "95", "80,95"
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return ",".join(str(v) for v in value)
     if not isinstance(value, str) or kind == "str":
         return float(value) if kind == "float" and isinstance(value, int) and not isinstance(value, bool) else value
     try:

@@ -102,3 +102,15 @@ def test_the_panel_preset_reads_two_years_of_yearly_changes():
     assert (cfg.lookback, cfg.seasonal_lookback, cfg.input_months, cfg.output_steps) == (0, 24, 36, 12)
     assert (cfg.mase_loss, cfg.val_size, cfg.ensemble_size, cfg.hidden_size) == (True, 0, 5, 32)
     assert load_config().mase_loss is False, "AirPassengers' default is untouched"
+
+
+@pytest.mark.parametrize("value, levels", [("80,95", (80, 95)), ("95, 80", (80, 95)), (95, (95,)), ([80, 95], (80, 95)),
+                                           ("90,90", (90,))])
+def test_interval_levels_read_as_yaml_writes_them(value, levels):
+    assert load_config(overrides={"interval_levels": value}).levels == levels
+
+
+@pytest.mark.parametrize("value", ["", "abc", "100", "49", "80,", "50,60,70,80,90", [80, "x"], True, 95.5])
+def test_interval_levels_out_of_range_are_refused(value):
+    with pytest.raises(ConfigError, match="interval_levels"):
+        load_config(overrides={"interval_levels": value})
