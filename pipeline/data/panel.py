@@ -124,7 +124,7 @@ class Panel:
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, source: str = "") -> Panel:
         """A panel from a long table (series, month, value), e.g. a pyfunc input. Months parse as ``YYYY-MM`` (or
-        any date); each series must be contiguous once sorted, with finite values."""
+        any date); each series must be contiguous once sorted, with positive finite values."""
         missing = {"series", "month", "value"} - set(frame.columns)
         if missing:
             raise ConfigError(f"history needs the columns series, month, value; missing {sorted(missing)}")
@@ -142,8 +142,13 @@ class Panel:
             starts.append(int(group["month"].iloc[0]))
             lengths.append(len(group))
         values = data["value"].to_numpy(dtype=float)
-        if not np.isfinite(values).all():
-            raise ConfigError("history values must be finite numbers")
+        bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
+        if len(bad):  # what training quarantines; logs and intervals need positive values
+            row = data.iloc[bad[0]]
+            month = f"{int(row['month']) // 12:04d}-{int(row['month']) % 12 + 1:02d}"
+            value = frame["value"].loc[data.index[bad[0]]]
+            raise ConfigError(f"history of series {row['series']!r}, month {month}: value {str(value)[:40]!r} is not "
+                              f"a positive number ({len(bad)} such value(s))")
         return cls(ids, list(ids), np.array(starts, dtype=np.int32),
                    np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), values, source)
 

@@ -36,7 +36,11 @@ def test_round_trips_through_a_file_and_a_long_table(tmp_path):
     (pd.DataFrame({"series": ["a", "a"], "month": ["2000-01", "2000-03"], "value": [1.0, 2.0]}), "consecutive"),
     (pd.DataFrame({"series": ["a", "a"], "month": ["2000-01", "2000-01"], "value": [1.0, 2.0]}), "consecutive"),
     (pd.DataFrame({"series": ["a"], "month": ["2000-01"]}), "missing"),
-    (pd.DataFrame({"series": ["a", "a"], "month": ["2000-01", "2000-02"], "value": [1.0, np.nan]}), "finite"),
+    (pd.DataFrame({"series": ["a", "a"], "month": ["2000-01", "2000-02"], "value": [1.0, np.nan]}),
+     r"series 'a', month 2000-02: value 'nan' is not a positive number"),
+    (pd.DataFrame({"series": ["b", "a", "a"], "month": ["2000-01", "2000-01", "2000-02"], "value": [5, 0, -3]}),
+     r"series 'a', month 2000-01: value '0' is not a positive number \(2 such"),
+    (pd.DataFrame({"series": ["a"], "month": ["2000-01"], "value": ["12 units"]}), "value '12 units'"),
 ])
 def test_a_bad_history_table_is_refused(frame, message):
     with pytest.raises(ConfigError, match=message):
