@@ -37,20 +37,26 @@ pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 log() { printf '[services] %s\n' "$*" >&2; }
 
+# Package installs hold a lock: two stacks started at once must not run apt-get side by side.
+INSTALL_LOCK="${TMPDIR:-/tmp}/lstm-services-install.lock"
+
 ensure_postgres() {
-  if [ -z "$(pg_bin)" ]; then
-    log "installing Debian's postgresql package"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
-  fi
+  ( flock 9
+    if [ -z "$(pg_bin)" ]; then
+      log "installing Debian's postgresql package"
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+    fi ) 9>"$INSTALL_LOCK"
 }
 
 ensure_redis() {
-  if [ "$EXECUTOR" = CeleryExecutor ] && ! command -v redis-server >/dev/null; then
-    log "installing Debian's redis-server package"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
-  fi
+  [ "$EXECUTOR" = CeleryExecutor ] || return 0
+  ( flock 9
+    if ! command -v redis-server >/dev/null; then
+      log "installing Debian's redis-server package"
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+    fi ) 9>"$INSTALL_LOCK"
 }
 
 workers() { [ "$EXECUTOR" = CeleryExecutor ] && seq 1 "$CELERY_WORKERS" || true; }

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -82,8 +83,8 @@ def collect(folder: Path, values: dict[str, str]) -> dict:
 
 
 def test_panel_shards_spread_over_two_celery_workers_give_the_local_executors_results(tmp_path):
-    celery = run_on(tmp_path / "celery", "CeleryExecutor")
-    local = run_on(tmp_path / "local", "LocalExecutor")
+    with ThreadPoolExecutor(2) as pool:  # both stacks at once: their start-ups overlap (the numbers do not mind)
+        celery, local = pool.map(run_on, (tmp_path / "celery", tmp_path / "local"), ("CeleryExecutor", "LocalExecutor"))
     # 7 series in shards of 3 (one quarantined): 3 shards x 2 training origins, each its own task instance
     assert sorted(i for i, *_ in celery["fits"]) == list(range(6)) and {s for *_, s in celery["fits"]} == {"success"}
     workers = {host for _, host, _, _ in celery["fits"]}
