@@ -37,10 +37,11 @@ pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 log() { printf '[services] %s\n' "$*" >&2; }
 
-# Package installs hold a lock: two stacks started at once must not run apt-get side by side.
+# A missing package is installed under a lock: two stacks started at once must not run apt-get side by side.
 INSTALL_LOCK="${TMPDIR:-/tmp}/lstm-services-install.lock"
 
 ensure_postgres() {
+  [ -z "$(pg_bin)" ] || return 0
   ( flock 9
     if [ -z "$(pg_bin)" ]; then
       log "installing Debian's postgresql package"
@@ -50,7 +51,7 @@ ensure_postgres() {
 }
 
 ensure_redis() {
-  [ "$EXECUTOR" = CeleryExecutor ] || return 0
+  [ "$EXECUTOR" = CeleryExecutor ] && ! command -v redis-server >/dev/null || return 0
   ( flock 9
     if ! command -v redis-server >/dev/null; then
       log "installing Debian's redis-server package"
