@@ -19,8 +19,6 @@ import argparse
 import json
 import os
 import resource
-import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +30,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from dag_runs import dag_env  # noqa: E402  (benchmarks/dag_runs.py, beside this script)
+from dag_runs import run_dag as dag_run  # noqa: E402
 
 from pipeline.config import load_config  # noqa: E402
 from pipeline.data.panel import Panel  # noqa: E402
@@ -50,31 +51,13 @@ def run_dag(state: Path, date: str, first: int | None = None) -> dict:
         config = state / "few.yaml"
         values = yaml.safe_load(CONFIG.read_text()) | {"csv_path": str(state / "few.csv"), "allow_any_csv_path": True}
         config.write_text(yaml.safe_dump(values))
-    env = {**os.environ, "AIRFLOW_HOME": str(state / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "PIPELINE_HOME": str(ROOT),
-           "PIPELINE_STATE_DIR": str(state / "state"), "PIPELINE_CONFIG": str(config),
-           "PIPELINE_TORCH_THREADS": os.environ.get("PIPELINE_TORCH_THREADS", "2"), "MLFLOW_DISABLE_TELEMETRY": "true"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+    env = dag_env(state, config, os.environ.get("PIPELINE_TORCH_THREADS", "2"))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    done = subprocess.run([airflow, "dags", "test", "lstm_monthly_retraining", date], env=env, capture_output=True,
-                          text=True)
-    wall = time.perf_counter() - started
+    wall, tasks = dag_run(env, date)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode:
-        raise SystemExit(done.stdout[-3000:] + done.stderr[-3000:])
     (work,) = (state / "state" / "runs").iterdir()
     return {"wall": wall, "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-            "peak_mib": after.ru_maxrss / 1024, "work": work, "tasks": task_seconds(state / "airflow" / "airflow.db")}
-
-
-def task_seconds(database: Path) -> list[tuple[str, int, float]]:
-    """(task, map index, seconds) of every task instance of the run, from Airflow's database."""
-    with sqlite3.connect(database) as db:
-        rows = db.execute("SELECT task_id, map_index, duration FROM task_instance ORDER BY start_date").fetchall()
-    return [(task, int(index), float(seconds or 0.0)) for task, index, seconds in rows]
+            "peak_mib": after.ru_maxrss / 1024, "work": work, "tasks": tasks}
 
 
 def time_model(small: dict, full: dict, folds: int) -> str:

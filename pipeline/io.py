@@ -7,7 +7,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,15 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
 def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def sha256_arrays(ids: Sequence[str], arrays: Iterable[Any]) -> str:
+    """Hex SHA-256 of a list of ids (as JSON) followed by the bytes of each array, in order (give them a fixed
+    dtype and byte order, e.g. ``astype("<f8")``, so equal data digests equally on every machine)."""
+    digest = hashlib.sha256(json.dumps(list(ids)).encode())
+    for array_ in arrays:
+        digest.update(array_.tobytes())
+    return digest.hexdigest()
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

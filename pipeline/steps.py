@@ -30,7 +30,7 @@ from pipeline.io import read_json, write_json, write_text
 from pipeline.model.forecaster import Forecaster
 from pipeline.model.lstm import summarize
 from pipeline.model.sharded import ShardedForecaster
-from pipeline.model.train import fit_forecaster, mean_curves
+from pipeline.model.train import fit_forecaster, mean_by_epoch, mean_curves
 from pipeline.ops import alerts, gauges, plots, registry, tracking
 from pipeline.ops import monitor as monitor_
 from pipeline.scoring import backtest as bt
@@ -237,7 +237,7 @@ def evaluate(ctx: Context, fit_paths: list[str], backtest_path: str) -> Context:
     forecast_path = write_text(work / "candidate_forecast.csv", future.to_csv(index=False, float_format="%.3f"))
     metrics_path = write_json(work / "metrics.json", scores)
     histories = [r["final"] for r in finals]
-    curves = _merge_curves([h["curves"] for h in histories])
+    curves = {key: mean_by_epoch([h["curves"].get(key, []) for h in histories]) for key in histories[0]["curves"]}
     seconds = sum(h["seconds"] for h in histories)
     best = [e for h in histories for e in h["best_epochs"]]
     write_json(work / "history.json", {**curves, "seconds": seconds, "best_epochs": best})
@@ -269,16 +269,6 @@ def evaluate(ctx: Context, fit_paths: list[str], backtest_path: str) -> Context:
             "candidate_forecast": str(forecast_path), "history": str(work / "history.json")}
 
 
-def _merge_curves(curves: list[dict[str, list[float]]]) -> dict[str, list[float]]:
-    """Each curve averaged over the shards still training at that epoch."""
-    out = {}
-    for key in curves[0]:
-        series = [c[key] for c in curves if c.get(key)]
-        longest = max((len(s) for s in series), default=0)
-        out[key] = [float(np.mean([s[i] for s in series if i < len(s)])) for i in range(longest)]
-    return out
-
-
 def holdout_scores(model: Any, panel: Panel, cfg: Config) -> dict[str, Any]:
     """A model's published forecast (fallbacks included) of the last ``holdout`` months of every series, from the
     months before them, and seasonal naive's: per-series scores (with the published intervals' coverage, width and
@@ -293,10 +283,10 @@ def holdout_scores(model: Any, panel: Panel, cfg: Config) -> dict[str, Any]:
 
     forecasts = {"published": column("forecast"),
                  bt.NAIVE: np.stack([ev.seasonal_naive(h, cfg.holdout, cfg.season_length) for h in history])}
-    scores = bt.score(history, actual, forecasts, cfg.season_length)
+    mase_scales = np.array([ev.mase_scale(h, cfg.season_length) for h in history])
+    scores = bt.score(history, actual, forecasts, cfg.season_length, mase_scales)
     bands = {level: (column(f"lower_{level}"), column(f"upper_{level}")) for level in cfg.levels
              if f"lower_{level}" in table and table[f"lower_{level}"].notna().any()}  # levels with bounds
-    mase_scales = np.array([ev.mase_scale(h, cfg.season_length) for h in history])
     for level, (lower, upper) in bands.items():
         scores["published"] |= {k: v.tolist() for k, v in interval_scores(actual, lower, upper, level,
                                                                             mase_scales).items()}
@@ -321,9 +311,9 @@ def _figures(cfg: Config, data_month: str, panel: Panel, holdout: dict[str, Any]
     fitted = {s: months(start, holdout["forecasts"]["published"][at[s]]) for s in names if s in at}
     actual = {s: months(start, holdout["actual"][at[s]]) for s in names if s in at}
     rows = {sid: group for sid, group in future.groupby("series") if sid in names}
-    ahead = {sid: months(panel.end(panel.position(sid)), group["forecast"]) for sid, group in rows.items()}
-    ahead_bands = {sid: {level: (months(panel.end(panel.position(sid)), group[f"lower_{level}"]),
-                                 months(panel.end(panel.position(sid)), group[f"upper_{level}"]))
+    end = {sid: panel.end(panel.position(sid)) for sid in rows}
+    ahead = {sid: months(end[sid], group["forecast"]) for sid, group in rows.items()}
+    ahead_bands = {sid: {level: (months(end[sid], group[f"lower_{level}"]), months(end[sid], group[f"upper_{level}"]))
                          for level in cfg.levels if f"lower_{level}" in group} for sid, group in rows.items()}
     holdout_bands = {s: {level: (months(start, lower[at[s]]), months(start, upper[at[s]]))
                          for level, (lower, upper) in holdout["bands"].items()} for s in fitted}

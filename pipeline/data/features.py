@@ -24,6 +24,7 @@ from sklearn.preprocessing import MinMaxScaler
 from pipeline.config import Config
 from pipeline.data.panel import Panel
 from pipeline.io import read_json, write_bytes, write_json
+from pipeline.scoring.evaluate import seasonal_change
 
 FEATURE_RANGE = (-1.0, 1.0)
 
@@ -190,9 +191,7 @@ def build_features(train: Panel, lookback: int, val_size: int, steps: int = 1, l
         if max_windows:
             x, y = x[-(max_windows + val_size):], y[-(max_windows + val_size):]
         parts.append((x, y))
-        transformed = probe._transform(values)
-        lag = season_length if len(transformed) > season_length else 1
-        scales.append(float(np.mean(np.abs(transformed[lag:] - transformed[:-lag]))) or 1.0)
+        scales.append(seasonal_change(probe._transform(values), season_length))
     if not parts or sum(len(x) for x, _ in parts) <= val_size * len(parts):
         raise ValueError(f"too few training windows: no series holds more than lookback {lookback} + {steps} "
                          f"output month(s) + val_size {val_size} windows")

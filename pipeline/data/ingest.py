@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import calendar
 import csv
-import hashlib
 import json
 import logging
 import re
@@ -32,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import ConfigError, DataValidationError, excerpt
-from pipeline.io import write_bytes
+from pipeline.io import sha256_arrays, write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -103,10 +102,8 @@ class Table:
     @property
     def sha256(self) -> str:
         """Digest of the data (series, months and values in file order): equal for equal as-of data."""
-        digest = hashlib.sha256(json.dumps(self.ids).encode())
-        for array_ in (self.series.astype("<i4"), self.months.astype("<i4"), self.values.astype("<f8")):
-            digest.update(array_.tobytes())
-        return digest.hexdigest()
+        return sha256_arrays(self.ids, (self.series.astype("<i4"), self.months.astype("<i4"),
+                                        self.values.astype("<f8")))
 
     def save(self, path: str | Path) -> Path:
         """Write the table atomically as an uncompressed ``.npz`` (typed arrays, no pickled objects)."""

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.data.ingest import month_text
 from pipeline.errors import ConfigError
-from pipeline.io import write_bytes
+from pipeline.io import sha256_arrays, write_bytes
 
 
 def month_starts(first: int, count: int) -> pd.DatetimeIndex:
@@ -80,19 +81,18 @@ class Panel:
 
     def subset(self, positions: Sequence[int]) -> Panel:
         """The series at ``positions``, in that order."""
-        parts = [self.values_of(i) for i in positions]
-        lengths = np.array([len(p) for p in parts], dtype=np.int64)
-        return Panel([self.ids[i] for i in positions], [self.titles[i] for i in positions],
-                     self.starts[list(positions)].astype(np.int32), np.concatenate([[0], np.cumsum(lengths)]),
-                     np.concatenate(parts) if parts else np.zeros(0), self.source)
+        return self._with([int(i) for i in positions], [self.values_of(i) for i in positions])
 
     def cut(self, end: int) -> Panel:
         """Every series up to (not including) month index ``end``; series with no month left are dropped."""
         keep = [i for i in range(len(self)) if self.starts[i] < end]
-        parts = [self.values_of(i)[: end - int(self.starts[i])] for i in keep]
+        return self._with(keep, [self.values_of(i)[: end - int(self.starts[i])] for i in keep])
+
+    def _with(self, positions: list[int], parts: list[np.ndarray]) -> Panel:
+        """The series at ``positions`` (ids, titles, first months) holding the values ``parts``."""
         lengths = np.array([len(p) for p in parts], dtype=np.int64)
-        return Panel([self.ids[i] for i in keep], [self.titles[i] for i in keep],
-                     self.starts[keep].astype(np.int32), np.concatenate([[0], np.cumsum(lengths)]),
+        return Panel([self.ids[i] for i in positions], [self.titles[i] for i in positions],
+                     self.starts[positions].astype(np.int32), np.concatenate([[0], np.cumsum(lengths)]),
                      np.concatenate(parts) if parts else np.zeros(0), self.source)
 
     def window(self, start: int, count: int) -> tuple[list[int], np.ndarray]:
@@ -108,10 +108,8 @@ class Panel:
     @property
     def sha256(self) -> str:
         """Digest of ids, first months and values."""
-        digest = hashlib.sha256(json.dumps(self.ids).encode())
-        for array_ in (self.starts.astype("<i4"), self.offsets.astype("<i8"), self.values.astype("<f8")):
-            digest.update(array_.tobytes())
-        return digest.hexdigest()
+        return sha256_arrays(self.ids, (self.starts.astype("<i4"), self.offsets.astype("<i8"),
+                                        self.values.astype("<f8")))
 
     def to_frame(self) -> pd.DataFrame:
         """Long table: series, month (``YYYY-MM``), value."""
@@ -145,10 +143,9 @@ class Panel:
         bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
         if len(bad):  # what training quarantines; logs and intervals need positive values
             row = data.iloc[bad[0]]
-            month = f"{int(row['month']) // 12:04d}-{int(row['month']) % 12 + 1:02d}"
             value = frame["value"].loc[data.index[bad[0]]]
-            raise ConfigError(f"history of series {row['series']!r}, month {month}: value {str(value)[:40]!r} is not "
-                              f"a positive number ({len(bad)} such value(s))")
+            raise ConfigError(f"history of series {row['series']!r}, month {month_text(int(row['month']))}: value "
+                              f"{str(value)[:40]!r} is not a positive number ({len(bad)} such value(s))")
         return cls(ids, list(ids), np.array(starts, dtype=np.int32),
                    np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), values, source)
 

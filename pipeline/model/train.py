@@ -157,11 +157,13 @@ def fit_forecaster(train: pd.Series, cfg: Config) -> tuple[Forecaster, list[Hist
     return fit_ensemble(build_views(train, cfg), cfg)
 
 
+def mean_by_epoch(curves: list[list[float]]) -> list[float]:
+    """The mean of per-epoch curves of different lengths: at each epoch, over the curves still running."""
+    curves = [c for c in curves if c]
+    longest = max((len(c) for c in curves), default=0)
+    return [float(np.mean([c[i] for c in curves if i < len(c)])) for i in range(longest)]
+
+
 def mean_curves(histories: list[History]) -> dict[str, list[float]]:
     """Per-epoch losses averaged over the ensemble members still training at that epoch."""
-    out = {}
-    for key in ("train_loss", "val_loss"):
-        curves = [getattr(h, key) for h in histories if getattr(h, key)]
-        longest = max((len(c) for c in curves), default=0)
-        out[key] = [float(np.mean([c[i] for c in curves if i < len(c)])) for i in range(longest)]
-    return out
+    return {key: mean_by_epoch([getattr(h, key) for h in histories]) for key in ("train_loss", "val_loss")}

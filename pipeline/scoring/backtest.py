@@ -90,11 +90,12 @@ def forecast_models(forecaster: Forecaster, train: Panel, steps: int, cfg: Confi
     return out, bounds
 
 
-def score(train: Panel, actual: np.ndarray, forecasts: dict[str, np.ndarray], season_length: int
-          ) -> dict[str, dict[str, list[float]]]:
+def score(train: Panel, actual: np.ndarray, forecasts: dict[str, np.ndarray], season_length: int,
+          scales: np.ndarray | None = None) -> dict[str, dict[str, list[float]]]:
     """Per-series metrics of each model: {model: {metric: [one value a series]}} (MASE scaled by each series'
-    own seasonal-naive error in its training months)."""
-    scales = np.array([mase_scale(h, season_length) for h in train])
+    own seasonal-naive error in its training months: ``scales``, computed when not given)."""
+    if scales is None:
+        scales = np.array([mase_scale(h, season_length) for h in train])
     return {model: {k: v.tolist() for k, v in metrics_rows(actual, forecast, scales).items()}
             for model, forecast in forecasts.items()}
 
@@ -124,11 +125,11 @@ def fold_result(fold: int, origin: int, train: Panel, actual: np.ndarray, foreca
     """A fold's record: its months, its series with their scales, each model's per-series scores and forecasts
     (and intervals, for the models that bring their own), the actuals."""
     histories = list(train)
+    mase_scales = np.array([mase_scale(h, season_length) for h in histories])
     return {"fold": fold, "train_end": month_text(origin - 1), "test_start": month_text(origin),
             "test_end": month_text(origin + actual.shape[1] - 1), "series": list(train.ids),
-            "mase_scales": [mase_scale(h, season_length) for h in histories],
-            "log_scales": [log_scale(h, season_length) for h in histories],
-            "scores": score(train, actual, forecasts, season_length),
+            "mase_scales": mase_scales.tolist(), "log_scales": [log_scale(h, season_length) for h in histories],
+            "scores": score(train, actual, forecasts, season_length, mase_scales),
             "forecasts": {m: f.round(6).tolist() for m, f in forecasts.items()}, "actual": actual.tolist(),
             "intervals": {m: {str(level): {"lower": lo.round(6).tolist(), "upper": hi.round(6).tolist()}
                               for level, (lo, hi) in levels.items()} for m, levels in (bounds or {}).items()}}

@@ -44,6 +44,15 @@ def seasonal_naive(history: np.ndarray, steps: int, season_length: int) -> np.nd
     return np.array([last_season[h % season_length] for h in range(steps)])
 
 
+def seasonal_change(values: np.ndarray, season_length: int) -> float:
+    """The mean absolute change of ``values`` from the same month a year earlier (from the month before when the
+    series is not longer than a year); 1 when it never changes: a series' scale of error."""
+    values = np.asarray(values, dtype=float)
+    lag = season_length if len(values) > season_length else 1
+    change = float(np.mean(np.abs(values[lag:] - values[:-lag]))) if len(values) > lag else 0.0
+    return change if change > 0 else 1.0
+
+
 def mase_scale(history: np.ndarray, season_length: int) -> float:
     """Mean absolute seasonal difference of the training history (the MASE denominator)."""
     history = np.asarray(history, dtype=float)

@@ -26,16 +26,15 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.scoring.evaluate import seasonal_change
+
 PER_HORIZON_MIN = 50
 
 
 def log_scale(history: np.ndarray, season_length: int) -> float:
     """The mean absolute change of a series' logs from the same month a year earlier (one month earlier when it
     is shorter than two years); 1 when it never changes."""
-    logs = np.log(np.asarray(history, dtype=float))
-    lag = season_length if len(logs) > season_length else 1
-    value = float(np.mean(np.abs(logs[lag:] - logs[:-lag]))) if len(logs) > lag else 0.0
-    return value if value > 0 else 1.0
+    return seasonal_change(np.log(np.asarray(history, dtype=float)), season_length)
 
 
 def scaled_residuals(actual: np.ndarray, forecast: np.ndarray, scales: np.ndarray) -> np.ndarray:
