@@ -6,6 +6,8 @@
 - ``PIPELINE_WORKER_NAME``: the host name task instances record (a worker's name; default: the machine's).
 - ``PIPELINE_TORCH_THREADS``: CPU threads torch may use per process (default 1: these small networks train no
   faster on more, and parallel tasks, such as the mapped backtest folds, would fight over the cores).
+- ``PIPELINE_TRAIN_THREADS``: networks of an ensemble trained side by side, one per thread (default: the CPUs this
+  process may use). The results do not depend on it.
 """
 
 from __future__ import annotations
@@ -34,12 +36,21 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow.db'}"
 
 
+def _positive_int(name: str, default: int) -> int:
+    value = os.environ.get(name) or str(default)
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def torch_threads() -> int:
     """CPU threads per process for torch (``PIPELINE_TORCH_THREADS``, default 1)."""
-    value = os.environ.get("PIPELINE_TORCH_THREADS", "1")
-    if not value.isdigit() or int(value) < 1:
-        raise ConfigError(f"PIPELINE_TORCH_THREADS must be a positive integer, got {value!r}")
-    return int(value)
+    return _positive_int("PIPELINE_TORCH_THREADS", 1)
+
+
+def train_threads() -> int:
+    """Networks trained at once per process (``PIPELINE_TRAIN_THREADS``, default: the CPUs this process may use)."""
+    return _positive_int("PIPELINE_TRAIN_THREADS", len(os.sched_getaffinity(0)))
 
 
 def worker_hostname() -> str:

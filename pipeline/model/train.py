@@ -8,19 +8,21 @@ import math
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
 from pipeline.config import Config
 from pipeline.data.features import FeatureSet, Scaling, build_views
+from pipeline.data.panel import Panel
 from pipeline.errors import TrainingDivergedError
 from pipeline.model.forecaster import Forecaster
 from pipeline.model.lstm import LSTMRegressor, NetSpec
-from pipeline.settings import torch_threads
+from pipeline.model.optim import Adam
+from pipeline.settings import torch_threads, train_threads
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True)
+    torch.set_deterministic_debug_mode("error")  # = use_deterministic_algorithms(True), without importing inductor
 
 
 def weighted_mse(prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -57,7 +59,7 @@ def _loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module
     return loss_fn(prediction, y) if weights is None else weighted_mse(prediction, y, weights)
 
 
-def train_step(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, optimizer: torch.optim.Optimizer,
+def train_step(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, optimizer: Adam | torch.optim.Optimizer,
                loss_fn: nn.Module, wb: torch.Tensor | None = None) -> float:
     """One optimisation step on one batch (windows weighted by ``wb`` when given); returns the batch loss."""
     model.train()
@@ -76,6 +78,16 @@ def eval_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Mo
         return float(_loss(model, x, y, loss_fn, w))
 
 
+def init_network(spec: NetSpec, seed: int, weights: dict[str, torch.Tensor] | None = None) -> LSTMRegressor:
+    """A network with seeded random weights, or with ``weights`` (a warm start): call it from one thread at a time
+    (it seeds torch's global generator)."""
+    seed_everything(seed)
+    model = LSTMRegressor(spec)
+    if weights is not None:
+        model.load_state_dict(weights)
+    return model
+
+
 def fit(data: FeatureSet, spec: NetSpec, *, epochs: int, batch_size: int, learning_rate: float, seed: int,
         patience: int = 0, on_epoch: EpochCallback | None = None, log_every: int = 10) -> tuple[LSTMRegressor, History]:
     """Train a fresh network on ``data``; deterministic for the same data, settings and seed on CPU.
@@ -83,12 +95,21 @@ def fit(data: FeatureSet, spec: NetSpec, *, epochs: int, batch_size: int, learni
     With ``patience`` > 0 and validation windows, training stops once the validation loss has not improved
     for ``patience`` epochs and the weights of the best epoch are kept (early stopping).
     """
-    seed_everything(seed)
-    model = LSTMRegressor(spec)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    return train(init_network(spec, seed), data, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                 seed=seed, patience=patience, on_epoch=on_epoch, log_every=log_every)
+
+
+def train(model: LSTMRegressor, data: FeatureSet, *, epochs: int, batch_size: int, learning_rate: float, seed: int,
+          patience: int = 0, on_epoch: EpochCallback | None = None, log_every: int = 10
+          ) -> tuple[LSTMRegressor, History]:
+    """The training loop of :func:`fit` on a network already built: it draws no numbers from torch's global
+    generator (the window order has its own, seeded), so networks without dropout train on several threads at
+    once with the results of one after the other."""
+    optimizer = Adam(model.parameters(), lr=learning_rate)
     loss_fn = nn.MSELoss()
-    x_train, y_train = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train).reshape(-1, spec.output_steps)
-    x_val, y_val = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val).reshape(-1, spec.output_steps)
+    steps = model.spec.output_steps
+    x_train, y_train = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train).reshape(-1, steps)
+    x_val, y_val = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val).reshape(-1, steps)
     w_train, w_val = ((torch.from_numpy(data.w_train), torch.from_numpy(data.w_val)) if data.w_train is not None
                       else (None, None))
     order = torch.Generator().manual_seed(seed)
@@ -137,24 +158,40 @@ def net_spec(cfg: Config) -> NetSpec:
 
 
 def fit_ensemble(views: list[tuple[FeatureSet, Scaling]], cfg: Config) -> tuple[Forecaster, list[History]]:
-    """Train ``cfg.ensemble_size`` networks (seeds ``seed``, ``seed + 1``, ...) per view and average them all."""
-    groups, histories = [], []
-    for number, (data, scaling) in enumerate(views, start=1):
-        nets = []
-        for member in range(cfg.ensemble_size):
-            logger.info("view %d/%d (%s, %d time steps), member %d/%d", number, len(views), scaling.view,
-                        scaling.time_steps, member + 1, cfg.ensemble_size)
-            net, history = fit(data, net_spec(cfg), epochs=cfg.epochs, batch_size=cfg.batch_size,
-                               learning_rate=cfg.learning_rate, seed=cfg.seed + member, patience=cfg.patience)
-            nets.append(net)
-            histories.append(history)
-        groups.append((scaling, nets))
-    return Forecaster(groups), histories
+    """Train ``cfg.ensemble_size`` networks (seeds ``seed``, ``seed + 1``, ...) per view and average them all.
+
+    The networks are built one after the other (seeded), then trained side by side on ``PIPELINE_TRAIN_THREADS``
+    threads (torch runs its kernels without Python's lock): the same networks as one after the other, unless they
+    use dropout, whose random masks come from torch's one global generator (then: one at a time).
+    """
+    jobs = [(data, scaling, member) for data, scaling in views for member in range(cfg.ensemble_size)]
+    threads = min(len(jobs), train_threads()) if cfg.dropout == 0 else 1
+    logger.info("training %d network(s) (%d view(s) x %d seed(s)) on %d thread(s)", len(jobs), len(views),
+                cfg.ensemble_size, threads)
+
+    def run(k: int, net: LSTMRegressor) -> tuple[LSTMRegressor, History]:
+        data, scaling, member = jobs[k]
+        logger.info("view %s (%d time steps), member %d/%d", scaling.view, scaling.time_steps, member + 1,
+                    cfg.ensemble_size)
+        return train(net, data, epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+                     seed=cfg.seed + member, patience=cfg.patience)
+
+    def build(k: int) -> LSTMRegressor:
+        return init_network(net_spec(cfg), cfg.seed + jobs[k][2])
+
+    if threads > 1:
+        nets = [build(k) for k in range(len(jobs))]  # here, in one thread: seeding is global
+        with ThreadPoolExecutor(threads, thread_name_prefix="train") as pool:
+            results = list(pool.map(run, range(len(jobs)), nets))
+    else:
+        results = [run(k, build(k)) for k in range(len(jobs))]
+    groups = [(scaling, [results[k][0] for k in range(len(jobs)) if jobs[k][1] is scaling]) for _, scaling in views]
+    return Forecaster(groups), [history for _, history in results]
 
 
-def fit_forecaster(train: pd.Series, cfg: Config) -> tuple[Forecaster, list[History]]:
+def fit_forecaster(panel: Panel, cfg: Config) -> tuple[Forecaster, list[History]]:
     """Features and training in one call: a forecaster fitted on ``train`` alone (used by backtests)."""
-    return fit_ensemble(build_views(train, cfg), cfg)
+    return fit_ensemble(build_views(panel, cfg), cfg)
 
 
 def mean_by_epoch(curves: list[list[float]]) -> list[float]:

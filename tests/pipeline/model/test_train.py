@@ -41,6 +41,42 @@ def test_torch_threads_come_from_the_environment(monkeypatch):
     assert torch.get_num_threads() == 1
 
 
+def _small_config(**overrides):
+    from pipeline.config import load_config
+
+    return load_config(overrides={"lookback": 12, "val_size": 4, "output_steps": 3, "hidden_size": 8, "epochs": 3,
+                                  "ensemble_size": 3, "patience": 0, **overrides})
+
+
+def _weights(forecaster) -> list[torch.Tensor]:
+    return [w for net in forecaster.nets for w in net.state_dict().values()]
+
+
+def test_ensembles_train_on_threads_with_the_results_of_one_thread(monkeypatch, caplog):
+    from pipeline.model.train import fit_forecaster
+
+    panel = panel_of(seasonal_series(60))
+    monkeypatch.setenv("PIPELINE_TRAIN_THREADS", "1")
+    one, one_hist = fit_forecaster(panel, _small_config())
+    monkeypatch.setenv("PIPELINE_TRAIN_THREADS", "3")
+    with caplog.at_level("INFO", logger="pipeline.model.train"):
+        three, three_hist = fit_forecaster(panel, _small_config())
+    assert "training 6 network(s) (2 view(s) x 3 seed(s)) on 3 thread(s)" in caplog.text
+    assert [h.train_loss for h in one_hist] == [h.train_loss for h in three_hist]
+    assert all(torch.equal(a, b) for a, b in zip(_weights(one), _weights(three), strict=True))
+    caplog.clear()
+    with caplog.at_level("INFO", logger="pipeline.model.train"):  # dropout draws from torch's global generator
+        dropped, _ = fit_forecaster(panel, _small_config(num_layers=2, dropout=0.2))
+        again, _ = fit_forecaster(panel, _small_config(num_layers=2, dropout=0.2))
+    assert "on 1 thread(s)" in caplog.text and "on 3 thread(s)" not in caplog.text
+    assert all(torch.equal(a, b) for a, b in zip(_weights(dropped), _weights(again), strict=True))
+    monkeypatch.setenv("PIPELINE_TRAIN_THREADS", "-1")
+    from pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="PIPELINE_TRAIN_THREADS must be a positive integer, got '-1'"):
+        fit_forecaster(panel, _small_config())
+
+
 def test_early_stopping_keeps_the_best_epoch():
     _, history = fit(_data(), NetSpec(8, 1, 0.0), epochs=200, batch_size=8, learning_rate=0.05, seed=0, patience=5)
     assert len(history.train_loss) < 200
@@ -52,8 +88,7 @@ def test_ensemble_members_differ_and_curves_average():
     from pipeline.config import load_config
     from pipeline.model.train import fit_forecaster, mean_curves
 
-    cfg = load_config(overrides={"lookback": 12, "val_size": 4, "output_steps": 3, "hidden_size": 8, "epochs": 3,
-                                 "ensemble_size": 3, "patience": 0})
+    cfg = _small_config()
     series = seasonal_series(60)
     forecaster, histories = fit_forecaster(panel_of(series), cfg)
     # two views (12 months relative, 6 year-over-year changes) of 3 seeds each
