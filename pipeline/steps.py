@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,15 +27,14 @@ from pipeline.data.ingest import month_text
 from pipeline.data.panel import Panel, month_starts, shard_bounds, shards
 from pipeline.errors import ConfigError
 from pipeline.io import read_json, write_json, write_text
-from pipeline.model.forecaster import Forecaster
-from pipeline.model.lstm import summarize
-from pipeline.model.sharded import ShardedForecaster
-from pipeline.model.train import fit_forecaster, mean_by_epoch, mean_curves
-from pipeline.ops import alerts, gauges, plots, registry, tracking
+from pipeline.ops import alerts, gauges, registry, tracking
 from pipeline.ops import monitor as monitor_
 from pipeline.scoring import backtest as bt
 from pipeline.scoring import evaluate as ev
 from pipeline.scoring.intervals import Calibration, interval_scores
+
+if TYPE_CHECKING:
+    from pipeline.model.forecaster import Forecaster
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +137,8 @@ def plan(ctx: Context) -> list[dict[str, Any]]:
 def fit(ctx: Context, job: Mapping[str, Any]) -> str:
     """Train one shard's global network on the months before one origin; score the backtest folds that start
     there; for the final origin, keep the model. Returns the result file."""
+    from pipeline.model.train import fit_forecaster
+
     cfg = _config(ctx)
     work = Path(ctx["work_dir"])
     shard, origin = int(job["shard"]), int(job["origin"])
@@ -162,6 +163,8 @@ def fit(ctx: Context, job: Mapping[str, Any]) -> str:
 
 def _curves(forecaster: Forecaster, histories: list[Any]) -> dict[str, list[float]]:
     """Per-epoch losses averaged over the ensemble, and each view's own (their scaled units differ)."""
+    from pipeline.model.train import mean_curves
+
     curves = mean_curves(histories)
     if len(forecaster.groups) > 1:
         members = iter(histories)  # in the order of the groups' networks
@@ -217,6 +220,11 @@ def evaluate(ctx: Context, fit_paths: list[str], backtest_path: str) -> Context:
     """Assemble the candidate from the shards' final models (with the fallback series of the backtest), score
     the holdout months, forecast the coming months, plot, and log the model to MLflow."""
     import mlflow
+
+    from pipeline.model.forecaster import Forecaster
+    from pipeline.model.lstm import summarize
+    from pipeline.model.sharded import ShardedForecaster
+    from pipeline.model.train import mean_by_epoch
 
     cfg = _config(ctx)
     work = Path(ctx["work_dir"])
@@ -298,6 +306,8 @@ def _figures(cfg: Config, data_month: str, panel: Panel, holdout: dict[str, Any]
              curves: dict[str, list[float]], work: Path) -> list[Path]:
     """Loss curves; the holdout forecast against the actual months and the coming months' forecast (for a panel,
     the 9 largest series)."""
+    from pipeline.ops import plots
+
     title = f"{cfg.preset}, data to {data_month}"
     shown = sorted(range(len(panel)), key=lambda i: -float(np.mean(panel.values_of(i))))[:9]
     names = [panel.ids[i] for i in shown]

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import numpy as np
@@ -26,8 +26,10 @@ from pipeline.config import LEGACY_MODEL_SETTINGS, MODEL_KEYS, Config, coerce
 from pipeline.data.panel import Panel, month_starts
 from pipeline.errors import NotFoundError
 from pipeline.io import exclusive_lock
-from pipeline.model.sharded import ShardedForecaster
 from pipeline.scoring.evaluate import forecast_windows, last_windows
+
+if TYPE_CHECKING:  # torch loads only where a model is built or loaded
+    from pipeline.model.sharded import ShardedForecaster
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ class PanelModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         """Rebuild every shard's forecaster from its logged weights (``weights_only``) and spec, each verified
         against the checksum recorded in the MLflow model (``model_config``) and in its spec."""
+        from pipeline.model.sharded import ShardedForecaster
+
         self.forecaster = ShardedForecaster.load(dict(context.artifacts),
                                                  (context.model_config or {}).get("weights_sha256"))
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,10 +24,11 @@ from pipeline.config import Config
 from pipeline.data.ingest import month_text
 from pipeline.data.panel import Panel, month_starts, shards
 from pipeline.io import read_json, write_json
-from pipeline.model.forecaster import Forecaster
-from pipeline.model.train import fit_forecaster
 from pipeline.scoring.evaluate import forecast_windows, last_windows, mase_scale, metrics_rows, seasonal_naive
 from pipeline.scoring.intervals import calibrate, interval_scores, log_scale, scaled_residuals
+
+if TYPE_CHECKING:  # torch loads only where a network trains or forecasts
+    from pipeline.model.forecaster import Forecaster
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,8 @@ def run_fold(panel: Panel, cfg: Config, fold: int, stats_baselines: bool = False
     origin = origins(panel.last_month, cfg.folds, cfg.horizon)[fold]
     started = time.perf_counter()
     train, actual = fold_split(panel, origin, cfg.horizon)
+    from pipeline.model.train import fit_forecaster
+
     forecaster, histories = fit_forecaster(train, cfg)
     seconds = time.perf_counter() - started
     forecasts, bounds = forecast_models(forecaster, train, cfg.horizon, cfg, stats_baselines)

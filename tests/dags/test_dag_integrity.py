@@ -94,3 +94,12 @@ def test_parse_time_and_no_heavy_imports():
     assert heavy == "", f"DAG file imports heavy modules at parse time: {heavy}"
     assert float(seconds) < 2.0, f"DAG file took {seconds}s to parse"
     assert time.perf_counter() - started < 60
+
+
+def test_light_tasks_do_not_load_the_modelling_stack():
+    """Every task process imports pipeline.steps: torch, scikit-learn, scipy and matplotlib (about 3 s) load only in
+    the steps that train, forecast, test or plot."""
+    code = ("import sys\nimport pipeline.steps\n"
+            "print(' '.join(sorted(set(sys.modules) & {'torch', 'sklearn', 'scipy.stats', 'matplotlib'})))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "", f"importing pipeline.steps loads {out.stdout.strip()}"
