@@ -53,6 +53,8 @@ class Config:
     ensemble_size: int = 5
     windows_per_series: int = 0
     mase_loss: bool = False
+    warm_start: bool = False
+    warm_epochs: int = 0
     seed: int = 42
     experiment_name: str = "lstm-monthly-retraining"
     registered_model_name: str = "air_passengers_lstm"
@@ -105,6 +107,11 @@ class Config:
         return max(self.lookback, self.seasonal_lookback + self.season_length if self.seasonal_lookback else 0)
 
     @property
+    def networks(self) -> int:
+        """Networks a fit trains: ``ensemble_size`` per view (``lookback`` months, ``seasonal_lookback`` changes)."""
+        return self.ensemble_size * (bool(self.lookback) + bool(self.seasonal_lookback))
+
+    @property
     def min_train_rows(self) -> int:
         """Fewest training months that cut into one training window beside the validation windows."""
         return self.input_months + self.output_steps + self.val_size
@@ -135,7 +142,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "seed": (0, 2**31 - 1), "live_mape_alert": (0.0, 1000.0), "drift_level_z": (0.0, 100.0),
     "drift_seasonal_corr": (-1.0, 1.0), "max_quarantine_share": (0.0, 1.0), "shard_size": (1, 1_000_000),
     "max_mapped_tasks": (1, 100_000), "windows_per_series": (0, 100_000), "coverage_tolerance": (0.0, 1.0),
-    "band_alert_p": (0.0, 0.5),
+    "band_alert_p": (0.0, 0.5), "warm_epochs": (0, 5000),
 }
 TEXT = re.compile(r"[^\x00-\x1f\x7f]{1,1000}")
 TEXT_RULE = "must be 1 to 1000 characters, none of them control characters"
@@ -154,10 +161,12 @@ OPERATOR_KEYS = ("csv_path", "data_dir", "allow_any_csv_path", "max_file_mb", "d
 TRIGGER_KEYS = tuple(name for name in FIELD_NAMES if name not in OPERATOR_KEYS)
 MODEL_KEYS = ("lookback", "seasonal_lookback", "season_length", "val_size", "log_transform", "relative_windows",
               "output_steps", "hidden_size", "num_layers", "dropout", "learning_rate", "epochs", "patience",
-              "batch_size", "ensemble_size", "seed", "windows_per_series", "mase_loss", "shard_size")
+              "batch_size", "ensemble_size", "seed", "windows_per_series", "mase_loss", "shard_size", "warm_start",
+              "warm_epochs")
 
 # What a model key meant before the key existed (a version trained then has no such param).
-LEGACY_MODEL_SETTINGS: dict[str, Any] = {"seasonal_lookback": 0, "windows_per_series": 0, "mase_loss": False}
+LEGACY_MODEL_SETTINGS: dict[str, Any] = {"seasonal_lookback": 0, "windows_per_series": 0, "mase_loss": False,
+                                         "warm_start": False, "warm_epochs": 0}
 
 
 def _read_yaml(text: str, origin: str) -> dict[str, Any]:

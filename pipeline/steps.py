@@ -24,7 +24,7 @@ from pipeline.config import Config, load_config, trigger_overrides
 from pipeline.data import ingest as ig
 from pipeline.data import validate as vd
 from pipeline.data.ingest import month_text
-from pipeline.data.panel import Panel, month_starts, shard_bounds, shards
+from pipeline.data.panel import Panel, month_index, month_starts, shard_bounds, shards
 from pipeline.errors import ConfigError
 from pipeline.io import read_json, write_json, write_text
 from pipeline.ops import alerts, gauges, registry, tracking
@@ -135,29 +135,38 @@ def plan(ctx: Context) -> list[dict[str, Any]]:
 
 
 def fit(ctx: Context, job: Mapping[str, Any]) -> str:
-    """Train one shard's global network on the months before one origin; score the backtest folds that start
-    there; for the final origin, keep the model. Returns the result file."""
+    """Train one shard's global network on the months before one origin (with ``warm_start``, from the weights of
+    the same fit last month, and keep its own for next month); score the backtest folds that start there; for the
+    final origin, keep the model. Returns the result file."""
+    from pipeline.model import warm
     from pipeline.model.train import fit_forecaster
 
     cfg = _config(ctx)
     work = Path(ctx["work_dir"])
     shard, origin = int(job["shard"]), int(job["origin"])
     panel = _panel(ctx)
-    ids = read_json(work / "shards.json")["shards"][shard]
-    part = panel.subset([panel.position(sid) for sid in ids])
+    parts = read_json(work / "shards.json")["shards"]
+    part = panel.subset([panel.position(sid) for sid in parts[shard]])
     logger.info("shard %d: %d series, training to %s", shard, len(part), month_text(origin - 1))
-    forecaster, histories = fit_forecaster(part.cut(origin), cfg)
+    weights = warm.folder(cfg, shard, len(parts))
+    data_month = month_index(pd.Timestamp(ctx["data_month"]))
+    start = warm.load(weights, origin - 1, data_month, cfg.networks) if cfg.warm_start else None
+    forecaster, histories = fit_forecaster(part.cut(origin), cfg, start.weights if start else None)
+    if cfg.warm_start:
+        warm.save(weights, origin - 1, data_month, forecaster.nets)
     seconds = sum(h.seconds for h in histories)
-    result: dict[str, Any] = {"shard": shard, "origin": month_text(origin), "train_seconds": seconds, "folds": []}
+    result: dict[str, Any] = {"shard": shard, "origin": month_text(origin), "train_seconds": seconds, "folds": [],
+                              "warm_start": {"source": start.source, "sha256": start.sha256} if start else None}
     for fold in job["folds"]:
         train, actual = bt.fold_split(part, origin, cfg.horizon)
         forecasts, bounds = bt.forecast_models(forecaster, train, cfg.horizon, cfg, cfg.stats_baselines)
         result["folds"].append(bt.fold_result(fold, origin, train, actual, forecasts, cfg.season_length, bounds)
-                               | {"train_seconds": seconds, "best_epochs": [h.best_epoch for h in histories]})
+                               | {"train_seconds": seconds, "best_epochs": [h.best_epoch for h in histories],
+                                  "warm": start is not None})
     if job["final"]:
         files = forecaster.save(work / "model" / f"shard_{shard}")
         result["final"] = {"files": files, "curves": _curves(forecaster, histories), "seconds": seconds,
-                           "best_epochs": [h.best_epoch for h in histories]}
+                           "best_epochs": [h.best_epoch for h in histories], "warm": start is not None}
     return str(write_json(work / "fits" / f"shard_{shard}_{month_text(origin)}.json", result))
 
 
@@ -186,8 +195,10 @@ def backtest_summary(ctx: Context, fit_paths: list[str]) -> str:
 
     cfg = _config(ctx)
     panel = _panel(ctx)
-    results = [fold for path in fit_paths for fold in read_json(path)["folds"]]
+    fits = [read_json(path) for path in fit_paths]
+    results = [fold for fit_result in fits for fold in fit_result["folds"]]
     summary = bt.summarize(results, cfg.levels)
+    summary["fits"] = {"total": len(fits), "warm": sum(bool(f.get("warm_start")) for f in fits)}
     work = Path(ctx["work_dir"])
     path = write_json(work / "backtest" / "summary.json", {k: v for k, v in summary.items() if k != "per_series"})
     table = pd.DataFrame.from_dict(summary["per_series"], orient="index").rename_axis("series").reset_index()
@@ -207,7 +218,10 @@ def backtest_summary(ctx: Context, fit_paths: list[str]) -> str:
         mlflow.log_metrics({_metric_name(m, k): v for m, scores in summary["mean"].items() for k, v in scores.items()}
                            | {_metric_name(m, "mase_median"): v for m, v in summary["median_mase"].items()}
                            | {key: value for key, value in summary.items() if key.startswith("share_beats_")}
-                           | {"series_fallback": float(len(summary["fallback"]))})
+                           | {"series_fallback": float(len(summary["fallback"])),
+                              "warm_started_fits": float(summary["fits"]["warm"])})
+        mlflow.set_tag("warm_start", f"{summary['fits']['warm']} of {summary['fits']['total']} fits" if cfg.warm_start
+                       else "off")
         mlflow.log_artifact(str(path), "backtest")
         mlflow.log_artifact(str(table_path), "backtest")
         mlflow.log_table(table, "backtest/per_series_metrics.json")
@@ -514,6 +528,7 @@ def summarize_run(ctx: Context) -> str:
         "metrics": ctx["metrics"], "backtest": backtest["mean"] if backtest else None,
         "median_mase": backtest["median_mase"] if backtest else None,
         "shares": {k: v for k, v in (backtest or {}).items() if k.startswith("share_beats_")},
+        "fits": (backtest or {}).get("fits"), "warm_start": cfg.warm_start,
         "live": monitored.get("live"), "drift": monitored["drift"], "decision": read_json(ctx["decision"]),
         "published_version": ctx.get("published_version"), "preset": cfg.preset, "mlflow_run_id": ctx["mlflow_run_id"],
     }

@@ -157,27 +157,34 @@ def net_spec(cfg: Config) -> NetSpec:
                    output_steps=cfg.output_steps)
 
 
-def fit_ensemble(views: list[tuple[FeatureSet, Scaling]], cfg: Config) -> tuple[Forecaster, list[History]]:
+def fit_ensemble(views: list[tuple[FeatureSet, Scaling]], cfg: Config,
+                 start: list[dict[str, torch.Tensor]] | None = None) -> tuple[Forecaster, list[History]]:
     """Train ``cfg.ensemble_size`` networks (seeds ``seed``, ``seed + 1``, ...) per view and average them all.
+
+    With ``start`` (one state dict per network, views x members: a warm start), each network starts from those
+    weights and trains for ``warm_epochs`` (``epochs`` when 0) instead of from seeded random weights.
 
     The networks are built one after the other (seeded), then trained side by side on ``PIPELINE_TRAIN_THREADS``
     threads (torch runs its kernels without Python's lock): the same networks as one after the other, unless they
     use dropout, whose random masks come from torch's one global generator (then: one at a time).
     """
     jobs = [(data, scaling, member) for data, scaling in views for member in range(cfg.ensemble_size)]
+    if start is not None and len(start) != len(jobs):
+        raise ValueError(f"a warm start needs {len(jobs)} networks' weights, got {len(start)}")
+    epochs = (cfg.warm_epochs or cfg.epochs) if start is not None else cfg.epochs
     threads = min(len(jobs), train_threads()) if cfg.dropout == 0 else 1
-    logger.info("training %d network(s) (%d view(s) x %d seed(s)) on %d thread(s)", len(jobs), len(views),
-                cfg.ensemble_size, threads)
+    logger.info("training %d network(s) (%d view(s) x %d seed(s)) on %d thread(s), %s start, up to %d epochs",
+                len(jobs), len(views), cfg.ensemble_size, threads, "warm" if start is not None else "cold", epochs)
 
     def run(k: int, net: LSTMRegressor) -> tuple[LSTMRegressor, History]:
         data, scaling, member = jobs[k]
         logger.info("view %s (%d time steps), member %d/%d", scaling.view, scaling.time_steps, member + 1,
                     cfg.ensemble_size)
-        return train(net, data, epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+        return train(net, data, epochs=epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
                      seed=cfg.seed + member, patience=cfg.patience)
 
     def build(k: int) -> LSTMRegressor:
-        return init_network(net_spec(cfg), cfg.seed + jobs[k][2])
+        return init_network(net_spec(cfg), cfg.seed + jobs[k][2], None if start is None else start[k])
 
     if threads > 1:
         nets = [build(k) for k in range(len(jobs))]  # here, in one thread: seeding is global
@@ -189,9 +196,11 @@ def fit_ensemble(views: list[tuple[FeatureSet, Scaling]], cfg: Config) -> tuple[
     return Forecaster(groups), [history for _, history in results]
 
 
-def fit_forecaster(panel: Panel, cfg: Config) -> tuple[Forecaster, list[History]]:
-    """Features and training in one call: a forecaster fitted on ``train`` alone (used by backtests)."""
-    return fit_ensemble(build_views(panel, cfg), cfg)
+def fit_forecaster(panel: Panel, cfg: Config, start: list[dict[str, torch.Tensor]] | None = None
+                   ) -> tuple[Forecaster, list[History]]:
+    """Features and training in one call: a forecaster fitted on ``panel`` alone (from ``start``'s weights when
+    given)."""
+    return fit_ensemble(build_views(panel, cfg), cfg, start)
 
 
 def mean_by_epoch(curves: list[list[float]]) -> list[float]:

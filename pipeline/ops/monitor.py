@@ -148,6 +148,8 @@ def summary_markdown(s: dict[str, Any]) -> str:
         f"- series: {n['in']} in, {n['quarantined']} quarantined, {n['kept']} modelled, {n['fallback']} fall back "
         "to seasonal naive (the LSTM lost their backtest)",
         f"- validation: {s['validation']['status']}; fixes: {', '.join(s['validation']['fixes']) or 'none'}",
+        *([f"- warm start: {s['fits']['warm']} of {s['fits']['total']} fits started from last month's weights "
+           "(the others cold)"] if s.get("warm_start") and s.get("fits") else []),
         "",
         "| | candidate | champion | seasonal naive |",
         "|---|---|---|---|",

@@ -1,0 +1,78 @@
+"""Warm starts: with ``warm_start``, every fit keeps its networks' weights and starts from the weights of the same
+fit a month earlier, fine-tuning on the new month (cold, from seeded random weights, when there are none).
+
+"The same fit a month earlier" is the fit of last month's run (data month one earlier) for the same shard, with
+the same model settings, whose training ended one month before this fit's: those weights saw only months this fit
+trains on (no leak into its backtest), and no fit of a run reads what another fit of the same run writes (the
+result does not depend on the order the mapped tasks run in). Files: ``<state>/warm/<settings>/shard_<k>_of_<n>/
+<train end>@<data month>.pt``, the months of the last year kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from pipeline import settings
+from pipeline.config import Config
+from pipeline.data.ingest import month_text
+from pipeline.io import sha256_file, write_bytes
+
+logger = logging.getLogger(__name__)
+
+KEPT_MONTHS = 12
+Weights = list[dict[str, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class Start:
+    """Weights a fit starts from, one state dict per network (views x members), and the file they came from."""
+
+    weights: Weights
+    source: str
+    sha256: str
+
+
+def folder(cfg: Config, shard: int, shards: int) -> Path:
+    """Where the fits of one shard keep their weights: one folder per model settings (a warm chain is reproducible:
+    runs with other settings, cold ones included, never write into it)."""
+    digest = hashlib.sha256(json.dumps(cfg.model_settings(), sort_keys=True).encode()).hexdigest()[:16]
+    return settings.state_dir() / "warm" / digest / f"shard_{shard}_of_{shards}"
+
+
+def _name(train_end: int, data_month: int) -> str:
+    return f"{month_text(train_end)}@{month_text(data_month)}.pt"
+
+
+def save(where: Path, train_end: int, data_month: int, nets: list[torch.nn.Module]) -> Path:
+    """Keep a fit's weights for next month's run (atomically); drop the files of data months over a year old."""
+    import io
+
+    buffer = io.BytesIO()
+    torch.save([net.state_dict() for net in nets], buffer)
+    path = write_bytes(where / _name(train_end, data_month), buffer.getvalue())
+    for old in where.glob("*@*.pt"):
+        month = old.stem.split("@")[1]
+        if month < month_text(data_month - KEPT_MONTHS):
+            old.unlink(missing_ok=True)
+    return path
+
+
+def load(where: Path, train_end: int, data_month: int, networks: int) -> Start | None:
+    """The weights of the same fit a month earlier (training to ``train_end - 1``, written by the run of data month
+    ``data_month - 1``), or None (cold start) when there are none or they do not fit ``networks`` networks."""
+    path = where / _name(train_end - 1, data_month - 1)
+    if not path.exists():
+        logger.info("warm start: no weights of last month's fit (%s): cold start", path.name)
+        return None
+    weights = torch.load(path, weights_only=True)
+    if len(weights) != networks:
+        logger.warning("warm start: %s holds %d networks, not %d: cold start", path, len(weights), networks)
+        return None
+    logger.info("warm start from %s", path)
+    return Start(weights, str(path), sha256_file(path))
