@@ -43,9 +43,9 @@ run: setup $(AIRFLOW_HOME)/airflow.db
 
 ## run-panel: the same DAG on the US employment panel (148 series, data/us_employment.csv), the month ending
 ## 2019-10-01, with the operator config configs/us_employment.yaml (dags test runs the shards one after the other
-## in one process: torch gets both cores)
+## in one process; each trains its networks side by side on every core, PIPELINE_TRAIN_THREADS)
 run-panel:
-	$(MAKE) run PIPELINE_CONFIG=$(CURDIR)/configs/us_employment.yaml DATE=2019-10-01 PIPELINE_TORCH_THREADS=2
+	$(MAKE) run PIPELINE_CONFIG=$(CURDIR)/configs/us_employment.yaml DATE=2019-10-01
 
 ## test: lint, then the whole test suite (unit, DAG integrity, real Airflow and MLflow runs)
 test: setup lint

@@ -8,6 +8,7 @@ wall time and every task's seconds from Airflow's database.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -30,7 +31,9 @@ def main() -> int:
         values = [s for t, _, s in rows if t == task]
         return f"{sum(values):.1f}" + (f" ({len(values)} tasks)" if len(values) > 1 else "")
 
-    print(f"AirPassengers monthly DAG run ({args.date}, {args.threads} torch thread(s), `airflow dags test`)\n")
+    trainers = os.environ.get("PIPELINE_TRAIN_THREADS") or f"{len(os.sched_getaffinity(0))} (all CPUs)"
+    print(f"AirPassengers monthly DAG run ({args.date}, {trainers} training thread(s) of {args.threads} torch "
+          "thread(s) each, `airflow dags test`)\n")
     print("| task | empty store, s | existing store, s |")
     print("|---|---|---|")
     for task in tasks:

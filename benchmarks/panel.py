@@ -3,8 +3,8 @@
 1. One real DAG run (``airflow dags test``, in a fresh Airflow home and state folder) with the operator config
    ``configs/us_employment.yaml`` (statistical baselines off, as in production): wall time, CPU seconds (all
    processes) and peak memory, per series too. ``airflow dags test`` runs the mapped tasks one after the other in
-   one process, so torch gets both cores (``PIPELINE_TORCH_THREADS=2``); under a real executor the shards run in
-   parallel instead.
+   one process; each fit trains its networks side by side on both cores (``PIPELINE_TRAIN_THREADS``, default);
+   under a real executor the shards run in parallel too.
 2. The backtest of that run, per model over all series-folds: mean and median MASE, mean MAPE, and the share of
    series-folds where the LSTM beats each baseline; with ``--stats`` also statsforecast's AutoARIMA, AutoETS and
    AutoTheta, fitted on the whole panel at once on the same folds (about 30 minutes on 2 cores).
@@ -51,7 +51,7 @@ def run_dag(state: Path, date: str, first: int | None = None) -> dict:
         config = state / "few.yaml"
         values = yaml.safe_load(CONFIG.read_text()) | {"csv_path": str(state / "few.csv"), "allow_any_csv_path": True}
         config.write_text(yaml.safe_dump(values))
-    env = dag_env(state, config, os.environ.get("PIPELINE_TORCH_THREADS", "2"))
+    env = dag_env(state, config, os.environ.get("PIPELINE_TORCH_THREADS", "1"))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall, tasks = dag_run(env, date)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -128,11 +128,11 @@ def main() -> int:
     parser.add_argument("--stats", action="store_true", help="also statsforecast's models (about 30 min)")
     parser.add_argument("--date", default="2019-10-01", help="the DAG run's date (default: the data's last month)")
     parser.add_argument("--time-model", action="store_true",
-                        help="only the DAG run, with 1 torch thread (a worker slot): where its time goes, and what "
-                             "1,000 to 1,000,000 series would need")
+                        help="only the DAG run, on 1 core (a worker slot: 1 torch thread, 1 training thread): where "
+                             "its time goes, and what 1,000 to 1,000,000 series would need")
     args = parser.parse_args()
     if args.time_model:
-        os.environ["PIPELINE_TORCH_THREADS"] = "1"
+        os.environ["PIPELINE_TORCH_THREADS"] = os.environ["PIPELINE_TRAIN_THREADS"] = "1"
         runs = []
         for first in (15, None):  # a few series, then the whole panel
             with tempfile.TemporaryDirectory() as tmp:

@@ -46,10 +46,10 @@ class Config:
     hidden_size: int = 64
     num_layers: int = 1
     dropout: float = 0.0
-    learning_rate: float = 0.005
+    learning_rate: float = 0.007
     epochs: int = 300
     patience: int = 40
-    batch_size: int = 16
+    batch_size: int = 32
     ensemble_size: int = 5
     windows_per_series: int = 0
     mase_loss: bool = False

@@ -235,6 +235,8 @@ def backtest(panel: Panel, cfg: Config, stats_baselines: bool = False, cache_dir
     """Every fold of every shard (``shard_size``) in this process, one global model per shard and fold, then the
     summary: what the DAG's fits compute, in one call (the command line, the gate's refit and benchmarks). With
     ``cache_dir``, a fold already computed for the same configuration, data and code is read back, not refitted."""
+    if cfg.warm_start:
+        logger.info("warm_start applies to monthly runs (each fit from last month's): every fold here trains cold")
     parts = [panel.subset(part) for part in shards(panel.ids, cfg.shard_size)]
     return summarize([cached_fold(part, cfg, fold, stats_baselines, cache_dir) for part in parts
                       for fold in range(cfg.folds)], cfg.levels)
