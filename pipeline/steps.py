@@ -161,12 +161,11 @@ def fit(ctx: Context, job: Mapping[str, Any]) -> str:
         train, actual = bt.fold_split(part, origin, cfg.horizon)
         forecasts, bounds = bt.forecast_models(forecaster, train, cfg.horizon, cfg, cfg.stats_baselines)
         result["folds"].append(bt.fold_result(fold, origin, train, actual, forecasts, cfg.season_length, bounds)
-                               | {"train_seconds": seconds, "best_epochs": [h.best_epoch for h in histories],
-                                  "warm": start is not None})
+                               | {"train_seconds": seconds, "best_epochs": [h.best_epoch for h in histories]})
     if job["final"]:
         files = forecaster.save(work / "model" / f"shard_{shard}")
         result["final"] = {"files": files, "curves": _curves(forecaster, histories), "seconds": seconds,
-                           "best_epochs": [h.best_epoch for h in histories], "warm": start is not None}
+                           "best_epochs": [h.best_epoch for h in histories]}
     return str(write_json(work / "fits" / f"shard_{shard}_{month_text(origin)}.json", result))
 
 

@@ -70,9 +70,14 @@ def load(where: Path, train_end: int, data_month: int, networks: int) -> Start |
     if not path.exists():
         logger.info("warm start: no weights of last month's fit (%s): cold start", path.name)
         return None
-    weights = torch.load(path, weights_only=True)
-    if len(weights) != networks:
-        logger.warning("warm start: %s holds %d networks, not %d: cold start", path, len(weights), networks)
+    try:
+        weights = torch.load(path, weights_only=True)
+    except Exception as exc:  # a truncated or foreign file: train cold rather than fail the month
+        logger.warning("warm start: %s is unreadable (%s: %s): cold start", path, type(exc).__name__, exc)
+        return None
+    if not isinstance(weights, list) or len(weights) != networks:
+        logger.warning("warm start: %s holds %s networks, not %d: cold start", path,
+                       len(weights) if isinstance(weights, list) else "no", networks)
         return None
     logger.info("warm start from %s", path)
     return Start(weights, str(path), sha256_file(path))

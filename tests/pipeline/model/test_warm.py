@@ -1,4 +1,5 @@
 import logging
+from pathlib import Path
 
 import pytest
 import torch
@@ -37,6 +38,10 @@ def test_a_fit_starts_from_the_same_fit_of_last_months_run_only(state, caplog):
         assert warm.load(where, _month("2005-08"), _month("2006-02"), 2) is None  # a month skipped: cold
         assert warm.load(where, _month("2005-07"), _month("2006-01"), 3) is None  # another ensemble: cold
     assert "cold start" in caplog.text and "holds 2 networks, not 3" in caplog.text
+    Path(start.source).write_bytes(b"not a torch file")
+    with caplog.at_level(logging.WARNING, logger="pipeline.model.warm"):
+        assert warm.load(where, _month("2005-07"), _month("2006-01"), 2) is None
+    assert "2005-06@2005-12.pt is unreadable" in caplog.text
 
 
 def test_other_settings_and_shards_keep_their_own_weights(state):
