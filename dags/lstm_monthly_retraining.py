@@ -58,12 +58,13 @@ def _params() -> dict[str, Param]:
     value". Paths, limits, MLflow names and the gate are the operator's (PIPELINE_CONFIG), not params."""
     from dataclasses import fields
 
-    from pipeline.config import BOUNDS, TRIGGER_KEYS, Config
+    from pipeline.config import BOUNDS, PRECISIONS, TRIGGER_KEYS, Config
 
     kinds = {field.name: str(field.type) for field in fields(Config)}
     out = {}
     for name in TRIGGER_KEYS:
-        extra: dict[str, Any] = {"enum": [None, *sorted(presets())]} if name == "preset" else {}
+        extra: dict[str, Any] = ({"enum": [None, *sorted(presets())]} if name == "preset" else
+                                 {"enum": [None, *PRECISIONS]} if name == "precision" else {})
         if name in BOUNDS:
             # NaN passes every comparison, so it is the one number that meets `minimum: 0` and
             # `exclusiveMaximum: 0` at once: `not` of both refuses NaN (Airflow turns it into null otherwise).

@@ -54,17 +54,21 @@ def weighted_mse(prediction: torch.Tensor, target: torch.Tensor, weights: torch.
 
 
 def _loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module,
-          weights: torch.Tensor | None) -> torch.Tensor:
-    prediction = model(x)
+          weights: torch.Tensor | None, bf16: bool = False) -> torch.Tensor:
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        prediction = model(x)
+    prediction = prediction.float()
     return loss_fn(prediction, y) if weights is None else weighted_mse(prediction, y, weights)
 
 
 def train_step(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, optimizer: Adam | torch.optim.Optimizer,
-               loss_fn: nn.Module, wb: torch.Tensor | None = None) -> float:
-    """One optimisation step on one batch (windows weighted by ``wb`` when given); returns the batch loss."""
+               loss_fn: nn.Module, wb: torch.Tensor | None = None, bf16: bool = False) -> float:
+    """One optimisation step on one batch (windows weighted by ``wb`` when given); returns the batch loss. With
+    ``bf16``, the network's forward (and so its backward) computes in bfloat16 (CPU autocast; the weights, the loss
+    and the optimizer stay in float32)."""
     model.train()
     optimizer.zero_grad(set_to_none=True)
-    loss = _loss(model, xb, yb, loss_fn, wb)
+    loss = _loss(model, xb, yb, loss_fn, wb, bf16)
     loss.backward()
     optimizer.step()
     return float(loss.detach())
@@ -100,7 +104,7 @@ def fit(data: FeatureSet, spec: NetSpec, *, epochs: int, batch_size: int, learni
 
 
 def train(model: LSTMRegressor, data: FeatureSet, *, epochs: int, batch_size: int, learning_rate: float, seed: int,
-          patience: int = 0, on_epoch: EpochCallback | None = None, log_every: int = 10
+          patience: int = 0, on_epoch: EpochCallback | None = None, log_every: int = 10, precision: str = "fp32"
           ) -> tuple[LSTMRegressor, History]:
     """The training loop of :func:`fit` on a network already built: it draws no numbers from torch's global
     generator (the window order has its own, seeded), so networks without dropout train on several threads at
@@ -113,6 +117,7 @@ def train(model: LSTMRegressor, data: FeatureSet, *, epochs: int, batch_size: in
     w_train, w_val = ((torch.from_numpy(data.w_train), torch.from_numpy(data.w_val)) if data.w_train is not None
                       else (None, None))
     order = torch.Generator().manual_seed(seed)
+    bf16 = precision == "bf16"
     history = History()
     best_loss, best_state = float("inf"), None
     started = time.perf_counter()
@@ -122,7 +127,7 @@ def train(model: LSTMRegressor, data: FeatureSet, *, epochs: int, batch_size: in
         for start in range(0, len(x_train), batch_size):
             idx = permutation[start:start + batch_size]
             weights = w_train[idx] if w_train is not None else None
-            total += train_step(model, x_train[idx], y_train[idx], optimizer, loss_fn, weights) * len(idx)
+            total += train_step(model, x_train[idx], y_train[idx], optimizer, loss_fn, weights, bf16) * len(idx)
         history.train_loss.append(total / len(x_train))
         val = eval_step(model, x_val, y_val, loss_fn, w_val) if len(x_val) else None
         if not math.isfinite(history.train_loss[-1]) or (val is not None and not math.isfinite(val)):
@@ -181,7 +186,7 @@ def fit_ensemble(views: list[tuple[FeatureSet, Scaling]], cfg: Config,
         logger.info("view %s (%d time steps), member %d/%d", scaling.view, scaling.time_steps, member + 1,
                     cfg.ensemble_size)
         return train(net, data, epochs=epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
-                     seed=cfg.seed + member, patience=cfg.patience)
+                     seed=cfg.seed + member, patience=cfg.patience, precision=cfg.precision)
 
     def build(k: int) -> LSTMRegressor:
         return init_network(net_spec(cfg), cfg.seed + jobs[k][2], None if start is None else start[k])

@@ -75,6 +75,9 @@ def test_params_are_what_a_trigger_may_set_within_bounds(dagbag):
     assert (schema["minimum"], schema["maximum"]) == BOUNDS["epochs"]
     with pytest.raises(Exception, match="maximum"):
         params.get_param("epochs").resolve(10**9)
+    assert params.get_param("precision").schema["enum"] == [None, "fp32", "bf16"]
+    with pytest.raises(Exception, match="is not one of"):
+        params.get_param("precision").resolve("fp16")
 
 
 def test_parse_time_and_no_heavy_imports():

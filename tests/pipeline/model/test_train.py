@@ -77,6 +77,24 @@ def test_ensembles_train_on_threads_with_the_results_of_one_thread(monkeypatch, 
         fit_forecaster(panel, _small_config())
 
 
+def test_bf16_training_is_deterministic_and_close_to_fp32():
+    from pipeline.errors import ConfigError
+    from pipeline.model.train import fit_forecaster
+
+    panel = panel_of(seasonal_series(60))
+    fp32, fp32_hist = fit_forecaster(panel, _small_config(epochs=20))
+    bf16, bf16_hist = fit_forecaster(panel, _small_config(epochs=20, precision="bf16"))
+    again, _ = fit_forecaster(panel, _small_config(epochs=20, precision="bf16"))
+    assert all(torch.equal(a, b) for a, b in zip(_weights(bf16), _weights(again), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(_weights(fp32), _weights(bf16), strict=True))
+    assert all(w.dtype == torch.float32 for w in _weights(bf16))  # the weights stay float32
+    windows = np.stack([seasonal_series(60).to_numpy()[i:i + 18] for i in range(5)])
+    assert np.allclose(bf16.predict(windows), fp32.predict(windows), rtol=0.05)
+    assert bf16_hist[0].train_loss[-1] == pytest.approx(fp32_hist[0].train_loss[-1], rel=0.2)
+    with pytest.raises(ConfigError, match="'precision' must be one of fp32, bf16, got 'fp16'"):
+        _small_config(precision="fp16")
+
+
 def test_early_stopping_keeps_the_best_epoch():
     _, history = fit(_data(), NetSpec(8, 1, 0.0), epochs=200, batch_size=8, learning_rate=0.05, seed=0, patience=5)
     assert len(history.train_loss) < 200
