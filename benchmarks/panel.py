@@ -42,7 +42,8 @@ from pipeline.scoring import backtest as bt  # noqa: E402
 CONFIG = ROOT / "configs" / "us_employment.yaml"
 
 
-def run_dag(state: Path, date: str, first: int | None = None, warm_epochs: int | None = None) -> dict:
+def run_dag(state: Path, date: str, first: int | None = None, warm_epochs: int | None = None,
+            precision: str | None = None) -> dict:
     """One DAG run in fresh folders (on the first ``first`` series only, when given); wall and CPU seconds and peak
     memory of every process it started. With ``warm_epochs``, a warm-started run: the month before runs first
     (untimed, cold: the chain's start), then the measured month fine-tunes its fits."""
@@ -54,6 +55,8 @@ def run_dag(state: Path, date: str, first: int | None = None, warm_epochs: int |
         values |= {"csv_path": str(state / "few.csv"), "allow_any_csv_path": True}
     if warm_epochs is not None:
         values |= {"warm_start": True, "warm_epochs": warm_epochs}
+    if precision:
+        values |= {"precision": precision}
     if values != yaml.safe_load(CONFIG.read_text()):
         config = state / "benchmark.yaml"
         config.write_text(yaml.safe_dump(values))
@@ -140,6 +143,7 @@ def main() -> int:
                              "its time goes, and what 1,000 to 1,000,000 series would need")
     parser.add_argument("--warm", type=int, default=None, metavar="EPOCHS",
                         help="measure a warm-started month (warm_epochs EPOCHS) after a cold run of the month before")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default=None, help="override the preset's precision")
     args = parser.parse_args()
     if args.time_model:
         os.environ["PIPELINE_TORCH_THREADS"] = os.environ["PIPELINE_TRAIN_THREADS"] = "1"
@@ -153,7 +157,7 @@ def main() -> int:
         print(time_model(*runs, load_config(CONFIG).folds))
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        run = run_dag(Path(tmp), args.date, warm_epochs=args.warm)
+        run = run_dag(Path(tmp), args.date, warm_epochs=args.warm, precision=args.precision)
         panel = Panel.load(run["work"] / "panel.npz")
         report = json.loads((run["work"] / "validation_report.json").read_text())
         results = fold_results(run["work"])
@@ -175,6 +179,7 @@ def main() -> int:
               f"{'' if share is None else f'{share:.1%}'} | {bands} |")
     print()
     warm = f", warm start, warm_epochs {args.warm}" if args.warm is not None else ""
+    warm += f", precision {args.precision}" if args.precision else ""
     print(f"| whole monthly DAG run (stats off{warm}) | value |")
     print("|---|---|")
     print(f"| wall time | {run['wall'] / 60:.1f} min ({run['wall'] / n:.2f} s per series) |")

@@ -42,6 +42,7 @@ def main() -> int:
     parser.add_argument("--cores", type=int, default=2, help="cores the peak counts (this machine: 2)")
     parser.add_argument("--batch-size", type=int, default=None, help="override the preset's batch size")
     parser.add_argument("--learning-rate", type=float, default=None, help="override the preset's learning rate")
+    parser.add_argument("--precision", default=None, choices=("fp32", "bf16"), help="override the preset's precision")
     args = parser.parse_args()
     os.environ["PIPELINE_TORCH_THREADS"] = str(args.threads)
     os.environ["PIPELINE_TRAIN_THREADS"] = str(args.train_threads)
@@ -56,7 +57,8 @@ def main() -> int:
 
     frame = pd.read_csv(ROOT / "data" / "AirPassengers.csv")
     series = pd.Series(frame.iloc[:, 1].to_numpy(float), index=pd.to_datetime(frame.iloc[:, 0])).asfreq("MS")
-    overrides = {k: v for k, v in (("batch_size", args.batch_size), ("learning_rate", args.learning_rate)) if v}
+    overrides = {k: v for k, v in (("batch_size", args.batch_size), ("learning_rate", args.learning_rate),
+                                   ("precision", args.precision)) if v}
     cfg = load_config(overrides=overrides)
     panel = single(series)
     train, _ = fold_split(panel, origins(panel.last_month, cfg.folds, cfg.horizon)[-1], cfg.horizon)
@@ -78,6 +80,7 @@ def main() -> int:
             total_flops += flops
     peak = args.cores * args.ghz * 1e9 * args.flops_per_cycle
     print(f"default ensemble on AirPassengers to 1959-12, batch {cfg.batch_size}, lr {cfg.learning_rate:g}, "
+          f"{cfg.precision}, "
           f"{args.train_threads} network(s) at once, {args.threads} torch thread(s) each; peak of {args.cores} "
           f"core(s): {peak / 1e9:.0f} GFLOP/s ({args.ghz} GHz x {args.flops_per_cycle} FLOP/cycle each)\n")
     print("| view | member | epochs | windows x months | seconds | ms per epoch | GFLOP |")
