@@ -11,6 +11,7 @@ result does not depend on the order the mapped tasks run in). Files: ``<state>/w
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 from dataclasses import dataclass
@@ -51,8 +52,6 @@ def _name(train_end: int, data_month: int) -> str:
 
 def save(where: Path, train_end: int, data_month: int, nets: list[torch.nn.Module]) -> Path:
     """Keep a fit's weights for next month's run (atomically); drop the files of data months over a year old."""
-    import io
-
     buffer = io.BytesIO()
     torch.save([net.state_dict() for net in nets], buffer)
     path = write_bytes(where / _name(train_end, data_month), buffer.getvalue())
