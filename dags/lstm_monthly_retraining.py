@@ -14,6 +14,8 @@ the same folds), **publish** the champion's forecast of every series, and **summ
 * Params override the model and training settings of the pipeline config (`pipeline/defaults.yaml`, within
   bounds); leave them empty to use the configured values. Data paths, size limits, MLflow names and the gate are
   the operator's (`PIPELINE_CONFIG`): a conf key that is not a param is refused before anything runs.
+  `warm_start` fine-tunes each fit from the same fit of last month's run (cold when there is none; off by default:
+  measured faster but slightly less accurate, see the README).
 * Bad data fails the run at once (no retries) with the file, row and column in the task log; transient
   faults (MLflow unreachable, a killed worker) are retried (`PIPELINE_TASK_RETRIES`, `PIPELINE_RETRY_DELAY_SECONDS`).
 * Everything is logged to the MLflow experiment `lstm-monthly-retraining`, one run per month; the **summarize**
