@@ -44,6 +44,8 @@ def outside_band(table: pd.DataFrame, history: Panel, actual: np.ndarray, first:
     """How many of the months since the champion's data month fell outside its widest prediction interval (of the
     levels it publishes bounds for), and how probable that many is for a calibrated interval: the binomial tail
     P(X >= outside) at the interval's miss rate (None when the champion publishes no intervals)."""
+    from scipy.stats import binom  # scipy.stats takes 0.7 s to import: only here
+
     levels = sorted((int(c.removeprefix("lower_")) for c in table.columns if c.startswith("lower_")), reverse=True)
     levels = [level for level in levels if table[f"lower_{level}"].notna().any()]
     if not levels:
@@ -55,8 +57,6 @@ def outside_band(table: pd.DataFrame, history: Panel, actual: np.ndarray, first:
     outside = known & ((actual < lower) | (actual > upper))
     count, checked = int(outside.sum()), int(known.sum())
     miss = 1 - level / 100
-    from scipy.stats import binom  # scipy.stats takes 0.7 s to import: only here
-
     p_value = float(binom.sf(count - 1, checked, miss)) if count else 1.0
     rows = [{"series": history.ids[i], "month": month_text(first + j), "value": float(actual[i, j]),
              "lower": float(lower[i, j]), "upper": float(upper[i, j])}

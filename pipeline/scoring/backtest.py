@@ -104,13 +104,13 @@ def score(train: Panel, actual: np.ndarray, forecasts: dict[str, np.ndarray], se
 def run_fold(panel: Panel, cfg: Config, fold: int, stats_baselines: bool = False) -> dict[str, Any]:
     """Fit the configuration on one fold's training months (all series of ``panel`` at once) and score it and the
     baselines on its test months, series by series."""
+    from pipeline.model.train import fit_forecaster
+
     if not 0 <= fold < cfg.folds:
         raise ValueError(f"fold {fold} is not in 0..{cfg.folds - 1}")
     origin = origins(panel.last_month, cfg.folds, cfg.horizon)[fold]
     started = time.perf_counter()
     train, actual = fold_split(panel, origin, cfg.horizon)
-    from pipeline.model.train import fit_forecaster
-
     forecaster, histories = fit_forecaster(train, cfg)
     seconds = time.perf_counter() - started
     forecasts, bounds = forecast_models(forecaster, train, cfg.horizon, cfg, stats_baselines)
