@@ -48,7 +48,8 @@ def run_dag(state: Path, date: str, first: int | None = None, warm_epochs: int |
     memory of every process it started. With ``warm_epochs``, a warm-started run: the month before runs first
     (untimed, cold: the chain's start), then the measured month fine-tunes its fits."""
     config = CONFIG
-    values = yaml.safe_load(CONFIG.read_text())
+    base = yaml.safe_load(CONFIG.read_text())
+    values = dict(base)
     if first:
         frame = pd.read_csv(ROOT / "data" / "us_employment.csv")
         frame[frame["series_id"].isin(frame["series_id"].unique()[:first])].to_csv(state / "few.csv", index=False)
@@ -57,7 +58,7 @@ def run_dag(state: Path, date: str, first: int | None = None, warm_epochs: int |
         values |= {"warm_start": True, "warm_epochs": warm_epochs}
     if precision:
         values |= {"precision": precision}
-    if values != yaml.safe_load(CONFIG.read_text()):
+    if values != base:
         config = state / "benchmark.yaml"
         config.write_text(yaml.safe_dump(values))
     env = dag_env(state, config, os.environ.get("PIPELINE_TORCH_THREADS", "1"))

@@ -17,6 +17,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,8 +70,7 @@ def main() -> int:
     rows, total_flops = [], 0.0
     members = iter(histories)
     for data, scaling in views:
-        spec = net_spec(cfg)
-        spec = type(spec)(spec.hidden_size, spec.num_layers, spec.dropout, data.x_train.shape[2], spec.output_steps)
+        spec = replace(net_spec(cfg), input_size=data.x_train.shape[2])
         steps, n_train, n_val = data.x_train.shape[1], len(data.x_train), len(data.x_val)
         for member in range(cfg.ensemble_size):
             history = next(members)

@@ -63,10 +63,10 @@ def _params() -> dict[str, Param]:
     from pipeline.config import BOUNDS, PRECISIONS, TRIGGER_KEYS, Config
 
     kinds = {field.name: str(field.type) for field in fields(Config)}
+    choices = {"preset": sorted(presets()), "precision": list(PRECISIONS)}
     out = {}
     for name in TRIGGER_KEYS:
-        extra: dict[str, Any] = ({"enum": [None, *sorted(presets())]} if name == "preset" else
-                                 {"enum": [None, *PRECISIONS]} if name == "precision" else {})
+        extra: dict[str, Any] = {"enum": [None, *choices[name]]} if name in choices else {}
         if name in BOUNDS:
             # NaN passes every comparison, so it is the one number that meets `minimum: 0` and
             # `exclusiveMaximum: 0` at once: `not` of both refuses NaN (Airflow turns it into null otherwise).

@@ -22,7 +22,7 @@ import torch
 from pipeline import settings
 from pipeline.config import Config
 from pipeline.data.ingest import month_text
-from pipeline.io import sha256_file, write_bytes
+from pipeline.io import write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +69,9 @@ def load(where: Path, train_end: int, data_month: int, networks: int) -> Start |
     if not path.exists():
         logger.info("warm start: no weights of last month's fit (%s): cold start", path.name)
         return None
+    data = path.read_bytes()  # read once: hashed and loaded
     try:
-        weights = torch.load(path, weights_only=True)
+        weights = torch.load(io.BytesIO(data), weights_only=True)
     except Exception as exc:  # a truncated or foreign file: train cold rather than fail the month
         logger.warning("warm start: %s is unreadable (%s: %s): cold start", path, type(exc).__name__, exc)
         return None
@@ -79,4 +80,4 @@ def load(where: Path, train_end: int, data_month: int, networks: int) -> Start |
                        len(weights) if isinstance(weights, list) else "no", networks)
         return None
     logger.info("warm start from %s", path)
-    return Start(weights, str(path), sha256_file(path))
+    return Start(weights, str(path), hashlib.sha256(data).hexdigest())
