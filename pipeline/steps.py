@@ -23,15 +23,16 @@ from pipeline import settings
 from pipeline.config import Config, load_config, trigger_overrides
 from pipeline.data import ingest as ig
 from pipeline.data import validate as vd
-from pipeline.data.ingest import month_text
-from pipeline.data.panel import Panel, month_index, month_starts, shard_bounds, shards
+from pipeline.data.panel import Panel, shard_bounds, shards
 from pipeline.errors import ConfigError
 from pipeline.io import read_json, write_json, write_text
+from pipeline.metrics import mase_scale, seasonal_naive
+from pipeline.model.calibration import Calibration
+from pipeline.months import as_of_month, month_starts, month_text, months_between, parse_month
 from pipeline.ops import alerts, gauges, registry, tracking
 from pipeline.ops import monitor as monitor_
 from pipeline.scoring import backtest as bt
-from pipeline.scoring import evaluate as ev
-from pipeline.scoring.intervals import Calibration, interval_scores
+from pipeline.scoring.intervals import interval_scores
 
 if TYPE_CHECKING:
     from pipeline.model.forecaster import Forecaster
@@ -63,12 +64,12 @@ def ingest(run_key: str, as_of: str | None = None, overrides: Mapping[str, Any] 
     requested = {**(overrides or {}), **trigger_overrides(trigger)}
     logger.info("settings asked for: %s", requested or "none (the configured values)")
     cfg = load_config(config_path or os.environ.get("PIPELINE_CONFIG") or None, requested)
-    ig.as_of_month(as_of)
+    as_of_month(as_of)
     work = settings.work_dir(run_key)
     csv_path = settings.resolve_data_path(cfg.csv_path, cfg.data_dir, cfg.allow_any_csv_path)
     snap = ig.ingest(csv_path, work / "ingested.npz", cfg.date_column, cfg.target_column, as_of,
                      cfg.max_file_mb * 2**20, cfg.series_column, cfg.title_column)
-    data_month = snap.last_month or (pd.Timestamp(as_of) - pd.offsets.MonthBegin(1)).strftime("%Y-%m")
+    data_month = snap.last_month or month_text(as_of_month(as_of) - 1)
     client = tracking.configure()
     run_tags = {"data_month": data_month, "data_sha256": snap.sha256, "data_rows": str(snap.rows),
                 "preset": cfg.preset, "as_of": str(as_of), "kind": "monthly", **(tags or {})}
@@ -149,7 +150,7 @@ def fit(ctx: Context, job: Mapping[str, Any]) -> str:
     part = panel.subset([panel.position(sid) for sid in parts[shard]])
     logger.info("shard %d: %d series, training to %s", shard, len(part), month_text(origin - 1))
     weights = warm.folder(cfg, shard, len(parts))
-    data_month = month_index(pd.Timestamp(ctx["data_month"]))
+    data_month = parse_month(ctx["data_month"])
     start = warm.load(weights, origin - 1, data_month, cfg.networks) if cfg.warm_start else None
     forecaster, histories = fit_forecaster(part.cut(origin), cfg, start.weights if start else None)
     if cfg.warm_start:
@@ -303,8 +304,8 @@ def holdout_scores(model: Any, panel: Panel, cfg: Config) -> dict[str, Any]:
         return table[name].to_numpy(dtype=float).reshape(len(history), cfg.holdout)
 
     forecasts = {"published": column("forecast"),
-                 bt.NAIVE: np.stack([ev.seasonal_naive(h, cfg.holdout, cfg.season_length) for h in history])}
-    mase_scales = np.array([ev.mase_scale(h, cfg.season_length) for h in history])
+                 bt.NAIVE: np.stack([seasonal_naive(h, cfg.holdout, cfg.season_length) for h in history])}
+    mase_scales = np.array([mase_scale(h, cfg.season_length) for h in history])
     scores = bt.score(history, actual, forecasts, cfg.season_length, mase_scales)
     bands = {level: (column(f"lower_{level}"), column(f"upper_{level}")) for level in cfg.levels
              if f"lower_{level}" in table and table[f"lower_{level}"].notna().any()}  # levels with bounds
@@ -368,7 +369,7 @@ def monitor(ctx: Context) -> Context:
         if live:
             live["version"] = version
     months = panel.last_month - int(panel.starts.min()) + 1  # the calendar months the data covers
-    months_added = _months_between(previous_month, ctx["data_month"]) if previous_month else months
+    months_added = months_between(previous_month, ctx["data_month"]) if previous_month else months
     recent = months_added if previous_month else cfg.season_length  # first run: compare the last season
     found = monitor_.panel_drift(panel, max(recent, 1), cfg.season_length, cfg.drift_level_z, cfg.drift_seasonal_corr)
     result = {"live": live, "drift": found, "previous_data_month": previous_month, "months_added": months_added}
@@ -408,11 +409,6 @@ def monitor(ctx: Context) -> Context:
                     f"{live['trained_to']} ({live['first']}..{live['last']}) is {live['live_mape']:.2f}%, over the "
                     f"{cfg.live_mape_alert:.1f}% alert threshold (run {ctx['run_key']}). Worst: {worst}.")
     return {**ctx, "monitor": str(path)}
-
-
-def _months_between(earlier: str, later: str) -> int:
-    a, b = pd.Period(earlier, "M"), pd.Period(later, "M")
-    return (b - a).n
 
 
 def _champion_scores(client: Any, name: str, version: str, cfg: Config, panel: Panel,

@@ -51,7 +51,8 @@ def seasonal_series(months: int = 72, start: str = "2000-01", level: float = 200
 
 def panel_of(*series: pd.Series, ids: list[str] | None = None):
     """A panel of the given monthly series (``ids`` default: series_0, series_1, ...)."""
-    from pipeline.data.panel import Panel, month_index
+    from pipeline.data.panel import Panel
+    from pipeline.months import month_index
 
     ids = ids or [f"series_{i}" for i in range(len(series))]
     lengths = [len(s) for s in series]

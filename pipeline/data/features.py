@@ -24,7 +24,7 @@ from sklearn.preprocessing import MinMaxScaler
 from pipeline.config import Config
 from pipeline.data.panel import Panel
 from pipeline.io import read_json, write_bytes, write_json
-from pipeline.scoring.evaluate import seasonal_change
+from pipeline.metrics import seasonal_change
 
 FEATURE_RANGE = (-1.0, 1.0)
 

@@ -23,15 +23,14 @@ import unicodedata
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
-import pandas as pd
 
-from pipeline.errors import ConfigError, DataValidationError, excerpt
+from pipeline.errors import DataValidationError, excerpt
 from pipeline.io import sha256_arrays, write_bytes
+from pipeline.months import as_of_month, current_month, month_text
 
 logger = logging.getLogger(__name__)
 
@@ -48,26 +47,6 @@ DATE = re.compile(r"([0-9]{4})-([0-9]{1,2})(?:-([0-9]{1,2}))?(?:[T ][0-9:.+Z-]*)
 INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e"
                        "\u2060-\u206f\ufeff\ufff9-\ufffb]")
 BLANK = " \t"
-
-
-def month_text(index: int) -> str:
-    """``YYYY-MM`` of a month index (``year * 12 + month - 1``)."""
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def as_of_month(as_of: str | None) -> int | None:
-    """The month index of the first month left out by an as-of date (``YYYY-MM-DD``, or an ISO timestamp as
-    Airflow gives it): only rows dated before it are kept (a month counts from its first day). None keeps all."""
-    if as_of is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(str(as_of).strip())
-    except ValueError:
-        raise ConfigError(f"as-of date {excerpt(as_of)} is not a date (expected YYYY-MM-DD)") from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    start = datetime(moment.year, moment.month, 1)
-    return moment.year * 12 + moment.month - 1 + (1 if moment > start else 0)
 
 
 def _month_index(found: re.Match[str]) -> int | None:
@@ -292,7 +271,7 @@ def read_table(path: str | Path, date_column: str, target_column: str, as_of: st
         raise DataValidationError(file, f"file is {size / 2**20:.1f} MiB, over the {max_bytes / 2**20:g} MiB "
                                   "limit (max_file_mb)")
     cut = as_of_month(as_of)
-    latest = _current_month()
+    latest = current_month()
     with open(path, "rb") as handle:
         lines = _Lines(handle, file, max_bytes)
         records = _records(lines)
@@ -388,11 +367,6 @@ def _sniff_delimiter(header: str) -> str | None:
         return csv.Sniffer().sniff(header, delimiters=",;\t|").delimiter
     except csv.Error:
         return None
-
-
-def _current_month() -> int:
-    now = pd.Timestamp.now(tz="UTC")
-    return now.year * 12 + now.month - 1
 
 
 def ingest(csv_path: Path, out_path: Path, date_column: str, target_column: str, as_of: str | None = None,

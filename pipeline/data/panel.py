@@ -17,19 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.data.ingest import month_text
 from pipeline.errors import ConfigError
 from pipeline.io import sha256_arrays, write_bytes
-
-
-def month_starts(first: int, count: int) -> pd.DatetimeIndex:
-    """``count`` month starts from month index ``first`` (``year * 12 + month - 1``)."""
-    return pd.PeriodIndex.from_ordinals(np.arange(first, first + count) - 1970 * 12, freq="M").to_timestamp()
-
-
-def month_index(timestamp: pd.Timestamp) -> int:
-    """The month index of a timestamp."""
-    return timestamp.year * 12 + timestamp.month - 1
+from pipeline.months import month_index, month_starts, month_text
 
 
 @dataclass

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.data.ingest import MAX_PROBLEMS, Table, month_text, read_table
+from pipeline.data.ingest import MAX_PROBLEMS, Table, read_table
 from pipeline.data.panel import Panel
 from pipeline.errors import DataValidationError
+from pipeline.months import month_text
 
 logger = logging.getLogger(__name__)
 

@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.data.panel import Panel, month_starts, shard_for
+from pipeline.data.panel import Panel, shard_for
 from pipeline.io import read_json, sha256_file, write_json
+from pipeline.metrics import log_scale, seasonal_naive
+from pipeline.model.calibration import Calibration
 from pipeline.model.forecaster import Forecaster
-from pipeline.scoring.evaluate import forecast_windows, last_windows, seasonal_naive
-from pipeline.scoring.intervals import Calibration, log_scale
+from pipeline.model.windows import forecast_windows, last_windows
+from pipeline.months import month_starts
 
 LSTM, NAIVE = "lstm", "seasonal_naive"
 

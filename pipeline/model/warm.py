@@ -21,8 +21,8 @@ import torch
 
 from pipeline import settings
 from pipeline.config import Config
-from pipeline.data.ingest import month_text
 from pipeline.io import write_bytes
+from pipeline.months import month_text
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.data.ingest import month_text
-from pipeline.data.panel import Panel, month_index
-from pipeline.scoring.evaluate import mase_scale, metrics_rows
+from pipeline.data.panel import Panel
+from pipeline.metrics import mase_scale, metrics_rows
+from pipeline.months import month_text, parse_month
 
 
 def live_performance(published: Any, panel: Panel, trained_to: str, season_length: int) -> dict[str, Any] | None:
@@ -20,7 +20,7 @@ def live_performance(published: Any, panel: Panel, trained_to: str, season_lengt
     ``published`` forecasts a history panel (:class:`pipeline.ops.registry.Published`). Returns None when no
     month arrived since (or no series has the history to forecast from).
     """
-    cut = month_index(pd.Timestamp(f"{trained_to}-01")) + 1
+    cut = parse_month(trained_to) + 1
     months = panel.last_month + 1 - cut
     if months < 1:
         return None

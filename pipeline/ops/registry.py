@@ -23,10 +23,11 @@ from mlflow.tracking import MlflowClient
 import pipeline
 from pipeline import settings
 from pipeline.config import LEGACY_MODEL_SETTINGS, MODEL_KEYS, Config, coerce
-from pipeline.data.panel import Panel, month_starts
+from pipeline.data.panel import Panel
 from pipeline.errors import NotFoundError
 from pipeline.io import exclusive_lock
-from pipeline.scoring.evaluate import forecast_windows, last_windows
+from pipeline.model.windows import forecast_windows, last_windows
+from pipeline.months import month_starts
 
 if TYPE_CHECKING:  # torch loads only where a model is built or loaded
     from pipeline.model.sharded import ShardedForecaster

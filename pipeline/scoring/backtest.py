@@ -21,11 +21,13 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import Config
-from pipeline.data.ingest import month_text
-from pipeline.data.panel import Panel, month_starts, shards
+from pipeline.data.panel import Panel, shards
 from pipeline.io import read_json, write_json
-from pipeline.scoring.evaluate import forecast_windows, last_windows, mase_scale, metrics_rows, seasonal_naive
-from pipeline.scoring.intervals import calibrate, interval_scores, log_scale, scaled_residuals
+from pipeline.metrics import log_scale, mase_scale, metrics_rows, seasonal_naive
+from pipeline.model.calibration import calibrate, scaled_residuals
+from pipeline.model.windows import forecast_windows, last_windows
+from pipeline.months import month_starts, month_text
+from pipeline.scoring.intervals import interval_scores
 
 if TYPE_CHECKING:  # torch loads only where a network trains or forecasts
     from pipeline.model.forecaster import Forecaster

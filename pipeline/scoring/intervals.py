@@ -1,107 +1,11 @@
-"""Prediction intervals from backtest residuals (split conformal), and how to score intervals.
-
-A forecast's error is taken in logs (``log actual - log forecast``: scale-free, and the interval stays positive)
-and divided by its series' scale ``s`` (the mean absolute change of its logs from the same month a year
-earlier), so residuals of series of any size and volatility pool together. For each level, the conformal quantile
-``q`` of the absolute scaled residuals gives the interval ``forecast * exp(+-q * s)``:
-
-- ``per_horizon``: one ``q`` for each month ahead, when the calibration set holds at least ``PER_HORIZON_MIN``
-  series-folds (a panel);
-- ``pooled``: one ``q`` for the residuals of every month ahead divided by ``sqrt(h)`` (errors grow with the months
-  ahead), then ``q * sqrt(h)`` for month ``h``: for a single series, whose folds give too few residuals a month.
-
-Scores, each series scaled like MASE (by its mean absolute seasonal difference): coverage (share of actual months
-inside), mean width, and MSIS, the M4 interval score (width plus ``2 / alpha`` times the distance by which the
-actual month falls outside). With too few residuals for a level (95 % needs 19), its bounds are NaN: not
-published, not scored.
-"""
+"""How prediction intervals are scored: coverage, width and MSIS per series (see :mod:`pipeline.model.calibration`
+for how they are made)."""
 
 from __future__ import annotations
 
-import math
 import warnings
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
-
-from pipeline.scoring.evaluate import seasonal_change
-
-PER_HORIZON_MIN = 50
-
-
-def log_scale(history: np.ndarray, season_length: int) -> float:
-    """The mean absolute change of a series' logs from the same month a year earlier (one month earlier when it
-    is shorter than two years); 1 when it never changes."""
-    return seasonal_change(np.log(np.asarray(history, dtype=float)), season_length)
-
-
-def scaled_residuals(actual: np.ndarray, forecast: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """(n, h) log errors divided by each row's scale."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        errors = np.log(np.asarray(actual, dtype=float)) - np.log(np.maximum(np.asarray(forecast, dtype=float),
-                                                                              1e-300))
-    return errors / np.asarray(scales, dtype=float)[:, None]
-
-
-def conformal_quantile(values: np.ndarray, level: float) -> float:
-    """The split-conformal quantile of ``values`` for coverage ``level`` (0..1): the ``ceil((n + 1) level)``-th
-    smallest; infinite when there are too few values for that level."""
-    values = np.sort(np.asarray(values, dtype=float)[np.isfinite(values)])
-    rank = math.ceil((len(values) + 1) * level)
-    return float(values[rank - 1]) if 0 < rank <= len(values) else math.inf
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """The multipliers ``q[level][h]`` of one model's intervals, and how they were fitted."""
-
-    levels: tuple[int, ...]
-    scheme: str
-    quantiles: dict[str, list[float]]
-    residuals: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able (levels as strings: JSON has no integer keys)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Calibration:
-        """The inverse of :meth:`to_dict`."""
-        return cls(tuple(int(x) for x in data["levels"]), data["scheme"],
-                   {str(k): [float(v) for v in q] for k, q in data["quantiles"].items()}, int(data["residuals"]))
-
-    def bounds(self, forecast: np.ndarray, scales: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """{level: (lower, upper)} around (n, h) ``forecast``; months past the calibrated ones reuse the last."""
-        forecast = np.asarray(forecast, dtype=float)
-        steps = forecast.shape[1]
-        out = {}
-        for level in self.levels:
-            q = np.asarray(self.quantiles[str(level)], dtype=float)
-            if self.scheme == "pooled":
-                q = q[0] * np.sqrt(np.arange(1, steps + 1))
-            else:
-                q = np.concatenate([q, np.repeat(q[-1:], max(0, steps - len(q)))])[:steps]
-            with np.errstate(invalid="ignore", over="ignore"):
-                spread = np.exp(np.outer(np.asarray(scales, dtype=float), np.where(np.isfinite(q), q, np.nan)))
-            out[level] = (forecast / spread, forecast * spread)  # NaN where too few residuals for the level
-        return out
-
-
-def calibrate(residuals: np.ndarray, levels: Sequence[int]) -> Calibration:
-    """Fit the interval multipliers on (m, h) scaled residuals (m series-folds): per month ahead when m is large
-    enough, else pooled over the months ahead with ``sqrt(h)`` growth."""
-    residuals = np.abs(np.asarray(residuals, dtype=float))
-    rows, steps = residuals.shape
-    if rows >= PER_HORIZON_MIN:
-        quantiles = {str(level): [conformal_quantile(residuals[:, j], level / 100) for j in range(steps)]
-                     for level in levels}
-        return Calibration(tuple(levels), "per_horizon", quantiles, int(residuals.size))
-    growth = np.sqrt(np.arange(1, steps + 1))
-    pooled = (residuals / growth).ravel()
-    quantiles = {str(level): [conformal_quantile(pooled, level / 100)] for level in levels}
-    return Calibration(tuple(levels), "pooled", quantiles, int(residuals.size))
 
 
 def interval_scores(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: int,

@@ -1,7 +1,8 @@
 import pytest
 
-from pipeline.data.ingest import ingest, month_text, read_snapshot
+from pipeline.data.ingest import ingest, read_snapshot
 from pipeline.errors import DataValidationError
+from pipeline.months import month_text
 from tests.conftest import DATA
 
 

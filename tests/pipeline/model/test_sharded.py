@@ -5,8 +5,8 @@ import pytest
 
 from pipeline.data.panel import shard_bounds, shard_for, shards
 from pipeline.errors import ModelIntegrityError
+from pipeline.metrics import seasonal_naive
 from pipeline.model.sharded import ShardedForecaster
-from pipeline.scoring.evaluate import seasonal_naive
 from tests.conftest import panel_of, seasonal_series, untrained_forecaster
 
 

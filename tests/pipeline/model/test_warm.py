@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from pipeline.config import load_config
-from pipeline.data.panel import month_index
 from pipeline.model import warm
 from pipeline.model.train import fit_forecaster
+from pipeline.months import month_index
 from tests.conftest import TINY, panel_of, seasonal_series
 
 CFG = {k: v for k, v in TINY.items() if k not in ("baseline_gate", "allow_any_csv_path")}

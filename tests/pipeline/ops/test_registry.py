@@ -4,8 +4,9 @@ import mlflow
 import numpy as np
 import pytest
 
+from pipeline.metrics import log_scale
+from pipeline.model.calibration import calibrate
 from pipeline.ops import registry, tracking
-from pipeline.scoring.intervals import calibrate, log_scale
 from tests.conftest import panel_of, seasonal_series, untrained_forecaster
 
 S = registry.Scores

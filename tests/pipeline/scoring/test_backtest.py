@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pipeline.config import load_config
-from pipeline.data.ingest import month_text
+from pipeline.months import month_text
 from pipeline.scoring.backtest import LSTM, NAIVE, backtest, fold_split, origins, run_fold, summarize
 from tests.conftest import DATA, TINY, panel_of, seasonal_series
 

@@ -1,0 +1,57 @@
+"""Month arithmetic, in one place. A month is an integer index, ``year * 12 + month - 1`` (2000-01 is 24000), or
+its text ``YYYY-MM``; every module that counts months uses these."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import ConfigError, excerpt
+
+
+def month_text(index: int) -> str:
+    """``YYYY-MM`` of a month index (``year * 12 + month - 1``)."""
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def month_index(timestamp: pd.Timestamp) -> int:
+    """The month index of a timestamp."""
+    return timestamp.year * 12 + timestamp.month - 1
+
+
+def parse_month(text: str) -> int:
+    """The month index of ``YYYY-MM`` text (the inverse of :func:`month_text`)."""
+    return month_index(pd.Timestamp(text))
+
+
+def month_starts(first: int, count: int) -> pd.DatetimeIndex:
+    """``count`` month starts from month index ``first`` (``year * 12 + month - 1``)."""
+    return pd.PeriodIndex.from_ordinals(np.arange(first, first + count) - 1970 * 12, freq="M").to_timestamp()
+
+
+def months_between(earlier: str, later: str) -> int:
+    """Months from ``earlier`` to ``later`` (both ``YYYY-MM``): 1 from one month to the next."""
+    return parse_month(later) - parse_month(earlier)
+
+
+def current_month() -> int:
+    """This month's index (UTC)."""
+    now = pd.Timestamp.now(tz="UTC")
+    return now.year * 12 + now.month - 1
+
+
+def as_of_month(as_of: str | None) -> int | None:
+    """The month index of the first month left out by an as-of date (``YYYY-MM-DD``, or an ISO timestamp as
+    Airflow gives it): only rows dated before it are kept (a month counts from its first day). None keeps all."""
+    if as_of is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(as_of).strip())
+    except ValueError:
+        raise ConfigError(f"as-of date {excerpt(as_of)} is not a date (expected YYYY-MM-DD)") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    start = datetime(moment.year, moment.month, 1)
+    return moment.year * 12 + moment.month - 1 + (1 if moment > start else 0)
