@@ -107,14 +107,14 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 def cmd_forecast(args: argparse.Namespace) -> int:
     """Print the champion's forecast of the months after the last data month, for every series."""
     from pipeline.data import validate
-    from pipeline.ops import registry, tracking
+    from pipeline.ops import pyfunc, registry, tracking
 
     cfg = load_config(args.config, _overrides(args))
     panel, report = _validated_panel(cfg, args.as_of)
     validate.raise_for_report(report)
     client = tracking.existing_store()
     version = registry.champion_version(client, cfg.registered_model_name)
-    table = registry.load_version(cfg.registered_model_name, version).forecast(panel, args.months)
+    table = pyfunc.load_version(cfg.registered_model_name, version).forecast(panel, args.months)
     bands = [c for c in table.columns if c.startswith(("lower_", "upper_"))]
     width = max(6, *(len(str(s)) for s in table["series"]))
     print(f"{'series':<{width}}  {'month':<8} {'forecast':>12}" + "".join(f" {c:>12}" for c in bands)

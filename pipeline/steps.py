@@ -29,7 +29,7 @@ from pipeline.io import read_json, write_json, write_text
 from pipeline.metrics import mase_scale, seasonal_naive
 from pipeline.model.calibration import Calibration
 from pipeline.months import as_of_month, month_starts, month_text, months_between, parse_month
-from pipeline.ops import alerts, gauges, registry, tracking
+from pipeline.ops import alerts, gate, gauges, pyfunc, registry, tracking
 from pipeline.ops import monitor as monitor_
 from pipeline.scoring import backtest as bt
 from pipeline.scoring.intervals import interval_scores
@@ -284,7 +284,7 @@ def evaluate(ctx: Context, fit_paths: list[str], backtest_path: str) -> Context:
         for k in range(len(forecasters)):
             mlflow.log_artifact(files[f"shard_{k}_spec"], f"preprocessing/shard_{k}")
         mlflow.log_artifact(str(summary_path))
-        info = registry.log_forecaster(files, panel.subset(range(min(3, len(panel)))), candidate)
+        info = pyfunc.log_forecaster(files, panel.subset(range(min(3, len(panel)))), candidate)
     logger.info("holdout mean MASE %.4f (seasonal naive %.4f); logged model %s", scores["holdout_mase"],
                 scores["baseline_mase"], info.model_uri)
     return {**ctx, "metrics": scores, "model_uri": info.model_uri, "model_dir": str(work / "model"),
@@ -365,7 +365,7 @@ def monitor(ctx: Context) -> Context:
     previous_month = previous.data.tags.get("data_month") if previous else None
     if version is not None:
         trained_to = client.get_run(client.get_model_version(name, version).run_id).data.tags.get("data_month")
-        live = monitor_.live_performance(registry.load_version(name, version), panel, trained_to, cfg.season_length)
+        live = monitor_.live_performance(pyfunc.load_version(name, version), panel, trained_to, cfg.season_length)
         if live:
             live["version"] = version
     months = panel.last_month - int(panel.starts.min()) + 1  # the calendar months the data covers
@@ -412,10 +412,10 @@ def monitor(ctx: Context) -> Context:
 
 
 def _champion_scores(client: Any, name: str, version: str, cfg: Config, panel: Panel,
-                     candidate_backtest: dict[str, Any]) -> registry.Scores:
+                     candidate_backtest: dict[str, Any]) -> gate.Scores:
     """The champion re-scored on this run's data: its weights on the same holdout months, its configuration on
     the same backtest folds (refitted only when it differs from the candidate's)."""
-    holdout = holdout_scores(registry.load_version(name, version), panel, cfg)["scores"]["published"]
+    holdout = holdout_scores(pyfunc.load_version(name, version), panel, cfg)["scores"]["published"]
     champion_cfg = registry.version_config(client, name, version, cfg)
     if champion_cfg.model_settings() == cfg.model_settings():
         backtest_mase = candidate_backtest["mean"][bt.LSTM]["mase"]
@@ -423,7 +423,7 @@ def _champion_scores(client: Any, name: str, version: str, cfg: Config, panel: P
         logger.info("champion v%s has another configuration: refitting it on the same %d folds", version, cfg.folds)
         cache = settings.state_dir() / "cache" / "folds"  # a re-run or another candidate on the same data: no refit
         backtest_mase = bt.backtest(panel, champion_cfg, cache_dir=cache)["mean"][bt.LSTM]["mase"]
-    return registry.Scores(backtest_mase=backtest_mase, holdout_mase=float(np.mean(holdout["mase"])))
+    return gate.Scores(backtest_mase=backtest_mase, holdout_mase=float(np.mean(holdout["mase"])))
 
 
 def register(ctx: Context, backtest_path: str, monitor_path: str | None = None) -> Context:
@@ -437,7 +437,7 @@ def register(ctx: Context, backtest_path: str, monitor_path: str | None = None) 
     client = tracking.configure()
     version = registry.register_version(client, name, ctx["model_uri"], ctx["mlflow_run_id"])
     client.set_registered_model_alias(name, registry.CHALLENGER, version)
-    candidate = registry.Scores(backtest_mase=summary["mean"][bt.LSTM]["mase"],
+    candidate = gate.Scores(backtest_mase=summary["mean"][bt.LSTM]["mase"],
                                 holdout_mase=ctx["metrics"]["holdout_mase"])
     baseline = summary["mean"][bt.NAIVE]["mase"]
     level = max(cfg.levels)
@@ -447,7 +447,7 @@ def register(ctx: Context, backtest_path: str, monitor_path: str | None = None) 
         champion = None
         if champion_version is not None and champion_version != version:
             champion = _champion_scores(client, name, champion_version, cfg, _panel(ctx), summary)
-        promoted, reason = registry.decide(candidate, baseline, champion, cfg.baseline_gate, drift,
+        promoted, reason = gate.decide(candidate, baseline, champion, cfg.baseline_gate, drift,
                                            (level, coverage.get(f"coverage_{level}"), cfg.coverage_tolerance))
         if champion_version == version:
             promoted, reason = True, "this version is already the champion (re-run)"
@@ -455,7 +455,7 @@ def register(ctx: Context, backtest_path: str, monitor_path: str | None = None) 
             refused = registry.move_champion(client, name, champion_version, version)
             if refused:
                 promoted, reason = False, refused
-    decision = registry.Decision(model_name=name, candidate_version=version, candidate=candidate,
+    decision = gate.Decision(model_name=name, candidate_version=version, candidate=candidate,
                                  baseline_backtest_mase=baseline, champion_version=champion_version,
                                  champion=champion, promoted=promoted, reason=reason, decided_at=registry.now_iso(),
                                  coverage=coverage or None)
@@ -484,7 +484,7 @@ def publish(ctx: Context) -> Context:
     if version == ctx["model_version"]:
         table = pd.read_csv(ctx["candidate_forecast"])
     else:
-        table = registry.load_version(cfg.registered_model_name, version).forecast(_panel(ctx), cfg.horizon)
+        table = pyfunc.load_version(cfg.registered_model_name, version).forecast(_panel(ctx), cfg.horizon)
     table["model_version"] = version
     text = table.to_csv(index=False, float_format="%.3f")
     path = write_text(Path(ctx["work_dir"]) / "forecast.csv", text)

@@ -6,6 +6,6 @@ the package itself never imports it.
 
 import mlflow
 
-from pipeline.ops.registry import PanelModel
+from pipeline.ops.pyfunc import PanelModel
 
 mlflow.models.set_model(PanelModel())

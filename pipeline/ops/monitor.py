@@ -17,7 +17,7 @@ def live_performance(published: Any, panel: Panel, trained_to: str, season_lengt
     """Score the champion's forecast, made from its own last data month, on the months that came after it, for
     every series with such months: mean MAPE and MASE over the series, and the worst series.
 
-    ``published`` forecasts a history panel (:class:`pipeline.ops.registry.Published`). Returns None when no
+    ``published`` forecasts a history panel (:class:`pipeline.ops.pyfunc.Published`). Returns None when no
     month arrived since (or no series has the history to forecast from).
     """
     cut = parse_month(trained_to) + 1

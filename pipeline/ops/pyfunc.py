@@ -1,0 +1,87 @@
+"""The registered model as MLflow sees it: the pyfunc of a panel forecaster (history in, forecast table out), how
+it is logged, and a registered version of any generation loaded as a forecaster of histories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import infer_signature
+
+import pipeline
+from pipeline.data.panel import Panel
+from pipeline.model.windows import forecast_windows, last_windows
+from pipeline.months import month_starts
+
+if TYPE_CHECKING:  # torch loads only where a model is built or loaded
+    from pipeline.model.sharded import ShardedForecaster
+
+
+class PanelModel(mlflow.pyfunc.PythonModel):
+    """MLflow pyfunc of a panel forecaster: input a long table of history (columns series, month, value; any
+    number of series, in any order), output the next ``horizon`` months of each series (params ``horizon`` to
+    change it): columns series, month, forecast, model (``lstm``, or ``seasonal_naive`` where it fell back)."""
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        """Rebuild every shard's forecaster from its logged weights (``weights_only``) and spec, each verified
+        against the checksum recorded in the MLflow model (``model_config``) and in its spec."""
+        from pipeline.model.sharded import ShardedForecaster
+
+        self.forecaster = ShardedForecaster.load(dict(context.artifacts),
+                                                 (context.model_config or {}).get("weights_sha256"))
+
+    def predict(self, context, model_input, params=None):
+        """The forecast table of every series of the history in ``model_input``."""
+        history = Panel.from_frame(model_input if isinstance(model_input, pd.DataFrame) else
+                                   pd.DataFrame(model_input))
+        return self.forecaster.forecast(history, int((params or {}).get("horizon") or self.forecaster.horizon))
+
+
+def _requirements() -> list[str]:
+    import sklearn
+    import torch
+
+    return [f"mlflow=={mlflow.__version__}", f"torch=={torch.__version__.split('+')[0]}",
+            f"scikit-learn=={sklearn.__version__}", f"numpy=={np.__version__}", f"pandas=={pd.__version__}"]
+
+
+def log_forecaster(files: dict[str, str], example: Panel, forecaster: ShardedForecaster,
+                   name: str = "model") -> mlflow.models.model.ModelInfo:
+    """Log the panel forecaster as a pyfunc model with signature, ``horizon`` param and a history example."""
+    frame = example.to_frame()
+    signature = infer_signature(frame, forecaster.forecast(example), params={"horizon": forecaster.horizon})
+    checksums = forecaster.checksums(files)
+    return mlflow.pyfunc.log_model(
+        name=name, python_model=str(Path(__file__).with_name("mlflow_model.py")), artifacts=files, signature=signature,
+        input_example=frame, code_paths=[str(Path(pipeline.__file__).parent)],
+        pip_requirements=_requirements(), model_config={"weights_sha256": checksums},
+        metadata={"input": "history", "lookback": forecaster.lookback, "horizon": forecaster.horizon,
+                  "shards": len(forecaster.shards), "fallback_series": len(forecaster.fallback),
+                  "weights_sha256": checksums})
+
+
+class Published:
+    """A registered version, whatever its generation, as a forecaster of histories: versions logged before
+    panels took (n, lookback) windows; they are run series by series here."""
+
+    def __init__(self, model: Any):
+        self.model = model
+        self.metadata = model.metadata.metadata or {}
+
+    def forecast(self, history: Panel, steps: int) -> pd.DataFrame:
+        """The table of :meth:`ShardedForecaster.forecast`: series, month, forecast, model."""
+        if self.metadata.get("input") == "history":
+            return self.model.predict(history.to_frame(), params={"horizon": steps})
+        lookback = int(self.metadata["lookback"])
+        values = forecast_windows(self.model.predict, last_windows(list(history), lookback), steps)
+        months = [month_starts(history.end(i), steps).strftime("%Y-%m") for i in range(len(history))]
+        return pd.DataFrame({"series": np.repeat(np.array(history.ids, dtype=object), steps),
+                             "month": np.concatenate(months), "forecast": values.reshape(-1), "model": "lstm"})
+
+
+def load_version(name: str, version: str) -> Published:
+    """Load a registered version through the registry (checksums verified) as a forecaster of histories."""
+    return Published(mlflow.pyfunc.load_model(f"models:/{name}/{version}"))
