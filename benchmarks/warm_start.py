@@ -34,13 +34,13 @@ from pipeline.scoring import backtest as bt  # noqa: E402
 
 def month_run(cfg: Config, month: pd.Period, state: Path) -> dict[str, float]:
     """One data month's fits, as the DAG's tasks run them; the backtest means and the training seconds."""
-    work = state / "runs" / str(month)
+    ctx = steps.RunContext(run_key=f"warm/{month}", work_dir=str(state / "runs" / str(month)), config=cfg.to_dict(),
+                           mlflow_run_id="", data_month=str(month), source=str(ROOT / cfg.csv_path), data_sha256="")
     as_of = (month + 1).to_timestamp().strftime("%Y-%m-%d")
-    snap = ig.ingest(ROOT / cfg.csv_path, work / "ingested.npz", cfg.date_column, cfg.target_column, as_of,
+    snap = ig.ingest(ROOT / cfg.csv_path, ctx.paths.snapshot, cfg.date_column, cfg.target_column, as_of,
                      cfg.max_file_mb * 2**20, cfg.series_column, cfg.title_column)
     panel, _ = vd.validate(ig.read_snapshot(snap.path), cfg.min_rows, cfg.season_length, cfg.max_quarantine_share)
-    ctx = {"config": cfg.to_dict(), "work_dir": str(work), "panel": str(panel.save(work / "panel.npz")),
-           "data_month": str(month)}
+    panel.save(ctx.paths.panel)
     started = time.perf_counter()
     fits = [read_json(steps.fit(ctx, job)) for job in steps.plan(ctx)]
     seconds = time.perf_counter() - started

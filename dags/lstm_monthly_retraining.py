@@ -30,6 +30,7 @@ Run one month by hand: `airflow dags test lstm_monthly_retraining 1961-01-01 --c
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -41,6 +42,7 @@ from airflow.sdk import (
     DeadlineReference,
     Param,
     SyncCallback,
+    chain,
     dag,
     get_current_context,
     task,
@@ -53,6 +55,7 @@ DAG_ID = "lstm_monthly_retraining"
 # `airflow dags test` cannot finish a successful run of a DAG that declares deadlines.
 DEADLINE_HOURS = float(os.environ.get("PIPELINE_DEADLINE_HOURS") or 0)
 _JSON_TYPES = {"int": "integer", "float": "number", "str": "string", "bool": "boolean"}
+FIT_TIMEOUT = timedelta(minutes=45)  # a fit, and the champion's refit on the candidate's folds
 
 
 def _params() -> dict[str, Param]:
@@ -99,16 +102,17 @@ class PipelineNotifier(BaseNotifier):
         alerts.send(*alerts.failure_message({**recorded, **context}), conn_id=self.conn_id)
 
 
-def _run(step: str, *args: Any) -> dict[str, Any]:
-    """Call one step of pipeline.steps; bad data or config fails the task without retries."""
+def _run(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call one step of pipeline.steps (its run context comes back as JSON for XCom); bad data or config fails
+    the task without retries."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from pipeline import steps
     from pipeline.errors import PipelineError
+    from pipeline.steps import RunContext
 
     context = get_current_context()
     try:
-        return getattr(steps, step)(*args)
+        result = step(*args, **kwargs)
     except Exception as exc:
         from pipeline.ops import alerts
 
@@ -116,6 +120,7 @@ def _run(step: str, *args: Any) -> dict[str, Any]:
         if isinstance(exc, PipelineError) and not exc.retryable:
             raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
         raise
+    return result.to_json() if isinstance(result, RunContext) else result
 
 
 @dag(
@@ -148,62 +153,90 @@ def lstm_monthly_retraining() -> None:
     def ingest() -> dict[str, Any]:
         """Check the trigger's conf; snapshot the rows known at the end of the data interval; open the month's
         MLflow run."""
+        from pipeline import steps
+
         context = get_current_context()
         run = context["dag_run"]
         as_of = context["data_interval_end"].isoformat()
         tags = {"airflow.dag_id": DAG_ID, "airflow.run_id": run.run_id}
-        return _run("ingest", f"{DAG_ID}/{run.run_id}", as_of, None, None, tags, dict(run.conf or {}))
+        return _run(steps.ingest, f"{DAG_ID}/{run.run_id}", as_of, tags=tags, trigger=dict(run.conf or {}))
 
     @task
     def validate(ctx: dict[str, Any]) -> dict[str, Any]:
         """Check the data and write the validation report and profile."""
-        return _run("validate", ctx)
+        from pipeline import steps
+
+        return _run(steps.validate, ctx)
 
     @task
     def monitor(ctx: dict[str, Any]) -> str:
         """Live performance of the current champion on the new months; drift of the new months."""
-        return _run("monitor", ctx)["monitor"]
+        from pipeline import steps
+
+        return _run(steps.monitor, ctx)
 
     @task
     def plan(ctx: dict[str, Any]) -> list[dict[str, Any]]:
         """Shards and training origins: one fit each."""
-        return _run("plan", ctx)
+        from pipeline import steps
 
-    @task(execution_timeout=timedelta(minutes=45),
+        return _run(steps.plan, ctx)
+
+    @task(execution_timeout=FIT_TIMEOUT,
           map_index_template="shard {{ task.op_kwargs['job']['shard'] }}, to {{ task.op_kwargs['job']['train_end'] }}")
     def fit(ctx: dict[str, Any], job: dict[str, Any]) -> str:
         """Train one shard's global LSTM before one origin; score its backtest folds or keep it as final."""
-        return _run("fit", ctx, job)
+        from pipeline import steps
+
+        return _run(steps.fit, ctx, job)
 
     @task
     def backtest_summary(ctx: dict[str, Any], fits: list[str]) -> str:
         """Per-series and mean metrics over the folds of every shard, per model; the fallback series."""
-        return _run("backtest_summary", ctx, list(fits))
+        from pipeline import steps
+
+        return _run(steps.backtest_summary, ctx, list(fits))
 
     @task
-    def evaluate(ctx: dict[str, Any], fits: list[str], backtest: str) -> dict[str, Any]:
+    def evaluate(ctx: dict[str, Any], fits: list[str]) -> str:
         """Assemble the shards' final models, score the holdout, forecast the coming months, log the model."""
-        return _run("evaluate", ctx, list(fits), backtest)
+        from pipeline import steps
+
+        return _run(steps.evaluate, ctx, list(fits))
+
+    @task(execution_timeout=FIT_TIMEOUT)
+    def score_champion(ctx: dict[str, Any]) -> str:
+        """The champion on this run's holdout and folds (its configuration refitted when it differs)."""
+        from pipeline import steps
+
+        return _run(steps.score_champion, ctx)
 
     @task
-    def register(ctx: dict[str, Any], backtest: str, monitored: str) -> dict[str, Any]:
+    def register(ctx: dict[str, Any]) -> str:
         """Register the version; move the champion alias only on improvement."""
-        return _run("register", ctx, backtest, monitored)
+        from pipeline import steps
+
+        return _run(steps.register, ctx)
 
     @task
-    def publish(ctx: dict[str, Any]) -> dict[str, Any]:
+    def publish(ctx: dict[str, Any]) -> str | None:
         """The champion's forecast table of every series, in the state folder and MLflow."""
-        return _run("publish", ctx)
+        from pipeline import steps
+
+        return _run(steps.publish, ctx)
 
     @task
     def summarize(ctx: dict[str, Any]) -> str:
         """The run summary: MLflow description and artifacts, and this task's log."""
-        return _run("summarize_run", ctx)
+        from pipeline import steps
 
-    checked = validate(ingest())
-    fits = fit.partial(ctx=checked).expand(job=plan(checked))
-    backtest = backtest_summary(checked, fits)
-    summarize(publish(register(evaluate(checked, fits, backtest), backtest, monitor(checked))))
+        return _run(steps.summarize, ctx)
+
+    ctx = validate(ingest())
+    fits = fit.partial(ctx=ctx).expand(job=plan(ctx))
+    decided = register(ctx)
+    chain(backtest_summary(ctx, fits), evaluate(ctx, fits), score_champion(ctx), decided, publish(ctx), summarize(ctx))
+    monitor(ctx) >> decided
 
 
 lstm_monthly_retraining()

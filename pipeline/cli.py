@@ -50,9 +50,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipeline import steps
 
     run_key = args.run_key or f"cli/{datetime.now(UTC):%Y%m%dT%H%M%S}"
-    ctx = steps.run_all(run_key, args.as_of, _overrides(args), args.config, {"trigger": "cli"})
-    print(json.dumps({k: ctx.get(k) for k in ("run_key", "mlflow_run_id", "data_month", "model_version", "promoted",
-                                              "metrics", "decision", "published", "work_dir")}, indent=2))
+    result = steps.run_all(run_key, args.as_of, _overrides(args), args.config, {"trigger": "cli"})
+    paths = result.paths
+    print(json.dumps({"run_key": run_key, "mlflow_run_id": result.mlflow_run_id, "data_month": result.data_month,
+                      "model_version": result.model_version, "promoted": result.promoted, "metrics": result.metrics,
+                      "decision": str(paths.decision),
+                      "published": str(paths.forecast) if paths.forecast.exists() else None,
+                      "work_dir": str(paths.root)}, indent=2))
     return 0
 
 
@@ -161,9 +165,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                 if done.returncode:
                     break
                 continue
-            ctx = steps.run_all(f"backfill/{month}", as_of, overrides, args.config, {"trigger": "backfill"})
-            decision = json.loads(Path(ctx["decision"]).read_text())
-            rows.append({"month": ctx["data_month"], "version": ctx["model_version"], "promoted": ctx["promoted"],
+            result = steps.run_all(f"backfill/{month}", as_of, overrides, args.config, {"trigger": "backfill"})
+            decision = result.decision
+            rows.append({"month": result.data_month, "version": result.model_version, "promoted": result.promoted,
                          "backtest_mase": round(decision["candidate"]["backtest_mase"], 4),
                          "reason": decision["reason"]})
     print(json.dumps(rows, indent=2))

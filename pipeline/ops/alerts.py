@@ -16,6 +16,8 @@ import urllib.request
 from email.message import EmailMessage
 from typing import Any
 
+from pipeline.config import Config
+
 logger = logging.getLogger(__name__)
 
 CONN_ID = "pipeline_alerts"
@@ -100,17 +102,17 @@ def describe(error: object, limit: int = MAX_ERROR_CHARS) -> str:
 def record_failure(run_key: str, task_id: str, error: BaseException) -> None:
     """Keep a failed step's error in the run's work folder, for the run-level failure notice."""
     from pipeline.io import write_json
-    from pipeline.settings import work_dir
+    from pipeline.workspace import RunPaths
 
-    write_json(work_dir(run_key) / "failure.json", {"task_id": task_id, "exception": describe(error)})
+    write_json(RunPaths.of(run_key).failure, {"task_id": task_id, "exception": describe(error)})
 
 
 def recorded_failure(run_key: str) -> dict[str, Any]:
     """The last error recorded by :func:`record_failure` for this run (empty if none)."""
     from pipeline.io import read_json
-    from pipeline.settings import work_dir
+    from pipeline.workspace import RunPaths
 
-    path = work_dir(run_key) / "failure.json"
+    path = RunPaths.of(run_key).failure
     return read_json(path) if path.is_file() else {}
 
 
@@ -133,3 +135,30 @@ def deadline_missed(context: dict[str, Any] | None = None, **kwargs: Any) -> Non
     run = context.get("dag_run")
     subject = f"[airflow] {getattr(run, 'dag_id', kwargs.get('dag_id', '?'))} missed its deadline"
     send(subject, f"Run {getattr(run, 'run_id', '?')} has not finished in time ({kwargs.get('limit', 'deadline')}).")
+
+
+def champion_alerts(live: dict[str, Any] | None, cfg: Config, run_key: str) -> list[tuple[str, str]]:
+    """(subject, text) of each alert the champion's live performance calls for: too many months outside its widest
+    interval for a calibrated one (binomial p under ``band_alert_p``), or a live MAPE over ``live_mape_alert``."""
+    if not live:
+        return []
+    out = []
+    version, band = live.get("version"), live["band"]
+    if band and band["p_value"] < cfg.band_alert_p:
+        months = "; ".join(f"{m['series']} {m['month']}: {m['value']:g} outside [{m['lower']:.4g}, {m['upper']:.4g}]"
+                           for m in band["months"])
+        out.append((f"[{cfg.experiment_name}] champion v{version}: {band['outside']} of {band['checked']} months "
+                    f"outside its {band['level']} % interval",
+                    f"Since {live['trained_to']} ({live['first']}..{live['last']}), {band['outside']} of "
+                    f"{band['checked']} actual months ({band['outside_share']:.0%}) fell outside the champion's "
+                    f"{band['level']} % prediction interval, where a calibrated interval misses "
+                    f"{band['expected_share']:.0%}: that many misses has probability {band['p_value']:.2g} "
+                    f"(alert under {cfg.band_alert_p:g}). The series moved away from what the model expects (run "
+                    f"{run_key}). Months: {months}."))
+    if live["live_mape"] > cfg.live_mape_alert:
+        worst = ", ".join(f"{w['series']} {w['live_mape']:.1f}%" for w in live["worst"][:3])
+        out.append((f"[{cfg.experiment_name}] champion v{version} live MAPE {live['live_mape']:.1f}%",
+                    f"The champion's mean MAPE over {live['series']} series on {live['months']} month(s) since "
+                    f"{live['trained_to']} ({live['first']}..{live['last']}) is {live['live_mape']:.2f}%, over the "
+                    f"{cfg.live_mape_alert:.1f}% alert threshold (run {run_key}). Worst: {worst}."))
+    return out

@@ -120,6 +120,20 @@ def drift(series: pd.Series, recent: int, season_length: int, level_z: float = 3
             "drift": bool(findings), "findings": findings}
 
 
+def figures(drift_found: dict[str, Any], live: dict[str, Any] | None) -> dict[str, float]:
+    """The run metrics of the monitoring: drift statistics when checked, the champion's live scores and band."""
+    out: dict[str, float] = {}
+    if drift_found.get("checked"):
+        out |= {"drift_level_z": drift_found["level_z"], "drift_seasonal_corr": drift_found["seasonal_corr"]}
+    if live:
+        out |= {"champion_live_mape": live["live_mape"], "champion_live_mase": live["live_mase"],
+                "champion_live_months": float(live["months"])}
+        if live["band"]:
+            out |= {"champion_outside_band_share": live["band"]["outside_share"],
+                    "champion_outside_band_p": live["band"]["p_value"]}
+    return out
+
+
 def _fmt(value: Any, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "n/a"
 

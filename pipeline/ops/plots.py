@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
+from pipeline.config import Config
+from pipeline.data.panel import Panel
 from pipeline.io import write_bytes
+from pipeline.months import month_starts
 
 
 def _save(fig: plt.Figure, path: str | Path) -> Path:
@@ -30,30 +36,6 @@ def loss_curves(train_loss: list[float], val_loss: list[float], path: str | Path
     if val_loss:
         ax.plot(epochs, val_loss, label="validation loss (last training windows)")
     ax.set(xlabel="epoch", ylabel="MSE (scaled units)", yscale="log", title=f"Loss per epoch: {title}")
-    ax.legend()
-    return _save(fig, path)
-
-
-def holdout_forecast(train: pd.Series, frame: pd.DataFrame, path: str | Path, title: str, unit: str) -> Path:
-    """Recursive LSTM forecast and seasonal-naive baseline against the actual holdout months."""
-    fig, ax = plt.subplots(figsize=(9, 4))
-    context = train.iloc[-36:]
-    ax.plot(context.index, context.to_numpy(), color="grey", label="training data (last 36 months)")
-    ax.plot(frame.index, frame["actual"], "k.-", label="actual (holdout)")
-    ax.plot(frame.index, frame["forecast"], "C0o-", label="LSTM recursive forecast")
-    ax.plot(frame.index, frame["baseline"], "C1--", label="seasonal naive (last year)")
-    ax.set(ylabel=unit, title=f"Holdout forecast vs actual: {title}")
-    ax.legend()
-    return _save(fig, path)
-
-
-def future_forecast(series: pd.Series, future: pd.Series, path: str | Path, title: str, unit: str) -> Path:
-    """The forecast of the months after the last data month, after the recent history."""
-    fig, ax = plt.subplots(figsize=(9, 4))
-    context = series.iloc[-48:]
-    ax.plot(context.index, context.to_numpy(), "k.-", label="data (last 48 months)")
-    ax.plot(future.index, future.to_numpy(), "C2o-", label=f"forecast ({len(future)} months)")
-    ax.set(ylabel=unit, title=f"Forecast after {series.index[-1]:%Y-%m}: {title}")
     ax.legend()
     return _save(fig, path)
 
@@ -87,3 +69,35 @@ def panel_forecasts(history: dict[str, pd.Series], forecast: dict[str, pd.Series
     axes[0, 0].set_ylabel(unit)
     fig.suptitle(title, fontsize=10 if len(title) > 60 else 12)
     return _save(fig, path)
+
+
+def run_figures(cfg: Config, data_month: str, panel: Panel, holdout: dict[str, Any], future: pd.DataFrame,
+                curves: dict[str, list[float]], figure: Callable[[str], Path]) -> list[Path]:
+    """A run's figures, each written to ``figure(name)``: loss curves; the holdout forecast against the actual
+    months and the coming months' forecast with their intervals (for a panel, the 9 largest series)."""
+    title = f"{cfg.preset}, data to {data_month}"
+    shown = sorted(range(len(panel)), key=lambda i: -float(np.mean(panel.values_of(i))))[:9]
+    names = [panel.ids[i] for i in shown]
+    at = {sid: i for i, sid in enumerate(holdout["series"])}
+
+    def months(first: int, values: Any) -> pd.Series:
+        return pd.Series(np.asarray(values, dtype=float), index=month_starts(first, len(values)))
+
+    history = {sid: panel.series(panel.position(sid)) for sid in names}
+    start = holdout["origin"]
+    fitted = {s: months(start, holdout["forecasts"]["published"][at[s]]) for s in names if s in at}
+    actual = {s: months(start, holdout["actual"][at[s]]) for s in names if s in at}
+    rows = {sid: group for sid, group in future.groupby("series") if sid in names}
+    end = {sid: panel.end(panel.position(sid)) for sid in rows}
+    ahead = {sid: months(end[sid], group["forecast"]) for sid, group in rows.items()}
+    ahead_bands = {sid: {level: (months(end[sid], group[f"lower_{level}"]), months(end[sid], group[f"upper_{level}"]))
+                         for level in cfg.levels if f"lower_{level}" in group} for sid, group in rows.items()}
+    holdout_bands = {s: {level: (months(start, lower[at[s]]), months(start, upper[at[s]]))
+                         for level, (lower, upper) in holdout["bands"].items()} for s in fitted}
+    return [loss_curves(curves["train_loss"], curves["val_loss"], figure("loss_curves"), title),
+            panel_forecasts({s: history[s][history[s].index < actual[s].index[0]] for s in fitted}, fitted,
+                            figure("holdout_forecast"), f"Holdout forecast vs actual: {title}", cfg.target_column,
+                            actual, holdout_bands),
+            panel_forecasts(history, {s: ahead[s] for s in names if s in ahead}, figure("future_forecast"),
+                            f"Forecast after {data_month}, with its intervals: {title}", cfg.target_column,
+                            bands=ahead_bands)]

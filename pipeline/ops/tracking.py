@@ -20,7 +20,9 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from pipeline import settings
+from pipeline.config import Config
 from pipeline.errors import NotFoundError, TrackingUnavailableError
+from pipeline.scoring.backtest import LSTM
 
 logger = logging.getLogger(__name__)
 
@@ -134,3 +136,30 @@ def previous_run(client: MlflowClient, experiment_name: str, run_id: str) -> Any
     runs = client.search_runs([experiment.experiment_id], "tags.kind = 'monthly' and attributes.status = 'FINISHED'",
                               order_by=["attributes.start_time DESC"], max_results=5)
     return next((r for r in runs if r.info.run_id != run_id), None)
+
+
+def metric_name(model: str, metric: str) -> str:
+    """``lstm`` -> ``backtest_mase``; baselines -> ``backtest_<model>_mase`` (the same names on every run)."""
+    return f"backtest_{metric}" if model == LSTM else f"backtest_{model.lower()}_{metric}"
+
+
+def backtest_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
+    """A backtest summary's run metrics: each model's means and median MASE, the shares of series-folds won."""
+    return ({metric_name(m, k): v for m, scores in summary["mean"].items() for k, v in scores.items()}
+            | {metric_name(m, "mase_median"): v for m, v in summary["median_mase"].items()}
+            | {key: value for key, value in summary.items() if key.startswith("share_beats_")})
+
+
+def log_fold_runs(parent_run_id: str, run_key: str, data_month: str, cfg: Config,
+                  folds: list[dict[str, Any]]) -> None:
+    """One nested run per backtest fold under the month's run (re-runs reuse them): its months and its scores."""
+    client = configure()
+    for fold in folds:
+        child = open_run(client, cfg.experiment_name, f"{run_key}/fold-{fold['fold']}",
+                         f"{data_month} fold {fold['fold']} (train to {fold['train_end']})",
+                         {"mlflow.parentRunId": parent_run_id, "fold": str(fold["fold"]), "data_month": data_month,
+                          "preset": cfg.preset, "kind": "backtest-fold"})
+        with resume(child):
+            mlflow.log_params({"fold": fold["fold"], "train_end": fold["train_end"], "series": fold["series"]})
+            mlflow.log_metrics({metric_name(m, k): v for m, scores in fold.items() if isinstance(scores, dict)
+                                for k, v in scores.items()})

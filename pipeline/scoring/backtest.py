@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ from pipeline.scoring.intervals import interval_scores
 
 if TYPE_CHECKING:  # torch loads only where a network trains or forecasts
     from pipeline.model.forecaster import Forecaster
+    from pipeline.model.train import History
 
 logger = logging.getLogger(__name__)
 
@@ -103,25 +105,46 @@ def score(train: Panel, actual: np.ndarray, forecasts: dict[str, np.ndarray], se
             for model, forecast in forecasts.items()}
 
 
+@dataclass(frozen=True)
+class OriginFit:
+    """The configuration fitted on every series' months before one origin."""
+
+    forecaster: Forecaster
+    histories: list[History]
+    seconds: float  # wall-clock seconds of the whole fit (features and every network): what the fit costs
+
+
+def fit_origin(panel: Panel, origin: int, cfg: Config, start: list[dict[str, Any]] | None = None) -> OriginFit:
+    """Fit one global model on the months of every series of ``panel`` before ``origin`` (from ``start``'s
+    weights when given: a warm start)."""
+    from pipeline.model.train import fit_forecaster  # torch loads only where a network trains
+
+    started = time.perf_counter()
+    forecaster, histories = fit_forecaster(panel.cut(origin), cfg, start)
+    return OriginFit(forecaster, histories, time.perf_counter() - started)
+
+
+def score_fold(fitted: OriginFit, panel: Panel, fold: int, origin: int, cfg: Config,
+               stats_baselines: bool = False) -> dict[str, Any]:
+    """Score a fit and the baselines on the ``horizon`` months from ``origin``, series by series: the fold's
+    record (:func:`fold_result`) with the fit's seconds and best epochs. The DAG's fits and :func:`run_fold` both
+    score here."""
+    train, actual = fold_split(panel, origin, cfg.horizon)
+    forecasts, bounds = forecast_models(fitted.forecaster, train, cfg.horizon, cfg, stats_baselines)
+    result = fold_result(fold, origin, train, actual, forecasts, cfg.season_length, bounds)
+    means = {m: round(float(np.mean(s["mase"])), 3) for m, s in result["scores"].items()}
+    logger.info("fold %d (train to %s, %d series): mean MASE %s (fit %.1fs)", fold, result["train_end"], len(train),
+                means, fitted.seconds)
+    return result | {"train_seconds": fitted.seconds, "best_epochs": [h.best_epoch for h in fitted.histories]}
+
+
 def run_fold(panel: Panel, cfg: Config, fold: int, stats_baselines: bool = False) -> dict[str, Any]:
     """Fit the configuration on one fold's training months (all series of ``panel`` at once) and score it and the
     baselines on its test months, series by series."""
-    from pipeline.model.train import fit_forecaster
-
     if not 0 <= fold < cfg.folds:
         raise ValueError(f"fold {fold} is not in 0..{cfg.folds - 1}")
     origin = origins(panel.last_month, cfg.folds, cfg.horizon)[fold]
-    started = time.perf_counter()
-    train, actual = fold_split(panel, origin, cfg.horizon)
-    forecaster, histories = fit_forecaster(train, cfg)
-    seconds = time.perf_counter() - started
-    forecasts, bounds = forecast_models(forecaster, train, cfg.horizon, cfg, stats_baselines)
-    result = fold_result(fold, origin, train, actual, forecasts, cfg.season_length, bounds)
-    result |= {"train_seconds": seconds, "best_epochs": [h.best_epoch for h in histories]}
-    means = {m: float(np.mean(s["mase"])) for m, s in result["scores"].items()}
-    logger.info("fold %d (train to %s, %d series): mean MASE %s (%.1fs)", fold, result["train_end"], len(train),
-                {m: round(v, 3) for m, v in means.items()}, seconds)
-    return result
+    return score_fold(fit_origin(panel, origin, cfg), panel, fold, origin, cfg, stats_baselines)
 
 
 def fold_result(fold: int, origin: int, train: Panel, actual: np.ndarray, forecasts: dict[str, np.ndarray],
@@ -260,15 +283,17 @@ def cached_fold(panel: Panel, cfg: Config, fold: int, stats_baselines: bool, cac
 
 def fold_key(panel: Panel, cfg: Config, fold: int, stats_baselines: bool) -> str:
     """The SHA-256 of what decides a fold's result: the model settings, the fold's months of every series (training
-    and test), the torch thread count (it can change the numbers) and the source of the modelling code."""
+    and test), the torch thread count (it can change the numbers), the source of the modelling code and the
+    versions of the libraries that compute it (a torch or numpy upgrade refits)."""
     from pipeline import settings
 
     origin = origins(panel.last_month, cfg.folds, cfg.horizon)[fold]
-    train, actual = fold_split(panel, origin, cfg.horizon)
-    digest = hashlib.sha256(json.dumps({"model": cfg.model_settings(), "origin": origin, "horizon": cfg.horizon,
-                                        "stats": stats_baselines, "threads": settings.torch_threads(),
-                                        "code": _code_digest()}, sort_keys=True).encode())
-    digest.update(train.sha256.encode())
+    _, actual = fold_split(panel, origin, cfg.horizon)
+    facts = {"model": cfg.model_settings(), "origin": origin, "horizon": cfg.horizon, "stats": stats_baselines,
+             "threads": settings.torch_threads(), "code": _code_digest(),
+             "libraries": library_versions(stats_baselines)}
+    digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode())
+    digest.update(panel.cut(origin).sha256.encode())  # the months the fit trains on
     digest.update(np.ascontiguousarray(actual, dtype=float).tobytes())
     return digest.hexdigest()
 
@@ -278,6 +303,15 @@ def _code_digest() -> str:
     """SHA-256 of the modules whose code decides a fit's numbers (a changed model invalidates every cached fold)."""
     root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
-    for path in sorted([*root.glob("model/*.py"), *root.glob("data/features.py"), *root.glob("scoring/*.py")]):
+    for path in sorted([*root.glob("model/*.py"), *root.glob("data/*.py"), *root.glob("scoring/*.py"),
+                        root / "metrics.py"]):
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def library_versions(stats_baselines: bool = False) -> dict[str, str]:
+    """The installed versions of the libraries a fold's numbers depend on."""
+    from importlib.metadata import version
+
+    names = ["torch", "numpy", "scikit-learn", "pandas", *(["statsforecast"] if stats_baselines else [])]
+    return {name: version(name) for name in names}

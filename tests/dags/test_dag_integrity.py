@@ -11,8 +11,8 @@ import pytest
 from tests.conftest import ROOT
 
 DAG_FILE = ROOT / "dags" / "lstm_monthly_retraining.py"
-TASKS = ["ingest", "validate", "monitor", "plan", "fit", "backtest_summary", "evaluate", "register", "publish",
-         "summarize"]
+TASKS = ["ingest", "validate", "monitor", "plan", "fit", "backtest_summary", "evaluate", "score_champion", "register",
+         "publish", "summarize"]
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +32,9 @@ def test_tasks_and_edges(dagbag):
     assert sorted(dag.task_ids) == sorted(TASKS)
     upstream = {"ingest": set(), "validate": {"ingest"}, "monitor": {"validate"}, "plan": {"validate"},
                 "fit": {"validate", "plan"}, "backtest_summary": {"validate", "fit"},
-                "evaluate": {"validate", "fit", "backtest_summary"},
-                "register": {"evaluate", "backtest_summary", "monitor"}, "publish": {"register"},
-                "summarize": {"publish"}}
+                "evaluate": {"validate", "fit", "backtest_summary"}, "score_champion": {"validate", "evaluate"},
+                "register": {"validate", "score_champion", "monitor"}, "publish": {"validate", "register"},
+                "summarize": {"validate", "publish"}}
     for task_id, expected in upstream.items():
         assert dag.get_task(task_id).upstream_task_ids == expected, task_id
     assert type(dag.get_task("fit")).__name__.endswith("MappedOperator"), "one task per shard and origin"
@@ -50,6 +50,7 @@ def test_schedule_and_run_safety(dagbag):
         assert task.retries >= 1 and task.retry_delay >= timedelta(seconds=30), task.task_id
         assert task.execution_timeout is not None, task.task_id
     assert dag.get_task("fit").execution_timeout > dag.get_task("ingest").execution_timeout
+    assert dag.get_task("score_champion").execution_timeout == dag.get_task("fit").execution_timeout, "it may refit"
     callbacks = dag.on_failure_callback if isinstance(dag.on_failure_callback, list) else [dag.on_failure_callback]
     assert [type(c).__name__ for c in callbacks] == ["PipelineNotifier"]
     assert not dag.deadline, "no deadline unless a deployment sets PIPELINE_DEADLINE_HOURS"

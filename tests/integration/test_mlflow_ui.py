@@ -25,7 +25,7 @@ def test_compare_view_shows_both_runs_and_their_holdout_mape(server):  # noqa: F
     second = steps.run_all("ui/december", "1961-01-01", TINY)
     client = MlflowClient(server.uri)
     experiment = client.get_experiment_by_name("lstm-monthly-retraining").experiment_id
-    ids = [first["mlflow_run_id"], second["mlflow_run_id"]]
+    ids = [first.mlflow_run_id, second.mlflow_run_id]
     url = (f"{server.uri}/#/compare-runs?runs={urllib.parse.quote(json.dumps(ids))}"
            f"&experiments={urllib.parse.quote(json.dumps([experiment]))}")
     # the compare table shows 4 significant digits

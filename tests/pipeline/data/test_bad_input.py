@@ -4,7 +4,6 @@ downstream happens: no model version registered, no alias moved (checked against
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -124,7 +123,7 @@ def test_unambiguous_fixes_are_applied_and_reported(store, tmp_path, fix, conten
     path = tmp_path / "fixable.csv"
     path.write_text(content, encoding="utf-8")
     ctx = steps.validate(steps.ingest(f"catalogue/fix-{fix}", None, {**TINY, "csv_path": str(path)}))
-    report = json.loads(Path(ctx["validation_report"]).read_text())
+    report = json.loads(ctx.paths.validation_report.read_text())
     assert report["status"] == "passed" and any(expected in f for f in report["fixes"])
     assert report["profile"]["count"] == 144
 

@@ -80,7 +80,7 @@ def server(tmp_path, monkeypatch):
 
 def test_mlflow_outage_fails_clearly_then_a_rerun_completes(server):
     first = steps.run_all("fault/month-1", None, TINY)
-    assert first["promoted"] is True
+    assert first.promoted is True
     client = MlflowClient(server.uri)
     server.stop()
     started = time.monotonic()
@@ -91,7 +91,7 @@ def test_mlflow_outage_fails_clearly_then_a_rerun_completes(server):
     assert [str(v.version) for v in client.search_model_versions(f"name='{NAME}'")] == ["1"]
     assert str(client.get_model_version_by_alias(NAME, "champion").version) == "1"
     again = steps.run_all("fault/month-2", None, {**TINY, "epochs": 4})
-    assert again["model_version"] == "2"
+    assert again.model_version == "2"
     assert len(client.search_model_versions(f"name='{NAME}'")) == 2
     assert len(client.search_runs([client.get_experiment_by_name("lstm-monthly-retraining").experiment_id],
                                   "tags.kind = 'monthly'")) == 2
@@ -106,7 +106,7 @@ def test_killed_training_rerun_gives_the_same_result(tmp_path, state):
     final = next(job for job in steps.plan(ctx) if job["final"])
     code = ("import json, sys; from pipeline import steps; "
             "steps.fit(*json.loads(sys.argv[1]))")
-    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps([ctx, final])], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps([ctx.to_json(), final])], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(4)
     assert proc.poll() is None, "training should still be running when it is killed"
@@ -114,10 +114,10 @@ def test_killed_training_rerun_gives_the_same_result(tmp_path, state):
     proc.wait()
     # The same DAG run (same key, same config) is re-run: it reuses the month's MLflow run.
     rerun = steps.run_all("fault/killed", None, slow)
-    assert rerun["mlflow_run_id"] == ctx["mlflow_run_id"]
+    assert rerun.mlflow_run_id == ctx.mlflow_run_id
     rerun_again = steps.run_all("fault/killed", None, slow)
-    assert rerun_again["model_version"] == rerun["model_version"], "no duplicate model versions"
-    assert rerun["metrics"] == reference["metrics"], "bit-identical holdout metrics for the same data and seed"
+    assert rerun_again.model_version == rerun.model_version, "no duplicate model versions"
+    assert rerun.metrics == reference.metrics, "bit-identical holdout metrics for the same data and seed"
     client = MlflowClient(settings.tracking_uri())
     assert len(client.search_model_versions(f"name='{NAME}'")) == 2
 
@@ -125,7 +125,7 @@ def test_killed_training_rerun_gives_the_same_result(tmp_path, state):
 def test_rollback_restores_the_previous_champion_with_an_audit_trail(state):
     steps.run_all("fault/weak", None, {**TINY, "epochs": 1, "learning_rate": 0.0001})
     strong = steps.run_all("fault/strong", None, {**TINY, "epochs": 40, "learning_rate": 0.01})
-    assert strong["promoted"] is True
+    assert strong.promoted is True
     client = MlflowClient(settings.tracking_uri())
     assert registry.rollback(client, NAME, "bad forecasts in production") == ("2", "1")
     assert str(client.get_model_version_by_alias(NAME, "champion").version) == "1"
@@ -136,8 +136,8 @@ def test_rollback_restores_the_previous_champion_with_an_audit_trail(state):
         registry.rollback(client, NAME, "again")
 
 
-RACE = ("import json, sys; from pipeline import steps; ctx, summary = json.loads(sys.argv[1]); "
-        "print(json.dumps(steps.register(ctx, summary)))")
+RACE = ("import json, sys; from pipeline import steps; "
+        "print(json.dumps(steps.register(json.loads(sys.argv[1]))))")
 
 
 def test_two_racing_runs_promote_one_and_the_loser_says_why(server):
@@ -146,8 +146,10 @@ def test_two_racing_runs_promote_one_and_the_loser_says_why(server):
     for key in ("race/scheduled", "race/manual"):  # the same better configuration, two DAG runs
         ctx = steps.validate(steps.ingest(key, None, {**TINY, "epochs": 30, "learning_rate": 0.01}))
         fits = [steps.fit(ctx, job) for job in steps.plan(ctx)]
-        summary = steps.backtest_summary(ctx, fits)
-        prepared.append((steps.evaluate(ctx, fits, summary), summary))
+        steps.backtest_summary(ctx, fits)
+        steps.evaluate(ctx, fits)
+        steps.score_champion(ctx)  # both score the old champion before either decides
+        prepared.append(ctx.to_json())
     env = {**os.environ, "MLFLOW_TRACKING_URI": server.uri}
     procs = [subprocess.Popen([sys.executable, "-c", RACE, json.dumps(p)], cwd=ROOT, env=env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for p in prepared]
@@ -156,7 +158,7 @@ def test_two_racing_runs_promote_one_and_the_loser_says_why(server):
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err[-3000:]
         results.append(json.loads(out.strip().splitlines()[-1]))
-    decisions = [json.loads(Path(r["decision"]).read_text()) for r in results]
+    decisions = [json.loads(Path(path).read_text()) for path in results]
     winners = [d for d in decisions if d["promoted"]]
     assert len(winners) == 1, decisions
     loser = next(d for d in decisions if not d["promoted"])

@@ -1,0 +1,49 @@
+"""The holdout: a model's published forecast of the last ``holdout`` months of every series, from the months
+before them, scored beside seasonal naive's (the candidate's, and the champion's on the same months)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pipeline.config import Config
+from pipeline.data.panel import Panel
+from pipeline.metrics import mase_scale, seasonal_naive
+from pipeline.scoring.backtest import METRICS, NAIVE, fold_split, score
+from pipeline.scoring.intervals import interval_scores
+
+PUBLISHED = "published"
+
+
+def holdout_scores(model: Any, panel: Panel, cfg: Config) -> dict[str, Any]:
+    """A model's published forecast (fallbacks included) of the last ``holdout`` months of every series, from the
+    months before them, and seasonal naive's: per-series scores (with the published intervals' coverage, width and
+    interval score when it has intervals), forecasts and actuals. ``model`` forecasts a history panel (the
+    candidate's :class:`ShardedForecaster` or a registered version's ``Published``)."""
+    origin = panel.last_month + 1 - cfg.holdout
+    history, actual = fold_split(panel, origin, cfg.holdout)
+    table = model.forecast(history, cfg.holdout)
+
+    def column(name: str) -> np.ndarray:
+        return table[name].to_numpy(dtype=float).reshape(len(history), cfg.holdout)
+
+    forecasts = {PUBLISHED: column("forecast"),
+                 NAIVE: np.stack([seasonal_naive(h, cfg.holdout, cfg.season_length) for h in history])}
+    mase_scales = np.array([mase_scale(h, cfg.season_length) for h in history])
+    scores = score(history, actual, forecasts, cfg.season_length, mase_scales)
+    bands = {level: (column(f"lower_{level}"), column(f"upper_{level}")) for level in cfg.levels
+             if f"lower_{level}" in table and table[f"lower_{level}"].notna().any()}  # levels with bounds
+    for level, (lower, upper) in bands.items():
+        scores[PUBLISHED] |= {k: v.tolist() for k, v in interval_scores(actual, lower, upper, level,
+                                                                          mase_scales).items()}
+    return {"series": history.ids, "origin": origin, "actual": actual, "forecasts": forecasts, "bands": bands,
+            "scores": scores}
+
+
+def holdout_metrics(holdout: dict[str, Any]) -> dict[str, float]:
+    """The run's holdout metrics: ``holdout_<metric>`` means over the series of the published forecast (intervals'
+    scores over the series that have them), ``baseline_<metric>`` seasonal naive's."""
+    scores = {f"holdout_{k}": float(np.mean(v) if k in METRICS else np.nanmean(v))
+              for k, v in holdout["scores"][PUBLISHED].items()}
+    return scores | {f"baseline_{k}": float(np.mean(v)) for k, v in holdout["scores"][NAIVE].items() if k in METRICS}

@@ -1,0 +1,96 @@
+"""The promotion: the current champion scored on this run's data (score_champion, a task of its own: it may refit
+the champion's configuration), then the candidate registered and the gate's decision (register), which holds the
+champion lock only to move the alias."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+
+from pipeline import settings
+from pipeline.data.panel import Panel
+from pipeline.io import read_json, write_json
+from pipeline.ops import gate, pyfunc, registry, tracking
+from pipeline.scoring import backtest as bt
+from pipeline.scoring.holdout import PUBLISHED, holdout_scores
+from pipeline.steps.context import RunContext
+
+logger = logging.getLogger(__name__)
+
+
+def score_champion(ctx: RunContext | Mapping[str, Any]) -> str:
+    """The champion, as it is now, re-scored on this run's data: its weights on the same holdout months as the
+    candidate, its configuration on the same backtest folds (refitted only when it differs from the candidate's;
+    a refit already made for the same data and settings is read from the fold cache). Nothing to score when there
+    is no champion or it is this run's own version (a re-run). Returns the file of scores."""
+    ctx = RunContext.of(ctx)
+    cfg = ctx.cfg
+    client = tracking.configure()
+    name = cfg.registered_model_name
+    version = registry.alias_version(client, name, registry.CHAMPION)
+    scores = None
+    if version is not None and client.get_model_version(name, version).run_id != ctx.mlflow_run_id:
+        panel = Panel.load(ctx.paths.panel)
+        holdout = holdout_scores(pyfunc.load_version(name, version), panel, cfg)["scores"][PUBLISHED]
+        champion_cfg = registry.version_config(client, name, version, cfg)
+        if champion_cfg.model_settings() == cfg.model_settings():
+            backtest_mase = read_json(ctx.paths.backtest_summary)["mean"][bt.LSTM]["mase"]
+        else:
+            logger.info("champion v%s has another configuration: refitting it on the same %d folds", version,
+                        cfg.folds)
+            cache = settings.state_dir() / "cache" / "folds"  # a re-run or another candidate on the same data
+            backtest_mase = bt.backtest(panel, champion_cfg, cache_dir=cache)["mean"][bt.LSTM]["mase"]
+        scores = asdict(gate.Scores(backtest_mase=backtest_mase, holdout_mase=float(np.mean(holdout["mase"]))))
+        logger.info("champion v%s on this run's data: %s", version, scores)
+    return str(write_json(ctx.paths.champion, {"version": version, "scores": scores}))
+
+
+def register(ctx: RunContext | Mapping[str, Any]) -> str:
+    """Register the candidate, alias it challenger, and move champion only if the gate says it is better than the
+    champion scored by :func:`score_champion` (and that champion is still the one in place). Returns the
+    decision file."""
+    import mlflow
+
+    ctx = RunContext.of(ctx)
+    cfg, paths = ctx.cfg, ctx.paths
+    name = cfg.registered_model_name
+    candidate_file, summary = read_json(paths.candidate), read_json(paths.backtest_summary)
+    scored = read_json(paths.champion)
+    drift = paths.monitor.exists() and bool(read_json(paths.monitor)["drift"]["drift"])
+    client = tracking.configure()
+    version = registry.register_version(client, name, candidate_file["model_uri"], ctx.mlflow_run_id)
+    client.set_registered_model_alias(name, registry.CHALLENGER, version)
+    candidate = gate.Scores(backtest_mase=summary["mean"][bt.LSTM]["mase"],
+                            holdout_mase=candidate_file["metrics"]["holdout_mase"])
+    champion = gate.Scores(**scored["scores"]) if scored["scores"] else None
+    baseline = summary["mean"][bt.NAIVE]["mase"]
+    level = max(cfg.levels)
+    coverage = {k: v for k, v in summary["mean"][bt.LSTM].items() if k.startswith(("coverage_", "msis_"))}
+    promoted, reason = gate.decide(candidate, baseline, champion, cfg.baseline_gate, drift,
+                                   (level, coverage.get(f"coverage_{level}"), cfg.coverage_tolerance))
+    with registry.champion_lock(name):  # one move at a time: the champion read here is the one replaced
+        champion_version = registry.alias_version(client, name, registry.CHAMPION)
+        if champion_version == version:
+            promoted, reason = True, "this version is already the champion (re-run)"
+        elif champion_version != scored["version"]:
+            promoted, reason = False, (f"champion moved to v{champion_version} while deciding (v{scored['version']} "
+                                       "was scored); not promoted: a re-run decides against the new champion")
+        elif promoted:
+            refused = registry.move_champion(client, name, champion_version, version)
+            if refused:
+                promoted, reason = False, refused
+    decision = gate.Decision(model_name=name, candidate_version=version, candidate=candidate,
+                             baseline_backtest_mase=baseline, champion_version=champion_version, champion=champion,
+                             promoted=promoted, reason=reason, decided_at=registry.now_iso(), coverage=coverage or None)
+    for key, value in decision.as_tags().items():
+        client.set_model_version_tag(name, version, key, value)
+    path = write_json(paths.decision, asdict(decision))
+    with tracking.resume(ctx.mlflow_run_id):
+        mlflow.log_artifact(str(path))
+        mlflow.set_tags({"decision": "promoted" if promoted else "rejected", "model_version": version})
+    logger.info("%s v%s: %s (%s)", name, version, "PROMOTED to champion" if promoted else "not promoted", reason)
+    return str(path)

@@ -1,0 +1,113 @@
+"""The first steps of a run: resolve the settings and snapshot the data (ingest), check it series by series
+(validate), and list the fits to run (plan)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from pipeline import settings
+from pipeline.config import load_config, trigger_overrides
+from pipeline.data import ingest as ig
+from pipeline.data import validate as vd
+from pipeline.data.panel import Panel, shard_bounds, shards
+from pipeline.errors import ConfigError
+from pipeline.io import write_json, write_text
+from pipeline.months import as_of_month, month_text
+from pipeline.ops import tracking
+from pipeline.scoring import backtest as bt
+from pipeline.steps.context import RunContext
+from pipeline.workspace import RunPaths
+
+logger = logging.getLogger(__name__)
+
+QUARANTINE_COLUMNS = ["series", "title", "reason", "row", "column", "problems"]
+
+
+def ingest(run_key: str, as_of: str | None = None, overrides: Mapping[str, Any] | None = None,
+           config_path: str | None = None, tags: Mapping[str, str] | None = None,
+           trigger: Mapping[str, Any] | None = None) -> RunContext:
+    """Resolve the config, snapshot the as-of rows and open (or reuse) the month's MLflow run.
+
+    ``overrides`` are the operator's (CLI flags); ``trigger`` is a DAG run's conf, limited to the settings a
+    trigger may set (:data:`pipeline.config.TRIGGER_KEYS`). Both are checked before anything is read or opened.
+    ``config_path`` defaults to ``$PIPELINE_CONFIG`` (a deployment-wide YAML file), if set. ``tags`` join the MLflow
+    run's (``airflow.dag_id`` names the DAG in the run summary).
+    """
+    settings.check_run_key(run_key)
+    requested = {**(overrides or {}), **trigger_overrides(trigger)}
+    logger.info("settings asked for: %s", requested or "none (the configured values)")
+    cfg = load_config(config_path or os.environ.get("PIPELINE_CONFIG") or None, requested)
+    as_of_month(as_of)  # a bad date fails before anything is read
+    paths = RunPaths.of(run_key)
+    csv_path = settings.resolve_data_path(cfg.csv_path, cfg.data_dir, cfg.allow_any_csv_path)
+    snap = ig.ingest(csv_path, paths.snapshot, cfg.date_column, cfg.target_column, as_of, cfg.max_file_mb * 2**20,
+                     cfg.series_column, cfg.title_column)
+    data_month = snap.last_month or month_text(as_of_month(as_of) - 1)
+    client = tracking.configure()
+    run_tags = {"data_month": data_month, "data_sha256": snap.sha256, "data_rows": str(snap.rows),
+                "preset": cfg.preset, "as_of": str(as_of), "kind": "monthly", **(tags or {})}
+    run_id = tracking.open_run(client, cfg.experiment_name, run_key, data_month, run_tags)
+    with tracking.resume(run_id):
+        tracking.log_params(cfg.to_dict())
+    return RunContext(run_key=run_key, work_dir=str(paths.root), config=cfg.to_dict(), mlflow_run_id=run_id,
+                      data_month=data_month, source=str(csv_path), data_sha256=snap.sha256,
+                      dag_id=(tags or {}).get("airflow.dag_id", ""))
+
+
+def validate(ctx: RunContext | Mapping[str, Any]) -> RunContext:
+    """Validate the snapshot series by series; write the report, the quarantine list, the profile and the clean
+    panel. Raises on a file-level problem or when too many series are quarantined; returns the context."""
+    import mlflow
+
+    ctx = RunContext.of(ctx)
+    cfg, paths = ctx.cfg, ctx.paths
+    panel, report = vd.validate(ig.read_snapshot(paths.snapshot), cfg.min_rows, cfg.season_length,
+                                cfg.max_quarantine_share)
+    write_json(paths.validation_report, report)
+    quarantine = pd.DataFrame(report["quarantine"], columns=QUARANTINE_COLUMNS)
+    write_text(paths.quarantine, quarantine.to_csv(index=False))
+    with tracking.resume(ctx.mlflow_run_id):
+        mlflow.log_artifact(str(paths.validation_report), "validation")
+        mlflow.log_artifact(str(paths.quarantine), "validation")
+        mlflow.set_tag("validation", report["status"])
+        mlflow.log_metrics({f"series_{k}": float(v) for k, v in report["series"].items()})
+        if len(quarantine):
+            mlflow.log_table(quarantine, "validation/quarantine.json")
+        if report["status"] == "failed":
+            vd.raise_for_report(report)
+        write_json(paths.profile, report["profile"])
+        mlflow.log_artifact(str(paths.profile), "validation")
+        tracking.log_dataset(panel.to_frame(), ctx.source, f"{os.path.basename(ctx.source)}@{ctx.data_month}",
+                             ctx.data_sha256)
+    panel.save(paths.panel)
+    return ctx
+
+
+def plan(ctx: RunContext | Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Assign the series to shards (stable hash, at most ``shard_size`` each) and list the fits to run: one per
+    shard and training origin (the backtest origins and the final model's, which is the last fold's when
+    ``holdout`` equals ``horizon``). Each is a mapped task; their number must stay under Airflow's
+    ``max_map_length`` (``max_mapped_tasks``)."""
+    ctx = RunContext.of(ctx)
+    cfg = ctx.cfg
+    panel = Panel.load(ctx.paths.panel)
+    parts = shards(panel.ids, cfg.shard_size)
+    by_origin: dict[int, dict[str, Any]] = {}
+    for fold, origin in enumerate(bt.origins(panel.last_month, cfg.folds, cfg.horizon)):
+        by_origin.setdefault(origin, {"folds": [], "final": False})["folds"].append(fold)
+    by_origin.setdefault(panel.last_month + 1 - cfg.holdout, {"folds": [], "final": False})["final"] = True
+    jobs = [{"shard": k, "origin": origin, "train_end": month_text(origin - 1), **spec}
+            for k in range(len(parts)) for origin, spec in sorted(by_origin.items())]
+    if len(jobs) > cfg.max_mapped_tasks:
+        raise ConfigError(f"{len(parts)} shards x {len(by_origin)} training origins = {len(jobs)} mapped tasks, over "
+                          f"max_mapped_tasks {cfg.max_mapped_tasks} (Airflow's max_map_length): raise shard_size to "
+                          f"at least {-(-len(panel) // (cfg.max_mapped_tasks // len(by_origin)))}")
+    write_json(ctx.paths.shards, {"shards": [[panel.ids[i] for i in part] for part in parts],
+                                  "bounds": shard_bounds(panel.ids, parts)})
+    logger.info("%d series in %d shard(s); %d fit(s)", len(panel), len(parts), len(jobs))
+    return jobs

@@ -1,0 +1,106 @@
+"""The end of a run: the champion's forecast published (publish) and the run summary (summarize)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from pipeline.data.panel import Panel
+from pipeline.io import read_json, write_json, write_text
+from pipeline.ops import gauges, pyfunc, registry, tracking
+from pipeline.ops import monitor as checks
+from pipeline.scoring import backtest as bt
+from pipeline.steps.context import RunContext
+from pipeline.workspace import published_forecasts
+
+logger = logging.getLogger(__name__)
+
+WORST_LISTED = 10
+
+
+def publish(ctx: RunContext | Mapping[str, Any]) -> str | None:
+    """The champion's forecast of every series after the decision (the candidate's when it was promoted): a table
+    of series, month, forecast, intervals, the model used and the model version, in the state folder and in
+    MLflow. Returns the table's file, or None when there is no champion."""
+    import mlflow
+
+    ctx = RunContext.of(ctx)
+    cfg, paths = ctx.cfg, ctx.paths
+    client = tracking.configure()
+    version = registry.alias_version(client, cfg.registered_model_name, registry.CHAMPION)
+    if version is None:
+        logger.warning("no champion: nothing published")
+        return None
+    if version == read_json(paths.decision)["candidate_version"]:
+        table = pd.read_csv(paths.candidate_forecast)
+    else:
+        table = pyfunc.load_version(cfg.registered_model_name, version).forecast(Panel.load(paths.panel), cfg.horizon)
+    table["model_version"] = version
+    text = table.to_csv(index=False, float_format="%.3f")
+    write_text(paths.forecast, text)
+    folder = published_forecasts(cfg.experiment_name)
+    write_text(folder / f"{ctx.data_month}.csv", text)
+    write_text(folder / "latest.csv", text)
+    with tracking.resume(ctx.mlflow_run_id):
+        mlflow.log_artifact(str(paths.forecast), "forecast")
+        mlflow.log_table(table, "forecast/forecast.json")
+        mlflow.set_tag("published_version", version)
+    logger.info("published v%s's forecast of %d series (%d fall back to seasonal naive) to %s", version,
+                table["series"].nunique(), table.loc[table["model"] != bt.LSTM, "series"].nunique(), folder)
+    return str(paths.forecast)
+
+
+def run_summary(ctx: RunContext) -> dict[str, Any]:
+    """What the run did, from the files of its steps: data, validation, backtest, holdout, live performance,
+    drift, the decision and what was published."""
+    cfg, paths = ctx.cfg, ctx.paths
+    monitored = read_json(paths.monitor) if paths.monitor.exists() else {"live": None, "drift": {"findings": []}}
+    report = read_json(paths.validation_report)
+    backtest = read_json(paths.backtest_summary)
+    per_series = pd.read_csv(paths.per_series)
+    worst = per_series.sort_values(f"{bt.LSTM}.mase", ascending=False).head(WORST_LISTED)[
+        ["series", "title", f"{bt.LSTM}.mase", f"{bt.NAIVE}.mase", "fallback"]].to_dict(orient="records")
+    published = pd.read_csv(paths.forecast, usecols=["model_version"]) if paths.forecast.exists() else None
+    return {
+        "dag_id": ctx.dag_id or "pipeline run", "run_key": ctx.run_key,
+        "data_month": ctx.data_month, "data_rows": report["rows"],
+        "months_added": monitored.get("months_added", report["rows"]),
+        "previous_data_month": monitored.get("previous_data_month"),
+        "validation": {"status": report["status"], "fixes": report["fixes"], "warnings": report["warnings"]},
+        "series": {**report["series"], "fallback": len(backtest["fallback"])},
+        "quarantine": report["quarantine"][:WORST_LISTED], "worst": worst,
+        "metrics": read_json(paths.metrics), "backtest": backtest["mean"], "median_mase": backtest["median_mase"],
+        "shares": {k: v for k, v in backtest.items() if k.startswith("share_beats_")},
+        "fits": backtest.get("fits"), "warm_start": cfg.warm_start,
+        "live": monitored.get("live"), "drift": monitored["drift"], "decision": read_json(paths.decision),
+        "published_version": str(published["model_version"].iloc[0]) if published is not None else None,
+        "preset": cfg.preset, "mlflow_run_id": ctx.mlflow_run_id,
+    }
+
+
+def summarize(ctx: RunContext | Mapping[str, Any]) -> str:
+    """The run summary (markdown and JSON): logged to MLflow, set as the run description, printed to the log.
+    Returns the markdown file."""
+    import mlflow
+
+    ctx = RunContext.of(ctx)
+    paths = ctx.paths
+    summary = run_summary(ctx)
+    text = checks.summary_markdown(summary)
+    write_text(paths.summary_markdown, text)
+    write_json(paths.summary_json, summary)
+    with tracking.resume(ctx.mlflow_run_id):
+        mlflow.log_artifact(str(paths.summary_markdown))
+        mlflow.log_artifact(str(paths.summary_json))
+        mlflow.set_tag("mlflow.note.content", text)
+    gauges.send({"train_seconds": read_json(paths.history)["seconds"],
+                 "holdout_mase": summary["metrics"]["holdout_mase"], "holdout_mape": summary["metrics"]["holdout_mape"],
+                 "backtest_mase": summary["decision"]["candidate"]["backtest_mase"],
+                 "promoted": float(summary["decision"]["promoted"]),
+                 "series_quarantined": float(summary["series"]["quarantined"]),
+                 "series_fallback": float(summary["series"]["fallback"])})
+    logger.info("run summary\n%s", text)
+    return str(paths.summary_markdown)

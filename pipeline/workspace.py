@@ -1,0 +1,130 @@
+"""Every file of a run's work folder, named in one place. Steps find what an earlier step wrote here, never by
+a name of their own, and the folder itself is derived from the run key (:func:`pipeline.settings.work_dir`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline import settings
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """The files of one run's work folder ``root``: what each step writes, and the next reads."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, run_key: str) -> RunPaths:
+        """The work folder of ``run_key`` in the state folder."""
+        return cls(settings.work_dir(run_key))
+
+    # ingest, validate
+    @property
+    def snapshot(self) -> Path:
+        return self.root / "ingested.npz"
+
+    @property
+    def validation_report(self) -> Path:
+        return self.root / "validation_report.json"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine.csv"
+
+    @property
+    def profile(self) -> Path:
+        return self.root / "data_profile.json"
+
+    @property
+    def panel(self) -> Path:
+        return self.root / "panel.npz"
+
+    # monitor (beside the training)
+    @property
+    def monitor(self) -> Path:
+        return self.root / "monitor.json"
+
+    # plan, fit, backtest_summary
+    @property
+    def shards(self) -> Path:
+        return self.root / "shards.json"
+
+    def fit(self, shard: int, origin: str) -> Path:
+        """The result of the fit of ``shard`` whose training ends before month ``origin`` (``YYYY-MM``)."""
+        return self.root / "fits" / f"shard_{shard}_{origin}.json"
+
+    def shard_model(self, shard: int) -> Path:
+        """The folder of a shard's final forecaster."""
+        return self.root / "model" / f"shard_{shard}"
+
+    @property
+    def backtest_summary(self) -> Path:
+        return self.root / "backtest" / "summary.json"
+
+    @property
+    def per_series(self) -> Path:
+        return self.root / "backtest" / "per_series.csv"
+
+    # evaluate
+    @property
+    def model(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def candidate(self) -> Path:
+        """The logged candidate: its model URI and holdout metrics."""
+        return self.root / "candidate.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.json"
+
+    @property
+    def candidate_forecast(self) -> Path:
+        return self.root / "candidate_forecast.csv"
+
+    @property
+    def history(self) -> Path:
+        """The final fits' loss curves, seconds and best epochs."""
+        return self.root / "history.json"
+
+    @property
+    def model_summary(self) -> Path:
+        return self.root / "model_summary.txt"
+
+    def figure(self, name: str) -> Path:
+        return self.root / f"{name}.png"
+
+    # score_champion, register, publish, summarize
+    @property
+    def champion(self) -> Path:
+        """The champion's scores on this run's data (or that there is none to beat)."""
+        return self.root / "champion.json"
+
+    @property
+    def decision(self) -> Path:
+        return self.root / "decision.json"
+
+    @property
+    def forecast(self) -> Path:
+        return self.root / "forecast.csv"
+
+    @property
+    def summary_markdown(self) -> Path:
+        return self.root / "summary.md"
+
+    @property
+    def summary_json(self) -> Path:
+        return self.root / "summary.json"
+
+    @property
+    def failure(self) -> Path:
+        """The last failed step's error (for the run-level failure notice)."""
+        return self.root / "failure.json"
+
+
+def published_forecasts(experiment_name: str) -> Path:
+    """Where the published forecast tables of an experiment are kept: ``<data month>.csv`` and ``latest.csv``."""
+    return settings.state_dir() / "forecasts" / experiment_name
