@@ -8,6 +8,8 @@
   faster on more, and parallel tasks, such as the mapped backtest folds, would fight over the cores).
 - ``PIPELINE_TRAIN_THREADS``: networks of an ensemble trained side by side, one per thread (default: the CPUs this
   process may use). The results do not depend on it.
+- ``PIPELINE_OPTIMIZER``: ``builtin`` (default: the pipeline's Adam, without torch.optim's 1.4 s import) or
+  ``torch`` (``torch.optim.Adam``). The results do not depend on it.
 """
 
 from __future__ import annotations
@@ -51,6 +53,17 @@ def torch_threads() -> int:
 def train_threads() -> int:
     """Networks trained at once per process (``PIPELINE_TRAIN_THREADS``, default: the CPUs this process may use)."""
     return _positive_int("PIPELINE_TRAIN_THREADS", len(os.sched_getaffinity(0)))
+
+
+OPTIMIZERS = ("builtin", "torch")
+
+
+def optimizer() -> str:
+    """Which Adam trains the networks (``PIPELINE_OPTIMIZER``, default ``builtin``)."""
+    value = os.environ.get("PIPELINE_OPTIMIZER") or "builtin"
+    if value not in OPTIMIZERS:
+        raise ConfigError(f"PIPELINE_OPTIMIZER must be one of {', '.join(OPTIMIZERS)}, got {excerpt(value)}")
+    return value
 
 
 def worker_hostname() -> str:

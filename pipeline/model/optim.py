@@ -1,13 +1,20 @@
 """Adam, written out: the arithmetic of ``torch.optim.Adam`` with its defaults on the CPU (the same results to the
 bit, tested), as seven multi-tensor operations a step. ``torch.optim``'s optimizers import ``torch._dynamo`` the
 first time they are used, 1.4 s of every training process (measured with ``benchmarks/training.py``); this one
-does not."""
+does not. It rests on torch's private multi-tensor operations (``torch._foreach_*``), so it stays behind a switch:
+:func:`make_adam` falls back to ``torch.optim.Adam`` (the same numbers) when ``PIPELINE_OPTIMIZER=torch`` or when a
+torch lacks one of them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 import torch
+
+from pipeline import settings
+
+FOREACH_OPS = ("_foreach_lerp_", "_foreach_mul_", "_foreach_addcmul_", "_foreach_sqrt", "_foreach_div_",
+               "_foreach_add_", "_foreach_addcdiv_")
 
 
 class Adam:
@@ -41,3 +48,11 @@ class Adam:
         torch._foreach_div_(denom, (1 - self.beta2 ** self.steps) ** 0.5)
         torch._foreach_add_(denom, self.eps)
         torch._foreach_addcdiv_(self.params, self.exp_avg, denom, value=-step_size)
+
+
+def make_adam(params: Iterable[torch.nn.Parameter], lr: float) -> Adam | torch.optim.Adam:
+    """The optimizer of a training: :class:`Adam`, or ``torch.optim.Adam`` when ``PIPELINE_OPTIMIZER`` is ``torch``
+    or this torch lacks an operation :class:`Adam` uses."""
+    if settings.optimizer() == "torch" or not all(hasattr(torch, name) for name in FOREACH_OPS):
+        return torch.optim.Adam(params, lr=lr)
+    return Adam(params, lr=lr)

@@ -21,7 +21,7 @@ from pipeline.data.panel import Panel
 from pipeline.errors import TrainingDivergedError
 from pipeline.model.forecaster import Forecaster
 from pipeline.model.lstm import LSTMRegressor, NetSpec
-from pipeline.model.optim import Adam
+from pipeline.model.optim import Adam, make_adam
 from pipeline.settings import torch_threads, train_threads
 
 logger = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ def train(model: LSTMRegressor, data: FeatureSet, *, epochs: int, batch_size: in
     """The training loop of :func:`fit` on a network already built: it draws no numbers from torch's global
     generator (the window order has its own, seeded), so networks without dropout train on several threads at
     once with the results of one after the other."""
-    optimizer = Adam(model.parameters(), lr=learning_rate)
+    optimizer = make_adam(model.parameters(), learning_rate)
     loss_fn = nn.MSELoss()
     steps = model.spec.output_steps
     x_train, y_train = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train).reshape(-1, steps)
