@@ -1,7 +1,6 @@
 import json
-import socket
 
-from pipeline.ops import alerts, gauges
+from pipeline.ops import alerts
 
 
 def test_webhook_connection_receives_the_message(webhook, monkeypatch):
@@ -36,19 +35,6 @@ def test_failure_message_names_task_error_and_log():
     assert "task validate failed" in text and "bad row 7" in text and "http://x/log" in text
 
 
-def test_statsd_gauges(monkeypatch):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.settimeout(5)
-        monkeypatch.setenv("AIRFLOW__METRICS__STATSD_ON", "True")
-        monkeypatch.setenv("AIRFLOW__METRICS__STATSD_HOST", "127.0.0.1")
-        monkeypatch.setenv("AIRFLOW__METRICS__STATSD_PORT", str(sock.getsockname()[1]))
-        assert gauges.send({"holdout_mape": 4.25}) == 1
-        assert sock.recv(1024) == b"airflow.pipeline.holdout_mape:4.25|g"
-    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_ON", "False")
-    assert gauges.send({"x": 1}) == 0
-
-
 def test_failure_records_and_notices_carry_a_bounded_escaped_error(state):
     leaked = "KEY=secret\x00" + "PATH=/usr/bin:" * 200  # what a library error could quote from a hostile file
     alerts.record_failure("dag/run-1", "validate", ValueError(leaked))
@@ -57,3 +43,22 @@ def test_failure_records_and_notices_carry_a_bounded_escaped_error(state):
     assert len(recorded) < alerts.MAX_ERROR_CHARS + 60 and recorded.endswith("(cut; the task log has the rest)")
     subject, text = alerts.failure_message({"exception": ValueError(leaked), "task_id": "validate"})
     assert "validate" in subject and len(text) < alerts.MAX_ERROR_CHARS + 200 and "\x00" not in text
+
+
+def test_the_champions_alerts_say_what_went_wrong():
+    from pipeline.config import load_config
+
+    cfg = load_config()
+    band = {"outside": 6, "checked": 6, "outside_share": 1.0, "level": 95, "expected_share": 0.05,
+            "p_value": 0.05 ** 6, "months": [{"series": "air", "month": "1960-12", "value": 700.0, "lower": 400.0,
+                                              "upper": 500.0}]}
+    live = {"version": "3", "trained_to": "1960-06", "first": "1960-07", "last": "1960-12", "months": 6,
+            "series": 1, "live_mape": 22.5, "worst": [{"series": "air", "live_mape": 22.5}], "band": band}
+    (band_subject, band_text), (mape_subject, mape_text) = alerts.champion_alerts(live, cfg, "dag/run")
+    assert band_subject == "[lstm-monthly-retraining] champion v3: 6 of 6 months outside its 95 % interval"
+    assert "air 1960-12: 700 outside [400, 500]" in band_text and "(run dag/run)" in band_text
+    assert mape_subject == "[lstm-monthly-retraining] champion v3 live MAPE 22.5%"
+    assert "over the 15.0% alert threshold" in mape_text and "Worst: air 22.5%" in mape_text
+    calm = {**live, "live_mape": 3.0, "band": {**band, "outside": 0, "p_value": 1.0}}
+    assert alerts.champion_alerts(calm, cfg, "dag/run") == []
+    assert alerts.champion_alerts(None, cfg, "dag/run") == []

@@ -1,0 +1,56 @@
+import math
+
+import mlflow
+
+from pipeline.config import load_config
+from pipeline.ops import tracking
+
+
+def test_metric_names_are_the_same_on_every_run():
+    assert tracking.metric_name("lstm", "mase") == "backtest_mase"
+    assert tracking.metric_name("AutoETS", "coverage_95") == "backtest_autoets_coverage_95"
+    summary = {"mean": {"lstm": {"mase": 0.5}, "seasonal_naive": {"mase": 0.9}},
+               "median_mase": {"lstm": 0.4, "seasonal_naive": 0.8}, "share_beats_seasonal_naive": 0.75,
+               "folds": 3}
+    assert tracking.backtest_metrics(summary) == {
+        "backtest_mase": 0.5, "backtest_seasonal_naive_mase": 0.9, "backtest_mase_median": 0.4,
+        "backtest_seasonal_naive_mase_median": 0.8, "share_beats_seasonal_naive": 0.75}
+
+
+def test_a_run_key_names_one_run_and_re_runs_reuse_it(state):
+    client = tracking.configure()
+    first = tracking.open_run(client, "exp", "dag/manual__1", "1960-12", {"kind": "monthly"})
+    assert tracking.open_run(client, "exp", "dag/manual__1", "1960-12", {"kind": "monthly"}) == first
+    assert tracking.open_run(client, "exp", "dag/manual__2", "1960-12", {"kind": "monthly"}) != first
+
+
+def test_curves_are_logged_per_epoch_without_the_non_finite_values(state):
+    client = tracking.configure()
+    run_id = tracking.open_run(client, "exp", "k", "n", {})
+    tracking.log_series(client, run_id, {"train_loss": [1.0, math.nan, 0.25, math.inf]})
+    history = client.get_metric_history(run_id, "train_loss")
+    assert [(m.step, m.value) for m in history] == [(1, 1.0), (3, 0.25)]
+
+
+def test_the_previous_monthly_run_is_the_last_finished_other_one(state):
+    client = tracking.configure()
+    older = tracking.open_run(client, "exp", "a", "1960-11", {"kind": "monthly"})
+    client.set_terminated(older)
+    newer = tracking.open_run(client, "exp", "b", "1960-12", {"kind": "monthly"})
+    assert tracking.previous_run(client, "exp", newer).info.run_id == older
+    assert tracking.previous_run(client, "exp", older) is None, "an unfinished run is not a previous month"
+
+
+def test_fold_runs_nest_under_the_months_run(state):
+    client = tracking.configure()
+    cfg = load_config(overrides={"experiment_name": "exp"})
+    parent = tracking.open_run(client, "exp", "k", "1960-12", {"kind": "monthly"})
+    folds = [{"fold": 0, "train_end": "1959-12", "series": 1, "lstm": {"mase": 0.5}, "seasonal_naive": {"mase": 1.0}}]
+    tracking.log_fold_runs(parent, "k", "1960-12", cfg, folds)
+    tracking.log_fold_runs(parent, "k", "1960-12", cfg, folds)  # a re-run reuses the fold's run
+    children = client.search_runs([client.get_experiment_by_name("exp").experiment_id],
+                                  f"tags.`mlflow.parentRunId` = '{parent}'")
+    assert len(children) == 1
+    assert children[0].data.metrics == {"backtest_mase": 0.5, "backtest_seasonal_naive_mase": 1.0}
+    assert children[0].data.params["train_end"] == "1959-12"
+    assert mlflow.active_run() is None, "the helper leaves no run active"
