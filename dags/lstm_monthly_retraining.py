@@ -61,12 +61,9 @@ FIT_TIMEOUT = timedelta(minutes=45)  # a fit, and the champion's refit on the ca
 def _params() -> dict[str, Param]:
     """One optional param per setting a trigger may set, bounded like the config; empty means "the configured
     value". Paths, limits, MLflow names and the gate are the operator's (PIPELINE_CONFIG), not params."""
-    from dataclasses import fields
+    from pipeline.config import BOUNDS, CHOICES, FIELDS, SETTINGS, TRIGGER_KEYS
 
-    from pipeline.config import BOUNDS, PRECISIONS, TRIGGER_KEYS, Config
-
-    kinds = {field.name: str(field.type) for field in fields(Config)}
-    choices = {"preset": sorted(presets()), "precision": list(PRECISIONS)}
+    choices = {"preset": sorted(presets()), **{name: list(values) for name, values in CHOICES.items()}}
     out = {}
     for name in TRIGGER_KEYS:
         extra: dict[str, Any] = {"enum": [None, *choices[name]]} if name in choices else {}
@@ -75,9 +72,9 @@ def _params() -> dict[str, Param]:
             # `exclusiveMaximum: 0` at once: `not` of both refuses NaN (Airflow turns it into null otherwise).
             extra |= {"minimum": BOUNDS[name][0], "maximum": BOUNDS[name][1],
                       "not": {"type": "number", "minimum": 0, "exclusiveMaximum": 0}}
-        out[name] = Param(None, type=["null", _JSON_TYPES[kinds[name]]],
-                          description=f"Override '{name}'; empty: the configured value (pipeline/defaults.yaml, "
-                                      "preset, PIPELINE_CONFIG).", **extra)
+        out[name] = Param(None, type=["null", _JSON_TYPES[str(FIELDS[name].type)]],
+                          description=f"{SETTINGS[name].doc}. Empty: the configured value (preset, PIPELINE_CONFIG).",
+                          **extra)
     return out
 
 

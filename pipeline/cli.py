@@ -1,9 +1,9 @@
-"""Command line: ``python -m pipeline run|validate|forecast|backtest|backfill|rollback`` (no Airflow needed)."""
+"""Command line: ``python -m pipeline run|validate|forecast|backtest|backfill|rollback|settings`` (no Airflow
+needed)."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import math
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import TRIGGER_KEYS, Config, load_config
+from pipeline.config import FIELDS, SETTINGS, TRIGGER_KEYS, Config, load_config, settings_table
 from pipeline.errors import ConfigError, DataValidationError, PipelineError, excerpt
 
 logger = logging.getLogger("pipeline")
@@ -25,14 +25,14 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One ``--flag`` per config field (``--csv`` is short for ``--csv-path``); unset flags keep the config."""
     parser.add_argument("--config", default=os.environ.get("PIPELINE_CONFIG") or None,
                         help="YAML file of config values (beats the preset, loses to flags; default $PIPELINE_CONFIG)")
-    for field in dataclasses.fields(Config):
-        names = [f"--{field.name.replace('_', '-')}"] + (["--csv"] if field.name == "csv_path" else [])
-        parser.add_argument(*names, dest=field.name, default=None, metavar=str(field.type).upper(),
-                            help=f"default: {field.default!r}")
+    for name, field in FIELDS.items():
+        names = [f"--{name.replace('_', '-')}"] + (["--csv"] if name == "csv_path" else [])
+        parser.add_argument(*names, dest=name, default=None, metavar=str(field.type).upper(),
+                            help=f"{SETTINGS[name].doc} (default: {field.default!r})")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if getattr(args, f.name) is not None}
+    return {name: getattr(args, name) for name in FIELDS if getattr(args, name) is not None}
 
 
 def _validated_panel(cfg: Config, as_of: str | None) -> tuple[Any, dict[str, Any]]:
@@ -198,6 +198,12 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_settings(args: argparse.Namespace) -> int:
+    """Print every setting (or the common ones) as the docs' markdown table."""
+    print(settings_table(common_only=args.common), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m pipeline`` argument parser."""
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
@@ -216,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     fill.add_argument("--from", dest="start", required=True, help="first data month, YYYY-MM")
     fill.add_argument("--to", dest="end", required=True, help="last data month, YYYY-MM")
     fill.add_argument("--airflow", action="store_true", help="run each month as an Airflow DAG run (dags test)")
+    table = sub.add_parser("settings", help="print the settings: default, who sets them, range, what they do")
+    table.add_argument("--common", action="store_true", help="only the few settings a user changes")
     for command in (run, check, forecast, bt, back):
         command.add_argument("--as-of", help="use only rows dated before this date (YYYY-MM-DD)")
     for command in (run, check, forecast, bt, back, fill):
@@ -230,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handlers = {"run": cmd_run, "validate": cmd_validate, "forecast": cmd_forecast, "backtest": cmd_backtest,
-                "rollback": cmd_rollback, "backfill": cmd_backfill}
+                "rollback": cmd_rollback, "backfill": cmd_backfill, "settings": cmd_settings}
     try:
         return handlers[args.command](args)
     except PipelineError as exc:

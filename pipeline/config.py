@@ -1,4 +1,11 @@
-"""The pipeline's one configuration object, loaded from YAML and overridable by DAG params and CLI flags."""
+"""The pipeline's one configuration object, loaded from YAML and overridable by DAG params and CLI flags.
+
+Each setting is declared once, as a field of :class:`Config` made by :func:`setting`: its default, its help text,
+who may set it (the operator, or whoever may trigger the DAG too), whether it decides what a fit produces (a model
+setting), its bounds or choices, and what it meant before it existed. Everything else is derived from those
+declarations: the tables below, the DAG's params (``dags/``), the CLI's flags (``pipeline/cli.py``) and the
+settings tables of the docs (:func:`settings_table`, checked by a test). ``defaults.yaml`` holds the presets only.
+"""
 
 from __future__ import annotations
 
@@ -16,84 +23,158 @@ import yaml
 
 from pipeline.errors import ConfigError, excerpt
 
+OPERATOR, TRIGGER = "operator", "trigger"
+_UNSET = object()
+# Arithmetic of training: float32, or bfloat16 for the network's forward and backward (CPU autocast: about twice as
+# fast where the CPU has bfloat16 instructions, such as AVX512-BF16; the weights stay float32).
+PRECISIONS = ("fp32", "bf16")
+TEXT = re.compile(r"[^\x00-\x1f\x7f]{1,1000}")
+TEXT_RULE = "must be 1 to 1000 characters, none of them control characters"
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+NAME_RULE = "must start with a letter or digit and hold only letters, digits, '_', '.', '-' (at most 100)"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What the pipeline knows of one setting besides its default.
+
+    ``who``: ``operator`` (the deployment: ``PIPELINE_CONFIG``, the environment, CLI flags on the host) or
+    ``trigger`` (also whoever may trigger the DAG, within ``bounds`` or ``choices``). ``model``: two configs equal
+    in their model settings train identical models. ``name_like``: an MLflow name (letters, digits, ``_.-``).
+    ``required``: may not be empty. ``legacy``: the value a model version trained before the setting existed has.
+    ``common``: one of the few settings a user changes (the README's table).
+    """
+
+    doc: str
+    who: str = TRIGGER
+    model: bool = False
+    bounds: tuple[float, float] | None = None
+    choices: tuple[str, ...] | None = None
+    name_like: bool = False
+    required: bool = False
+    legacy: Any = _UNSET
+    common: bool = False
+
+    def __post_init__(self) -> None:
+        if self.who not in (OPERATOR, TRIGGER):
+            raise ValueError(f"who must be {OPERATOR!r} or {TRIGGER!r}, got {self.who!r}")
+
+
+def setting(default: Any, doc: str, **facts: Any) -> Any:
+    """A field of :class:`Config`: its default, what it does, and the :class:`Setting` facts."""
+    return dataclasses.field(default=default, metadata={"setting": Setting(doc, **facts)})
+
 
 @dataclass(frozen=True)
 class Config:
     """Every setting of a run. Frozen: a run's configuration never changes once resolved."""
 
-    csv_path: str = "data/AirPassengers.csv"
-    data_dir: str = "data"
-    allow_any_csv_path: bool = False
-    max_file_mb: int = 50
-    date_column: str = "Month"
-    target_column: str = "#Passengers"
-    series_column: str = ""
-    title_column: str = ""
-    max_quarantine_share: float = 0.1
-    shard_size: int = 200
-    max_mapped_tasks: int = 1024
-    lookback: int = 12
-    seasonal_lookback: int = 6
-    holdout: int = 12
-    val_size: int = 12
-    season_length: int = 12
-    horizon: int = 12
-    folds: int = 3
-    preset: str = "lstm-direct"
-    log_transform: bool = True
-    relative_windows: bool = True
-    output_steps: int = 12
-    hidden_size: int = 64
-    num_layers: int = 1
-    dropout: float = 0.0
-    learning_rate: float = 0.007
-    epochs: int = 300
-    patience: int = 40
-    batch_size: int = 32
-    ensemble_size: int = 5
-    windows_per_series: int = 0
-    mase_loss: bool = False
-    warm_start: bool = False
-    warm_epochs: int = 0
-    precision: str = "fp32"
-    seed: int = 42
-    experiment_name: str = "lstm-monthly-retraining"
-    registered_model_name: str = "air_passengers_lstm"
-    baseline_gate: bool = True
-    stats_baselines: bool = False
-    live_mape_alert: float = 15.0
-    interval_levels: str = "80,95"
-    coverage_tolerance: float = 0.05
-    band_alert_p: float = 0.01
-    drift_level_z: float = 3.0
-    drift_seasonal_corr: float = 0.8
+    # the data and its limits (the operator's)
+    csv_path: str = setting("data/AirPassengers.csv", "the monthly CSV (relative to PIPELINE_HOME)", who=OPERATOR,
+                            required=True, common=True)
+    data_dir: str = setting("data", "CSV paths must resolve inside this folder (relative to PIPELINE_HOME)",
+                            who=OPERATOR, required=True)
+    allow_any_csv_path: bool = setting(False, "allow a CSV outside data_dir", who=OPERATOR)
+    max_file_mb: int = setting(50, "a bigger file is refused before it is read", who=OPERATOR, bounds=(1, 2048))
+    date_column: str = setting("Month", "the column of months (YYYY-MM or YYYY-MM-DD)", who=OPERATOR, required=True,
+                               common=True)
+    target_column: str = setting("#Passengers", "the column of values", who=OPERATOR, required=True, common=True)
+    series_column: str = setting("", "a long CSV of many series: the column naming each row's series (empty: one "
+                                 "series)", who=OPERATOR, common=True)
+    title_column: str = setting("", "optional: a readable name of each series, shown in tables and the summary",
+                                who=OPERATOR)
+    max_quarantine_share: float = setting(0.1, "the run fails when more of the series than this share are "
+                                          "quarantined", who=OPERATOR, bounds=(0.0, 1.0))
+    shard_size: int = setting(200, "series per shard: each shard trains one global network, its own mapped task",
+                              who=OPERATOR, model=True, bounds=(1, 1_000_000))
+    max_mapped_tasks: int = setting(1024, "Airflow's [core] max_map_length: shards x training origins must stay "
+                                    "under it", who=OPERATOR, bounds=(1, 100_000))
+    # what the model reads and the backtest scores
+    lookback: int = setting(12, "months of the relative view (each window against its last month; 0: no such "
+                            "view)", model=True, bounds=(0, 240))
+    seasonal_lookback: int = setting(6, "year-over-year changes of the seasonal view (0: no such view)", model=True,
+                                     bounds=(0, 120), legacy=0)
+    holdout: int = setting(12, "last months kept out of the final model's training and scored (and the champion "
+                           "re-scored on)", bounds=(1, 120))
+    val_size: int = setting(12, "last training windows of each series that validate (early stopping)", model=True,
+                            bounds=(0, 120))
+    season_length: int = setting(12, "months per season (seasonal naive, MASE, the seasonal view)", who=OPERATOR,
+                                 model=True, bounds=(1, 24))
+    horizon: int = setting(12, "months forecast from each backtest origin, and after the last data month",
+                           bounds=(1, 60), common=True)
+    folds: int = setting(3, "rolling-origin backtest folds, horizon months apart", bounds=(1, 24), common=True)
+    preset: str = setting("lstm-direct", "a named set of model settings (pipeline/defaults.yaml)", common=True)
+    # the network and its training
+    log_transform: bool = setting(True, "model the logs of the values", model=True)
+    relative_windows: bool = setting(True, "each window relative to its last month", model=True)
+    output_steps: int = setting(12, "months each forecast step predicts at once (1: recursive)", model=True,
+                                bounds=(1, 60))
+    hidden_size: int = setting(64, "LSTM units per layer", model=True, bounds=(1, 1024))
+    num_layers: int = setting(1, "stacked LSTM layers", model=True, bounds=(1, 8))
+    dropout: float = setting(0.0, "dropout between LSTM layers", model=True, bounds=(0.0, 0.9))
+    learning_rate: float = setting(0.007, "Adam's learning rate", model=True, bounds=(1e-6, 1.0))
+    epochs: int = setting(300, "most epochs a network trains", model=True, bounds=(1, 5000), common=True)
+    patience: int = setting(40, "epochs without a better validation loss before early stopping (0: none)",
+                            model=True, bounds=(0, 5000))
+    batch_size: int = setting(32, "windows per optimisation step", model=True, bounds=(1, 65536))
+    ensemble_size: int = setting(5, "networks (seeds) per view, averaged", model=True, bounds=(1, 64))
+    windows_per_series: int = setting(0, "latest training windows kept of each series (0: every window)",
+                                      model=True, bounds=(0, 100_000), legacy=0)
+    mase_loss: bool = setting(False, "weight each window's loss by its series' scale (the loss reads like MASE)",
+                              model=True, legacy=False)
+    warm_start: bool = setting(False, "each fit starts from the same fit's weights of last month's run",
+                               model=True, legacy=False)
+    warm_epochs: int = setting(0, "epochs of a warm-started network (0: epochs)", model=True, bounds=(0, 5000),
+                               legacy=0)
+    precision: str = setting("fp32", "training arithmetic: fp32, or bf16 (forward and backward in bfloat16)",
+                             model=True, choices=PRECISIONS, legacy="fp32")
+    seed: int = setting(42, "the first network's seed (the others: seed + 1, ...)", model=True,
+                        bounds=(0, 2**31 - 1))
+    # MLflow, the gate, intervals and alerts (the operator's)
+    experiment_name: str = setting("lstm-monthly-retraining", "the MLflow experiment", who=OPERATOR, name_like=True,
+                                   required=True)
+    registered_model_name: str = setting("air_passengers_lstm", "the registered model (aliases champion, "
+                                         "challenger)", who=OPERATOR, name_like=True, required=True, common=True)
+    baseline_gate: bool = setting(True, "a candidate must also beat seasonal naive's backtest mean MASE to be "
+                                  "champion", who=OPERATOR)
+    stats_baselines: bool = setting(False, "also score statsforecast's AutoARIMA, AutoETS, AutoTheta in backtests "
+                                    "(extra: stats)")
+    live_mape_alert: float = setting(15.0, "alert when the champion's MAPE on the months since it was trained "
+                                     "exceeds this (%)", who=OPERATOR, bounds=(0.0, 1000.0))
+    interval_levels: str = setting("80,95", "prediction interval levels published with every forecast (percent)",
+                                   who=OPERATOR)
+    coverage_tolerance: float = setting(0.05, "no promotion when the backtest coverage of the widest interval is "
+                                        "further from its level", who=OPERATOR, bounds=(0.0, 1.0))
+    band_alert_p: float = setting(0.01, "alert when that many months outside the champion's widest interval is "
+                                  "this improbable", who=OPERATOR, bounds=(0.0, 0.5))
+    drift_level_z: float = setting(3.0, "drift when recent year-over-year growth is this many std from the "
+                                   "history's", who=OPERATOR, bounds=(0.0, 100.0))
+    drift_seasonal_corr: float = setting(0.8, "drift when the recent seasonal shape correlates less than this with "
+                                         "the history's", who=OPERATOR, bounds=(-1.0, 1.0))
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
+            value, meta = getattr(self, field.name), field.metadata["setting"]
             expected = {"int": int, "float": (int, float), "str": str, "bool": bool}[str(field.type)]
             if (isinstance(value, bool) and field.type != "bool") or not isinstance(value, expected):
                 raise ConfigError(f"config '{field.name}' must be {field.type}, got {excerpt(value)}")
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"config '{field.name}' must be a finite number, got {value}")
-            if field.name in BOUNDS:
-                low, high = BOUNDS[field.name]
-                if not low <= value <= high:
-                    raise ConfigError(f"config '{field.name}' must be between {low} and {high}, got {value}")
-            if isinstance(value, str) and value and not NAME_PATTERNS.get(field.name, TEXT).fullmatch(value):
-                raise ConfigError(f"config '{field.name}' {NAME_RULES.get(field.name, TEXT_RULE)}, "
+            if meta.bounds and not meta.bounds[0] <= value <= meta.bounds[1]:
+                low, high = meta.bounds
+                raise ConfigError(f"config '{field.name}' must be between {low} and {high}, got {value}")
+            if meta.required and not value:
+                raise ConfigError(f"config '{field.name}' may not be empty")
+            if meta.choices and value not in meta.choices:
+                raise ConfigError(f"config '{field.name}' must be one of {', '.join(meta.choices)}, "
                                   f"got {excerpt(value)}")
-        for name in ("csv_path", "data_dir", "date_column", "target_column", "experiment_name",
-                     "registered_model_name"):
-            if not getattr(self, name):
-                raise ConfigError(f"config '{name}' may not be empty")
+            if isinstance(value, str) and value and not (NAME if meta.name_like else TEXT).fullmatch(value):
+                raise ConfigError(f"config '{field.name}' {NAME_RULE if meta.name_like else TEXT_RULE}, "
+                                  f"got {excerpt(value)}")
         levels = [part.strip() for part in self.interval_levels.split(",")]
         if not 1 <= len(levels) <= 4 or not all(part.isdigit() and 50 <= int(part) <= 99 for part in levels):
             raise ConfigError(f"config 'interval_levels' must be 1 to 4 comma-separated percentages from 50 to 99, "
                               f"got {excerpt(self.interval_levels)}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"config 'precision' must be one of {', '.join(PRECISIONS)}, "
-                              f"got {excerpt(self.precision)}")
         if not self.lookback and not self.seasonal_lookback:
             raise ConfigError("config 'lookback' and 'seasonal_lookback' are both 0: the model would read nothing")
         if self.seasonal_lookback and self.output_steps > self.season_length:
@@ -134,46 +215,35 @@ class Config:
         return dataclasses.asdict(self)
 
 
-FIELD_NAMES = tuple(f.name for f in dataclasses.fields(Config))
-# Arithmetic of training: float32, or bfloat16 for the network's forward and backward (CPU autocast: about twice as
-# fast where the CPU has bfloat16 instructions, such as AVX512-BF16; the weights stay float32).
-PRECISIONS = ("fp32", "bf16")
-
+# Derived from the declarations above: never written out a second time.
+FIELDS = {field.name: field for field in dataclasses.fields(Config)}
+SETTINGS: dict[str, Setting] = {name: field.metadata["setting"] for name, field in FIELDS.items()}
+FIELD_NAMES = tuple(FIELDS)
 # Inclusive bounds of every numeric setting, wherever it comes from (YAML, DAG params, CLI flags); the DAG's
 # params carry the same bounds in their schema, so the trigger form refuses what the run would refuse.
-BOUNDS: dict[str, tuple[float, float]] = {
-    "max_file_mb": (1, 2048), "lookback": (0, 240), "seasonal_lookback": (0, 120), "holdout": (1, 120),
-    "val_size": (0, 120), "season_length": (1, 24), "horizon": (1, 60), "folds": (1, 24), "output_steps": (1, 60),
-    "hidden_size": (1, 1024), "num_layers": (1, 8), "dropout": (0.0, 0.9), "learning_rate": (1e-6, 1.0),
-    "epochs": (1, 5000), "patience": (0, 5000), "batch_size": (1, 65536), "ensemble_size": (1, 64),
-    "seed": (0, 2**31 - 1), "live_mape_alert": (0.0, 1000.0), "drift_level_z": (0.0, 100.0),
-    "drift_seasonal_corr": (-1.0, 1.0), "max_quarantine_share": (0.0, 1.0), "shard_size": (1, 1_000_000),
-    "max_mapped_tasks": (1, 100_000), "windows_per_series": (0, 100_000), "coverage_tolerance": (0.0, 1.0),
-    "band_alert_p": (0.0, 0.5), "warm_epochs": (0, 5000),
-}
-TEXT = re.compile(r"[^\x00-\x1f\x7f]{1,1000}")
-TEXT_RULE = "must be 1 to 1000 characters, none of them control characters"
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-_NAME_RULE = "must start with a letter or digit and hold only letters, digits, '_', '.', '-' (at most 100)"
-NAME_PATTERNS = {"experiment_name": _NAME, "registered_model_name": _NAME}
-NAME_RULES = {"experiment_name": _NAME_RULE, "registered_model_name": _NAME_RULE}
-
-# Who may set what. The operator (deployment config: PIPELINE_CONFIG, the environment, CLI flags on the host)
-# sets everything; whoever may trigger the DAG sets model and training settings only, within BOUNDS. Paths,
-# size limits, the data's columns, MLflow names, the gate and the alert thresholds are the operator's.
-OPERATOR_KEYS = ("csv_path", "data_dir", "allow_any_csv_path", "max_file_mb", "date_column", "target_column",
-                 "series_column", "title_column", "max_quarantine_share", "shard_size", "max_mapped_tasks",
-                 "season_length", "experiment_name", "registered_model_name", "baseline_gate", "live_mape_alert",
-                 "drift_level_z", "drift_seasonal_corr", "interval_levels", "coverage_tolerance", "band_alert_p")
-TRIGGER_KEYS = tuple(name for name in FIELD_NAMES if name not in OPERATOR_KEYS)
-MODEL_KEYS = ("lookback", "seasonal_lookback", "season_length", "val_size", "log_transform", "relative_windows",
-              "output_steps", "hidden_size", "num_layers", "dropout", "learning_rate", "epochs", "patience",
-              "batch_size", "ensemble_size", "seed", "windows_per_series", "mase_loss", "shard_size", "warm_start",
-              "warm_epochs", "precision")
-
+BOUNDS = {name: s.bounds for name, s in SETTINGS.items() if s.bounds}
+CHOICES = {name: s.choices for name, s in SETTINGS.items() if s.choices}
+# Who may set what: the operator sets everything; whoever may trigger the DAG sets the trigger settings only.
+OPERATOR_KEYS = tuple(name for name, s in SETTINGS.items() if s.who == OPERATOR)
+TRIGGER_KEYS = tuple(name for name, s in SETTINGS.items() if s.who == TRIGGER)
+MODEL_KEYS = tuple(name for name, s in SETTINGS.items() if s.model)
 # What a model key meant before the key existed (a version trained then has no such param).
-LEGACY_MODEL_SETTINGS: dict[str, Any] = {"seasonal_lookback": 0, "windows_per_series": 0, "mase_loss": False,
-                                         "warm_start": False, "warm_epochs": 0, "precision": "fp32"}
+LEGACY_MODEL_SETTINGS = {name: s.legacy for name, s in SETTINGS.items() if s.legacy is not _UNSET}
+
+
+def settings_table(common_only: bool = False) -> str:
+    """The settings as a markdown table (name, default, who sets it, bounds or choices, what it does): the docs'
+    tables are this text (``python -m pipeline settings``)."""
+    rows = ["| setting | default | set by | range | what it does |", "|---|---|---|---|---|"]
+    for name, meta in SETTINGS.items():
+        if common_only and not meta.common:
+            continue
+        span = (f"{meta.bounds[0]:g}..{meta.bounds[1]:g}" if meta.bounds
+                else " / ".join(meta.choices) if meta.choices else "")
+        who = "operator" if meta.who == OPERATOR else "operator, trigger"
+        rows.append(f"| `{name}` | `{FIELDS[name].default!r}` | {who} | {span} | {meta.doc}"
+                    f"{'; a model setting' if meta.model and not common_only else ''} |")
+    return "\n".join(rows) + "\n"
 
 
 def _read_yaml(text: str, origin: str) -> dict[str, Any]:
@@ -185,7 +255,7 @@ def _read_yaml(text: str, origin: str) -> dict[str, Any]:
 
 def coerce(name: str, value: Any) -> Any:
     """Turn a string (from a CLI flag or env) into the field's type; typed values pass through."""
-    kind = {f.name: str(f.type) for f in dataclasses.fields(Config)}[name]
+    kind = str(FIELDS[name].type)
     if name == "interval_levels" and not isinstance(value, bool):  # YAML `95` or `[80, 95]` mean "95", "80,95"
         if isinstance(value, int):
             return str(value)
@@ -205,36 +275,36 @@ def coerce(name: str, value: Any) -> Any:
 
 
 def presets() -> dict[str, dict[str, Any]]:
-    """The named model presets shipped with the package."""
-    return _embedded()["presets"]
-
-
-def _embedded() -> dict[str, Any]:
+    """The named model presets shipped with the package (``defaults.yaml``)."""
     text = resources.files("pipeline").joinpath("defaults.yaml").read_text(encoding="utf-8")
-    return _read_yaml(text, "pipeline/defaults.yaml")
+    named = _read_yaml(text, "pipeline/defaults.yaml")["presets"]
+    for preset, values in named.items():
+        unknown = sorted(set(values) - set(MODEL_KEYS))
+        if unknown:
+            raise ConfigError(f"pipeline/defaults.yaml: preset {preset!r} sets {unknown}, which are not model settings")
+    return named
 
 
 def load_config(path: str | os.PathLike[str] | None = None,
                 overrides: Mapping[str, Any] | None = None) -> Config:
-    """Resolve a Config: embedded defaults < preset < YAML file at ``path`` < ``overrides``.
+    """Resolve a Config: the fields' defaults < preset < YAML file at ``path`` < ``overrides``.
 
     ``None`` values in ``overrides`` mean "not given" and are ignored.
     """
-    base = _embedded()
-    named_presets = base.pop("presets")
+    named_presets = presets()
     user: dict[str, Any] = {}
     if path is not None:
         with open(path, encoding="utf-8") as handle:
             user = _read_yaml(handle.read(), str(path))
         user.pop("presets", None)
     explicit = {**user, **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    unknown = sorted((set(base) | set(explicit)) - set(FIELD_NAMES))
+    unknown = sorted(set(explicit) - set(FIELD_NAMES))
     if unknown:
         raise ConfigError(f"unknown config keys {unknown}; valid keys: {', '.join(FIELD_NAMES)}")
-    preset = explicit.get("preset", base.get("preset"))
+    preset = explicit.get("preset", FIELDS["preset"].default)
     if preset not in named_presets:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(named_presets)}")
-    merged = {**base, **named_presets[preset], **explicit}
+    merged = {**named_presets[preset], **explicit}
     return Config(**{k: coerce(k, v) for k, v in merged.items()})
 
 

@@ -114,3 +114,35 @@ def test_interval_levels_read_as_yaml_writes_them(value, levels):
 def test_interval_levels_out_of_range_are_refused(value):
     with pytest.raises(ConfigError, match="interval_levels"):
         load_config(overrides={"interval_levels": value})
+
+
+@pytest.mark.parametrize("doc, marker, common", [("README.md", "common", True),
+                                                 ("docs/configuration.md", "all", False)])
+def test_the_docs_settings_tables_are_the_declarations(doc, marker, common):
+    """Derived, not written twice: regenerate with `python -m pipeline settings [--common]`."""
+    from pipeline.config import settings_table
+    from tests.conftest import ROOT
+
+    text = (ROOT / doc).read_text(encoding="utf-8")
+    start, end = f"<!-- settings:{marker} -->\n", f"<!-- /settings:{marker} -->"
+    assert text[text.index(start) + len(start):text.index(end)] == settings_table(common_only=common)
+
+
+def test_each_setting_is_declared_once_with_its_facts():
+    from pipeline.config import BOUNDS, LEGACY_MODEL_SETTINGS, MODEL_KEYS, OPERATOR_KEYS, SETTINGS, TRIGGER_KEYS
+
+    assert set(OPERATOR_KEYS) | set(TRIGGER_KEYS) == set(SETTINGS) and not set(OPERATOR_KEYS) & set(TRIGGER_KEYS)
+    assert BOUNDS["epochs"] == (1, 5000) and "csv_path" in OPERATOR_KEYS and "epochs" in TRIGGER_KEYS
+    assert {"lookback", "shard_size", "precision"} <= set(MODEL_KEYS) and "holdout" not in MODEL_KEYS
+    assert LEGACY_MODEL_SETTINGS == {"seasonal_lookback": 0, "windows_per_series": 0, "mase_loss": False,
+                                     "warm_start": False, "warm_epochs": 0, "precision": "fp32"}
+    assert all(s.doc for s in SETTINGS.values())
+
+
+def test_the_presets_set_model_settings_only():
+    from pipeline import config
+
+    for name, values in presets().items():
+        assert set(values) <= set(config.MODEL_KEYS), name
+    assert "presets:" in (config.resources.files("pipeline") / "defaults.yaml").read_text()
+    assert load_config().to_dict() == Config().to_dict(), "lstm-direct is the declared defaults"
