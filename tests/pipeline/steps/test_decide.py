@@ -1,0 +1,88 @@
+"""The promotion: the champion scored on the candidate's data, the gate's decision, re-runs."""
+
+import json
+from pathlib import Path
+
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from pipeline import settings, steps
+from pipeline.ops.registry import CHALLENGER, CHAMPION
+from tests.conftest import TINY
+
+pytestmark = pytest.mark.slow
+NAME = "air_passengers_lstm"
+
+
+def _client() -> MlflowClient:
+    return MlflowClient(tracking_uri=settings.tracking_uri())
+
+
+def test_second_run_records_a_champion_challenger_decision(state, synthetic_csv):
+    overrides = {**TINY, "csv_path": str(synthetic_csv)}
+    first = steps.run_all("unit/a", "2006-01-01", overrides)
+    second = steps.run_all("unit/b", "2006-01-01", overrides)
+    decision = json.loads(second.paths.decision.read_text())
+    # Same data, config and seed: bit-identical metrics, so the challenger is not strictly better.
+    assert second.metrics == first.metrics
+    assert decision["champion_version"] == "1" and decision["candidate_version"] == "2"
+    assert decision["champion"]["holdout_mase"] == pytest.approx(first.metrics["holdout_mase"])
+    assert decision["champion"]["backtest_mase"] == decision["candidate"]["backtest_mase"]
+    assert decision["promoted"] is False and "not better than champion" in decision["reason"]
+    client = _client()
+    assert str(client.get_model_version_by_alias(NAME, CHAMPION).version) == "1"
+    assert str(client.get_model_version_by_alias(NAME, CHALLENGER).version) == "2"
+    assert client.get_model_version(NAME, "2").tags["decision.reason"] == decision["reason"]
+
+
+def test_a_better_configuration_replaces_the_champion_on_the_same_folds(state, synthetic_csv):
+    overrides = {**TINY, "csv_path": str(synthetic_csv), "epochs": 1, "learning_rate": 0.0001}
+    weak = steps.run_all("unit/weak", "2006-01-01", overrides)
+    strong = steps.run_all("unit/strong", "2006-01-01", {**overrides, "epochs": 40, "learning_rate": 0.01})
+    decision = json.loads(strong.paths.decision.read_text())
+    # The champion's configuration was refitted on the challenger's folds: same folds, same data.
+    assert decision["champion"]["backtest_mase"] == pytest.approx(
+        _client().get_run(weak.mlflow_run_id).data.metrics["backtest_mase"])
+    assert decision["candidate"]["backtest_mase"] < decision["champion"]["backtest_mase"]
+    assert decision["promoted"] is True and "on the same folds" in decision["reason"]
+    assert str(_client().get_model_version_by_alias(NAME, CHAMPION).version) == "2"
+
+
+def test_rerun_of_the_same_run_key_reuses_the_mlflow_run(state, synthetic_csv):
+    overrides = {**TINY, "csv_path": str(synthetic_csv)}
+    first = steps.run_all("unit/same", "2006-01-01", overrides)
+    again = steps.run_all("unit/same", "2006-01-01", overrides)
+    assert again.mlflow_run_id == first.mlflow_run_id
+    assert again.model_version == first.model_version == "1"
+    assert len(_client().search_model_versions(f"name='{NAME}'")) == 1
+
+
+def test_a_candidate_with_miscalibrated_intervals_is_not_promoted(state, synthetic_csv):
+    # 80 % intervals only, held to exactly 80 % coverage: 12 backtest months cannot cover exactly 9.6 of them
+    ctx = steps.run_all("unit/strict", "2006-01-01", {**TINY, "csv_path": str(synthetic_csv), "interval_levels": "80",
+                                                      "coverage_tolerance": 0.0})
+    decision = json.loads(ctx.paths.decision.read_text())
+    assert decision["promoted"] is False and "80 % intervals covered" in decision["reason"]
+    assert "miscalibrated" in decision["reason"] and decision["coverage"]["coverage_80"] != 0.8
+    client = _client()
+    assert client.get_model_version(NAME, "1").tags["decision.reason"] == decision["reason"]
+    with pytest.raises(MlflowException, match="champion"):
+        client.get_model_version_by_alias(NAME, CHAMPION)
+
+
+def test_a_champion_that_moved_after_it_was_scored_is_not_replaced_blindly(state, synthetic_csv):
+    overrides = {**TINY, "csv_path": str(synthetic_csv), "epochs": 1, "learning_rate": 0.0001}
+    steps.run_all("unit/old", "2006-01-01", overrides)  # champion v1
+    ctx = steps.validate(steps.ingest("unit/slow", "2006-01-01", {**overrides, "epochs": 40, "learning_rate": 0.01}))
+    fits = [steps.fit(ctx, job) for job in steps.plan(ctx)]
+    steps.backtest_summary(ctx, fits)
+    steps.evaluate(ctx, fits)
+    scored = json.loads(Path(steps.score_champion(ctx)).read_text())
+    assert scored["version"] == "1" and scored["scores"]["backtest_mase"] > 0
+    faster = steps.run_all("unit/fast", "2006-01-01", {**overrides, "epochs": 40, "learning_rate": 0.01, "seed": 7})
+    assert faster.promoted and faster.model_version == "2", "another run moved the champion meanwhile"
+    decision = json.loads(Path(steps.register(ctx)).read_text())
+    assert decision["promoted"] is False and decision["champion_version"] == "2"
+    assert "champion moved to v2 while deciding (v1 was scored)" in decision["reason"]
+    assert str(_client().get_model_version_by_alias(NAME, CHAMPION).version) == "2"

@@ -1,0 +1,53 @@
+"""Ingest, validate and plan: bad data stops the run before training; the fits a run maps."""
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline import settings, steps
+from pipeline.errors import DataValidationError
+from tests.conftest import TINY, seasonal_series
+
+pytestmark = pytest.mark.slow
+NAME = "air_passengers_lstm"
+
+
+def _client() -> MlflowClient:
+    return MlflowClient(tracking_uri=settings.tracking_uri())
+
+
+def test_bad_data_stops_before_training_and_registers_nothing(state, tmp_path, synthetic_csv):
+    lines = synthetic_csv.read_text().splitlines()
+    lines[10] = lines[10].split(",")[0] + ",n/a"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    ctx = steps.ingest("unit/bad", None, {**TINY, "csv_path": str(bad)})
+    with pytest.raises(DataValidationError, match=r"row 11, column '#Passengers': missing value"):
+        steps.validate(ctx)
+    client = _client()
+    run = client.get_run(ctx.mlflow_run_id)
+    assert run.info.status == "FAILED" and run.data.tags["validation"] == "failed"
+    assert "validation/validation_report.json" in {f.path for f in client.list_artifacts(run.info.run_id,
+                                                                                          "validation")}
+    assert client.search_registered_models() == []
+
+
+@pytest.mark.parametrize("holdout, expected_fits", [(6, 2), (3, 3)])
+def test_plan_maps_one_fit_per_shard_and_origin(tmp_path, holdout, expected_fits):
+    from pipeline.config import load_config
+    from pipeline.errors import ConfigError
+    from tests.conftest import panel_of
+
+    panel = panel_of(*(seasonal_series(72, seed=i) for i in range(5)))
+    cfg = load_config(overrides={**TINY, "holdout": holdout, "shard_size": 2})  # 2 folds of 6 months
+    ctx = steps.RunContext(run_key="unit/plan", work_dir=str(tmp_path), config=cfg.to_dict(), mlflow_run_id="",
+                           data_month="2005-12", source="", data_sha256="")
+    panel.save(ctx.paths.panel)
+    jobs = steps.plan(ctx)
+    assert len({j["shard"] for j in jobs}) == 3, "5 series in shards of at most 2"
+    assert len(jobs) == 3 * expected_fits
+    finals = [j for j in jobs if j["final"]]
+    assert len(finals) == 3 and (finals[0]["folds"] == [1]) == (holdout == 6), "the last fold's fit is the final one"
+    assert [j["train_end"] for j in jobs if j["shard"] == 0][:2] == ["2004-12", "2005-06"]
+    too_many = r"3 shards x \d training origins = \d+ mapped tasks, over max_mapped_tasks 4"
+    with pytest.raises(ConfigError, match=too_many):
+        steps.plan({**ctx.to_json(), "config": {**cfg.to_dict(), "max_mapped_tasks": 4}})
