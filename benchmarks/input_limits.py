@@ -24,13 +24,14 @@ CHILD = """
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
 from pipeline.errors import DataValidationError
+from pipeline.config import load_config
 from pipeline.data.validate import check_csv
 path, max_mb = sys.argv[2], int(sys.argv[3])
 started = time.perf_counter()
 outcome = "imports only"
 if path != "-":
     try:
-        series, report = check_csv(path, "Month", "#Passengers", 39, max_bytes=max_mb * 2**20)
+        series, report = check_csv(path, load_config(overrides={"max_file_mb": max_mb}), min_rows=39)
         outcome = f"{report['status']}: {len(series)} months" if report["status"] == "passed" else (
             "refused: " + report["errors"][0]["message"][:70] + f" (+{len(report['errors']) - 1} more)")
     except DataValidationError as exc:

@@ -37,8 +37,7 @@ def month_run(cfg: Config, month: pd.Period, state: Path) -> dict[str, float]:
     ctx = steps.RunContext(run_key=f"warm/{month}", work_dir=str(state / "runs" / str(month)), config=cfg.to_dict(),
                            mlflow_run_id="", data_month=str(month), source=str(ROOT / cfg.csv_path), data_sha256="")
     as_of = (month + 1).to_timestamp().strftime("%Y-%m-%d")
-    snap = ig.ingest(ROOT / cfg.csv_path, ctx.paths.snapshot, cfg.date_column, cfg.target_column, as_of,
-                     cfg.max_file_mb * 2**20, cfg.series_column, cfg.title_column)
+    snap = ig.ingest(ROOT / cfg.csv_path, ctx.paths.snapshot, cfg, as_of)
     panel, _ = vd.validate(ig.read_snapshot(snap.path), cfg.min_rows, cfg.season_length, cfg.max_quarantine_share)
     panel.save(ctx.paths.panel)
     started = time.perf_counter()

@@ -41,8 +41,7 @@ def _validated_panel(cfg: Config, as_of: str | None) -> tuple[Any, dict[str, Any
     from pipeline.data import validate
 
     csv_path = settings.resolve_data_path(cfg.csv_path, cfg.data_dir, cfg.allow_any_csv_path)
-    return validate.check_csv(csv_path, cfg.date_column, cfg.target_column, cfg.min_rows, cfg.season_length, as_of,
-                              cfg.max_file_mb * 2**20, cfg.series_column, cfg.title_column, cfg.max_quarantine_share)
+    return validate.check_csv(csv_path, cfg, as_of)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

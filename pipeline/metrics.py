@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+# The names of the network's and the baseline's forecasts in every table, record and metric.
+LSTM, NAIVE = "lstm", "seasonal_naive"
+
 
 def seasonal_naive(history: np.ndarray, steps: int, season_length: int) -> np.ndarray:
     """Repeat the last observed season: the forecast for month T+h is the value of the same month a year before."""

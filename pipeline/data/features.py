@@ -171,27 +171,55 @@ class FeatureSet:
             return cls(**{k: data[k] for k in data.files})
 
 
-def build_features(train: Panel, lookback: int, val_size: int, steps: int = 1, log: bool = False,
-                   relative: bool = False, season: int = 0, max_windows: int = 0, weighted: bool = False,
-                   season_length: int = 12) -> tuple[FeatureSet, Scaling]:
-    """Windows of every series of ``train`` pooled into one training set (a global model's), with one scaling
-    fitted on all of them; the last ``val_size`` windows of each series validate. ``max_windows`` > 0 keeps only
-    the latest that many training windows of each series. Series too short for one window are left out.
+@dataclass(frozen=True)
+class ViewSpec:
+    """How one view of the ensemble reads the data: windows of ``lookback`` months (``season`` > 0: year-over-year
+    changes, the first ``season`` months the reference), ``steps`` months predicted, log values (``log``), each
+    window relative to its last month (``relative``); the last ``val_size`` windows of each series validate;
+    ``max_windows`` > 0 keeps only the latest that many training windows of each series.
 
     ``weighted``: each window's loss counts by 1 / s**2, s being its series' mean absolute change from the same
     month a year earlier (in the transformed units): the squared error then reads like a squared MASE, so calm
     series weigh as much as volatile ones (weights averaging 1; none for a single series, where all are equal).
     """
+
+    lookback: int
+    val_size: int
+    steps: int = 1
+    log: bool = False
+    relative: bool = False
+    season: int = 0
+    max_windows: int = 0
+    weighted: bool = False
+    season_length: int = 12
+
+    @classmethod
+    def views(cls, cfg: Config) -> list[ViewSpec]:
+        """The configured views: windows of ``lookback`` months (when > 0), then the last ``seasonal_lookback``
+        year-over-year changes (when > 0)."""
+        common = {"val_size": cfg.val_size, "steps": cfg.output_steps, "log": cfg.log_transform,
+                  "relative": cfg.relative_windows, "max_windows": cfg.windows_per_series, "weighted": cfg.mase_loss,
+                  "season_length": cfg.season_length}
+        return ([cls(cfg.lookback, **common)] if cfg.lookback else []) + (
+            [cls(cfg.seasonal_lookback + cfg.season_length, season=cfg.season_length, **common)]
+            if cfg.seasonal_lookback else [])
+
+
+def build_features(train: Panel, view: ViewSpec) -> tuple[FeatureSet, Scaling]:
+    """Windows of every series of ``train`` pooled into one training set (a global model's), with one scaling
+    fitted on all of them (see :class:`ViewSpec`). Series too short for one window are left out."""
+    lookback, val_size, steps, log, relative, season = (view.lookback, view.val_size, view.steps, view.log,
+                                                         view.relative, view.season)
     probe = Scaling(log, relative, 0.0, 1.0, lookback, season)
     parts, scales = [], []
     for values in train:
         if len(values) < lookback + steps + val_size:
             continue
         x, y = make_windows(values, lookback, steps)
-        if max_windows:
-            x, y = x[-(max_windows + val_size):], y[-(max_windows + val_size):]
+        if view.max_windows:
+            x, y = x[-(view.max_windows + val_size):], y[-(view.max_windows + val_size):]
         parts.append((x, y))
-        scales.append(seasonal_change(probe._transform(values), season_length))
+        scales.append(seasonal_change(probe._transform(values), view.season_length))
     if not parts or sum(len(x) for x, _ in parts) <= val_size * len(parts):
         raise ValueError(f"too few training windows: no series holds more than lookback {lookback} + {steps} "
                          f"output month(s) + val_size {val_size} windows")
@@ -205,7 +233,7 @@ def build_features(train: Panel, lookback: int, val_size: int, steps: int = 1, l
         columns["w_train"].append(np.full(cut, scale**-2))
         columns["w_val"].append(np.full(len(xs) - cut, scale**-2))
     data = {k: np.concatenate(v) for k, v in columns.items()}
-    if weighted and len(parts) > 1:
+    if view.weighted and len(parts) > 1:
         norm = float(data["w_train"].mean())
         return FeatureSet(**{k: (v / norm).astype(np.float32) if k.startswith("w_") else v
                              for k, v in data.items()}), scaling
@@ -225,13 +253,5 @@ def _pooled_scaling(parts: list[tuple[np.ndarray, np.ndarray]], lookback: int, s
 
 
 def build_views(train: Panel, cfg: Config) -> list[tuple[FeatureSet, Scaling]]:
-    """Features for each way the configured ensemble reads the data: windows of ``lookback`` months (when > 0),
-    then the last ``seasonal_lookback`` year-over-year changes (when > 0)."""
-    common = {"val_size": cfg.val_size, "steps": cfg.output_steps, "log": cfg.log_transform,
-              "relative": cfg.relative_windows, "max_windows": cfg.windows_per_series,
-              "weighted": cfg.mase_loss, "season_length": cfg.season_length}
-    views = [build_features(train, cfg.lookback, **common)] if cfg.lookback else []
-    if cfg.seasonal_lookback:
-        views.append(build_features(train, cfg.seasonal_lookback + cfg.season_length, season=cfg.season_length,
-                                    **common))
-    return views
+    """Features for each way the configured ensemble reads the data (:meth:`ViewSpec.views`)."""
+    return [build_features(train, view) for view in ViewSpec.views(cfg)]

@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from pipeline.config import Config
 from pipeline.errors import DataValidationError, excerpt
 from pipeline.io import sha256_arrays, write_bytes
 from pipeline.months import as_of_month, current_month, month_text
@@ -253,13 +254,15 @@ class _Rows:
         return float("nan")
 
 
-def read_table(path: str | Path, date_column: str, target_column: str, as_of: str | None = None,
-               max_bytes: int = 50 * 2**20, series_column: str = "", title_column: str = "") -> Table:
-    """Read ``path`` strictly into a :class:`Table` of the rows dated before ``as_of`` (all rows if None).
+def read_table(path: str | Path, cfg: Config, as_of: str | None = None) -> Table:
+    """Read ``path`` strictly into a :class:`Table` of the rows dated before ``as_of`` (all rows if None), with the
+    columns and the size limit (``max_file_mb``) of ``cfg``.
 
     File-level problems raise :class:`DataValidationError` (file, row, column); row problems (dates, values)
     are recorded in the table against their series, for validation to report.
     """
+    date_column, target_column = cfg.date_column, cfg.target_column
+    series_column, title_column, max_bytes = cfg.series_column, cfg.title_column, cfg.max_file_mb * 2**20
     path = Path(path)
     file = str(path)
     if not path.exists():
@@ -369,13 +372,12 @@ def _sniff_delimiter(header: str) -> str | None:
         return None
 
 
-def ingest(csv_path: Path, out_path: Path, date_column: str, target_column: str, as_of: str | None = None,
-           max_bytes: int = 50 * 2**20, series_column: str = "", title_column: str = "") -> Snapshot:
+def ingest(csv_path: Path, out_path: Path, cfg: Config, as_of: str | None = None) -> Snapshot:
     """Read ``csv_path`` and write the rows dated before ``as_of`` (all rows if None) to ``out_path``.
 
     The snapshot keeps the source line number of every row so later errors can name it.
     """
-    table = read_table(csv_path, date_column, target_column, as_of, max_bytes, series_column, title_column)
+    table = read_table(csv_path, cfg, as_of)
     logger.info("ingested %s: %d rows of %d series dated before %s", csv_path, len(table), len(table.ids),
                 as_of or "any date")
     table.save(out_path)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.config import Config
 from pipeline.data.ingest import MAX_PROBLEMS, Table, read_table
 from pipeline.data.panel import Panel
 from pipeline.errors import DataValidationError
@@ -232,13 +233,13 @@ def _empty() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int64), np.zeros(0)
 
 
-def check_csv(path: str | Path, date_column: str, target_column: str, min_rows: int, season_length: int = 12,
-              as_of: str | None = None, max_bytes: int = 50 * 2**20, series_column: str = "",
-              title_column: str = "", max_quarantine_share: float = 0.0) -> tuple[Panel, dict[str, Any]]:
-    """Read and validate a CSV in memory (no snapshot written): (panel, report), or a DataValidationError
-    for a file-level problem."""
-    table = read_table(path, date_column, target_column, as_of, max_bytes, series_column, title_column)
-    return validate(table, min_rows, season_length, max_quarantine_share)
+def check_csv(path: str | Path, cfg: Config, as_of: str | None = None, min_rows: int | None = None
+              ) -> tuple[Panel, dict[str, Any]]:
+    """Read and validate a CSV in memory (no snapshot written) with the columns, limits and rules of ``cfg``
+    (``min_rows`` overrides the months a series needs): (panel, report), or a DataValidationError for a
+    file-level problem."""
+    table = read_table(path, cfg, as_of)
+    return validate(table, cfg.min_rows if min_rows is None else min_rows, cfg.season_length, cfg.max_quarantine_share)
 
 
 def raise_for_report(report: dict[str, Any]) -> None:

@@ -13,13 +13,11 @@ import pandas as pd
 
 from pipeline.data.panel import Panel, shard_for
 from pipeline.io import read_json, sha256_file, write_json
-from pipeline.metrics import log_scale, seasonal_naive
+from pipeline.metrics import LSTM, NAIVE, log_scale, seasonal_naive
 from pipeline.model.calibration import Calibration
 from pipeline.model.forecaster import Forecaster
 from pipeline.model.windows import forecast_windows, last_windows
 from pipeline.months import month_starts
-
-LSTM, NAIVE = "lstm", "seasonal_naive"
 
 
 @dataclass

@@ -92,23 +92,39 @@ def init_network(spec: NetSpec, seed: int, weights: dict[str, torch.Tensor] | No
     return model
 
 
-def fit(data: FeatureSet, spec: NetSpec, *, epochs: int, batch_size: int, learning_rate: float, seed: int,
-        patience: int = 0, on_epoch: EpochCallback | None = None, log_every: int = 10) -> tuple[LSTMRegressor, History]:
-    """Train a fresh network on ``data``; deterministic for the same data, settings and seed on CPU.
+@dataclass(frozen=True)
+class TrainSettings:
+    """How one network trains. With ``patience`` > 0 and validation windows, training stops once the validation
+    loss has not improved for ``patience`` epochs and the weights of the best epoch are kept (early stopping)."""
 
-    With ``patience`` > 0 and validation windows, training stops once the validation loss has not improved
-    for ``patience`` epochs and the weights of the best epoch are kept (early stopping).
-    """
-    return train(init_network(spec, seed), data, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                 seed=seed, patience=patience, on_epoch=on_epoch, log_every=log_every)
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+    patience: int = 0
+    precision: str = "fp32"
+    log_every: int = 10
+
+    @classmethod
+    def of(cls, cfg: Config, seed: int, epochs: int | None = None) -> TrainSettings:
+        """The settings of a config's networks (``epochs`` when given: a warm start's)."""
+        return cls(epochs=epochs or cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+                   seed=seed, patience=cfg.patience, precision=cfg.precision)
 
 
-def train(model: LSTMRegressor, data: FeatureSet, *, epochs: int, batch_size: int, learning_rate: float, seed: int,
-          patience: int = 0, on_epoch: EpochCallback | None = None, log_every: int = 10, precision: str = "fp32"
+def fit(data: FeatureSet, spec: NetSpec, settings: TrainSettings, on_epoch: EpochCallback | None = None
+        ) -> tuple[LSTMRegressor, History]:
+    """Train a fresh network on ``data``; deterministic for the same data, settings and seed on CPU."""
+    return train(init_network(spec, settings.seed), data, settings, on_epoch)
+
+
+def train(model: LSTMRegressor, data: FeatureSet, settings: TrainSettings, on_epoch: EpochCallback | None = None
           ) -> tuple[LSTMRegressor, History]:
     """The training loop of :func:`fit` on a network already built: it draws no numbers from torch's global
     generator (the window order has its own, seeded), so networks without dropout train on several threads at
     once with the results of one after the other."""
+    epochs, batch_size, learning_rate = settings.epochs, settings.batch_size, settings.learning_rate
+    patience, log_every = settings.patience, settings.log_every
     optimizer = make_adam(model.parameters(), learning_rate)
     loss_fn = nn.MSELoss()
     steps = model.spec.output_steps
@@ -116,8 +132,8 @@ def train(model: LSTMRegressor, data: FeatureSet, *, epochs: int, batch_size: in
     x_val, y_val = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val).reshape(-1, steps)
     w_train, w_val = ((torch.from_numpy(data.w_train), torch.from_numpy(data.w_val)) if data.w_train is not None
                       else (None, None))
-    order = torch.Generator().manual_seed(seed)
-    bf16 = precision == "bf16"
+    order = torch.Generator().manual_seed(settings.seed)
+    bf16 = settings.precision == "bf16"
     history = History()
     best_loss, best_state = float("inf"), None
     started = time.perf_counter()
@@ -185,8 +201,7 @@ def fit_ensemble(views: list[tuple[FeatureSet, Scaling]], cfg: Config,
         data, scaling, member = jobs[k]
         logger.info("view %s (%d time steps), member %d/%d", scaling.view, scaling.time_steps, member + 1,
                     cfg.ensemble_size)
-        return train(net, data, epochs=epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
-                     seed=cfg.seed + member, patience=cfg.patience, precision=cfg.precision)
+        return train(net, data, TrainSettings.of(cfg, cfg.seed + member, epochs))
 
     def build(k: int) -> LSTMRegressor:
         return init_network(net_spec(cfg), cfg.seed + jobs[k][2], None if start is None else start[k])

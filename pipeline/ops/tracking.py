@@ -22,7 +22,7 @@ from mlflow.tracking import MlflowClient
 from pipeline import settings
 from pipeline.config import Config
 from pipeline.errors import NotFoundError, TrackingUnavailableError
-from pipeline.scoring.backtest import LSTM
+from pipeline.metrics import LSTM
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import pandas as pd
 from pipeline.config import Config
 from pipeline.data.panel import Panel, shards
 from pipeline.io import read_json, write_json
-from pipeline.metrics import log_scale, mase_scale, metrics_rows, seasonal_naive
+from pipeline.metrics import LSTM, NAIVE, log_scale, mase_scale, metrics_rows, seasonal_naive
 from pipeline.model.calibration import calibrate, scaled_residuals
 from pipeline.model.windows import forecast_windows, last_windows
 from pipeline.months import month_starts, month_text
@@ -36,7 +36,6 @@ if TYPE_CHECKING:  # torch loads only where a network trains or forecasts
 
 logger = logging.getLogger(__name__)
 
-LSTM, NAIVE = "lstm", "seasonal_naive"
 STATS_MODELS = ("AutoARIMA", "AutoETS", "AutoTheta")
 METRICS = ("mase", "mape", "rmse", "mae")
 

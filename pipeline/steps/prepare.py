@@ -45,8 +45,7 @@ def ingest(run_key: str, as_of: str | None = None, overrides: Mapping[str, Any] 
     as_of_month(as_of)  # a bad date fails before anything is read
     paths = RunPaths.of(run_key)
     csv_path = settings.resolve_data_path(cfg.csv_path, cfg.data_dir, cfg.allow_any_csv_path)
-    snap = ig.ingest(csv_path, paths.snapshot, cfg.date_column, cfg.target_column, as_of, cfg.max_file_mb * 2**20,
-                     cfg.series_column, cfg.title_column)
+    snap = ig.ingest(csv_path, paths.snapshot, cfg, as_of)
     data_month = snap.last_month or month_text(as_of_month(as_of) - 1)
     client = tracking.configure()
     run_tags = {"data_month": data_month, "data_sha256": snap.sha256, "data_rows": str(snap.rows),

@@ -3,6 +3,7 @@ import pytest
 
 from pipeline.data.features import (
     FeatureSet,
+    ViewSpec,
     build_features,
     fit_scaling,
     load_scaling,
@@ -58,7 +59,7 @@ def test_scaler_never_sees_the_holdout():
     series = seasonal_series(60)
     series.iloc[-1] = 10_000.0  # an extreme holdout value would change a leaked fit
     train, _ = split(series, 12)
-    _, scaling = build_features(panel_of(train), lookback=12, val_size=3)
+    _, scaling = build_features(panel_of(train), ViewSpec(lookback=12, val_size=3))
     assert scaling.data_max == train.max() < 10_000.0
 
 
@@ -83,7 +84,7 @@ def test_window_shapes_and_alignment():
 
 def test_validation_windows_are_the_last_ones(tmp_path):
     train = seasonal_series(48)
-    data, _ = build_features(panel_of(train), lookback=12, val_size=6, steps=4, log=True, relative=True)
+    data, _ = build_features(panel_of(train), ViewSpec(lookback=12, val_size=6, steps=4, log=True, relative=True))
     assert data.x_train.shape == (27, 12, 1) and data.y_train.shape == (27, 4) and len(data.x_val) == 6
     assert data.x_train.dtype == np.float32
     loaded = FeatureSet.load(data.save(tmp_path / "f.npz"))
@@ -93,13 +94,14 @@ def test_validation_windows_are_the_last_ones(tmp_path):
 
 def test_a_panel_pools_the_windows_of_every_series_under_one_scaling():
     small, large = seasonal_series(48, level=50.0), seasonal_series(60, level=5000.0, seed=1)
-    data, scaling = build_features(panel_of(small, large), lookback=12, val_size=4, steps=3, log=True, relative=True)
+    view = ViewSpec(lookback=12, val_size=4, steps=3, log=True, relative=True)
+    data, scaling = build_features(panel_of(small, large), view)
     # windows of both series (the last 4 of each validate), one scaling for both: relative windows are scale-free
     assert len(data.x_train) == (48 - 14 - 4) + (60 - 14 - 4) and len(data.x_val) == 8
-    alone = [build_features(panel_of(s), lookback=12, val_size=4, steps=3, log=True, relative=True)[1]
+    alone = [build_features(panel_of(s), ViewSpec(lookback=12, val_size=4, steps=3, log=True, relative=True))[1]
              for s in (small, large)]
     assert scaling.data_min == min(a.data_min for a in alone) and scaling.data_max == max(a.data_max for a in alone)
-    capped, _ = build_features(panel_of(small, large), lookback=12, val_size=4, steps=3, max_windows=10)
+    capped, _ = build_features(panel_of(small, large), ViewSpec(lookback=12, val_size=4, steps=3, max_windows=10))
     assert len(capped.x_train) == 20 and len(capped.x_val) == 8, "the latest 10 training windows of each series"
     with pytest.raises(ValueError, match="too few training windows"):
-        build_features(panel_of(small.iloc[:18]), lookback=12, val_size=4, steps=3)
+        build_features(panel_of(small.iloc[:18]), ViewSpec(lookback=12, val_size=4, steps=3))

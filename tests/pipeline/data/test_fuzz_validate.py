@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline.config import load_config
 from pipeline.data.ingest import MAX_ROW_BYTES
 from pipeline.data.validate import check_csv, raise_for_report
 from pipeline.errors import DataValidationError
@@ -163,7 +164,7 @@ def test_validation_refuses_with_a_row_or_agrees_with_a_strict_parser(tmp_path, 
     path.write_bytes(data)
     expected = strict_parse(data)
     try:
-        panel, report = check_csv(path, "Month", "#Passengers", min_rows=1)
+        panel, report = check_csv(path, load_config(), min_rows=1)
         raise_for_report(report)
         series = panel.series(0)
     except DataValidationError as exc:

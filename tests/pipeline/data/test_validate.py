@@ -1,5 +1,6 @@
 import pytest
 
+from pipeline.config import load_config
 from pipeline.data.ingest import ingest, read_snapshot
 from pipeline.data.validate import raise_for_report, validate
 from pipeline.errors import DataValidationError
@@ -9,12 +10,12 @@ from tests.conftest import DATA
 def _validate(tmp_path, text: str, min_rows: int = 1):
     path = tmp_path / "in.csv"
     path.write_text(text)
-    snap = ingest(path, tmp_path / "s.npz", "Month", "#Passengers")
+    snap = ingest(path, tmp_path / "s.npz", load_config())
     return validate(read_snapshot(snap.path), min_rows)
 
 
 def test_bundled_data_passes_with_the_article_checks(tmp_path):
-    snap = ingest(DATA, tmp_path / "s.npz", "Month", "#Passengers")
+    snap = ingest(DATA, tmp_path / "s.npz", load_config())
     panel, report = validate(read_snapshot(snap.path), 85)
     series = panel.series(0)
     assert report["status"] == "passed" and report["errors"] == [] and panel.ids == ["AirPassengers"]
@@ -75,8 +76,8 @@ def _panel_csv(tmp_path, rows: dict[str, list[str]], share: float = 0.5, min_row
     path.write_text(PANEL_HEADER + "\n".join(lines) + "\n")
     from pipeline.data.validate import check_csv
 
-    return check_csv(path, "Month", "#Passengers", min_rows, series_column="id", title_column="name",
-                     max_quarantine_share=share)
+    return check_csv(path, load_config(overrides={"series_column": "id", "title_column": "name",
+                                                  "max_quarantine_share": share}), min_rows=min_rows)
 
 
 GOOD = ["1949-01,112", "1949-02,118", "1949-03,132", "1949-04,129"]

@@ -2,22 +2,22 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.data.features import build_features
+from pipeline.data.features import ViewSpec, build_features
 from pipeline.model.lstm import NetSpec
-from pipeline.model.train import eval_step, fit, train_step
+from pipeline.model.train import TrainSettings, eval_step, fit, train_step
 from tests.conftest import panel_of, seasonal_series
 
 
 def _data():
-    data, _ = build_features(panel_of(seasonal_series(60)), lookback=12, val_size=6)
+    data, _ = build_features(panel_of(seasonal_series(60)), ViewSpec(lookback=12, val_size=6))
     return data
 
 
 def test_training_is_deterministic_for_a_seed():
     kwargs = {"epochs": 4, "batch_size": 8, "learning_rate": 0.01}
-    net_a, hist_a = fit(_data(), NetSpec(8, 2, 0.1), seed=7, **kwargs)
-    net_b, hist_b = fit(_data(), NetSpec(8, 2, 0.1), seed=7, **kwargs)
-    _, hist_c = fit(_data(), NetSpec(8, 2, 0.1), seed=8, **kwargs)
+    net_a, hist_a = fit(_data(), NetSpec(8, 2, 0.1), TrainSettings(seed=7, **kwargs))
+    net_b, hist_b = fit(_data(), NetSpec(8, 2, 0.1), TrainSettings(seed=7, **kwargs))
+    _, hist_c = fit(_data(), NetSpec(8, 2, 0.1), TrainSettings(seed=8, **kwargs))
     assert hist_a.train_loss == hist_b.train_loss and hist_a.val_loss == hist_b.val_loss
     assert hist_a.train_loss != hist_c.train_loss
     for a, b in zip(net_a.state_dict().values(), net_b.state_dict().values(), strict=True):
@@ -28,16 +28,16 @@ def test_torch_threads_come_from_the_environment(monkeypatch):
     from pipeline.errors import ConfigError
 
     kwargs = {"epochs": 3, "batch_size": 8, "learning_rate": 0.01, "seed": 1}
-    _, one = fit(_data(), NetSpec(8, 1, 0.0), **kwargs)
+    _, one = fit(_data(), NetSpec(8, 1, 0.0), TrainSettings(**kwargs))
     assert torch.get_num_threads() == 1  # the default: parallel tasks must not fight over the cores
     monkeypatch.setenv("PIPELINE_TORCH_THREADS", "2")
-    _, two = fit(_data(), NetSpec(8, 1, 0.0), **kwargs)
+    _, two = fit(_data(), NetSpec(8, 1, 0.0), TrainSettings(**kwargs))
     assert torch.get_num_threads() == 2 and two.train_loss == one.train_loss
     monkeypatch.setenv("PIPELINE_TORCH_THREADS", "zero")
     with pytest.raises(ConfigError, match="PIPELINE_TORCH_THREADS"):
-        fit(_data(), NetSpec(8, 1, 0.0), **kwargs)
+        fit(_data(), NetSpec(8, 1, 0.0), TrainSettings(**kwargs))
     monkeypatch.delenv("PIPELINE_TORCH_THREADS")
-    fit(_data(), NetSpec(8, 1, 0.0), **{**kwargs, "epochs": 1})  # back to the default for the tests after
+    fit(_data(), NetSpec(8, 1, 0.0), TrainSettings(**{**kwargs, "epochs": 1}))  # back to the default for the rest
     assert torch.get_num_threads() == 1
 
 
@@ -96,7 +96,7 @@ def test_bf16_training_is_deterministic_and_close_to_fp32():
 
 
 def test_early_stopping_keeps_the_best_epoch():
-    _, history = fit(_data(), NetSpec(8, 1, 0.0), epochs=200, batch_size=8, learning_rate=0.05, seed=0, patience=5)
+    _, history = fit(_data(), NetSpec(8, 1, 0.0), TrainSettings(200, 8, 0.05, seed=0, patience=5))
     assert len(history.train_loss) < 200
     assert history.val_loss[history.best_epoch - 1] == min(history.val_loss)
     assert len(history.train_loss) - history.best_epoch == 5
@@ -126,7 +126,7 @@ def test_ensemble_members_differ_and_curves_average():
 
 def test_loss_goes_down_and_is_recorded_per_epoch():
     epochs = []
-    _, history = fit(_data(), NetSpec(16, 1, 0.0), epochs=30, batch_size=8, learning_rate=0.01, seed=0,
+    _, history = fit(_data(), NetSpec(16, 1, 0.0), TrainSettings(30, 8, 0.01, seed=0),
                      on_epoch=lambda e, t, v: epochs.append(e))
     assert epochs == list(range(1, 31)) and len(history.train_loss) == len(history.val_loss) == 30
     assert history.train_loss[-1] < history.train_loss[0] / 2
@@ -161,9 +161,8 @@ def test_eval_step_uses_inference_mode_and_eval():
 
 
 def test_no_validation_windows_trains_every_epoch():
-    data, _ = build_features(panel_of(seasonal_series(60)), lookback=12, val_size=0, steps=3)
-    _, history = fit(data, NetSpec(8, 1, 0.0, output_steps=3), epochs=4, batch_size=8, learning_rate=0.01, seed=1,
-                     patience=2)
+    data, _ = build_features(panel_of(seasonal_series(60)), ViewSpec(lookback=12, val_size=0, steps=3))
+    _, history = fit(data, NetSpec(8, 1, 0.0, output_steps=3), TrainSettings(4, 8, 0.01, seed=1, patience=2))
     assert len(history.train_loss) == 4 and history.val_loss == [] and history.best_epoch == 4
 
 
@@ -175,4 +174,4 @@ def test_a_diverging_training_stops_with_a_clear_error():
     data = _data()
     broken = replace(data, y_train=np.full_like(data.y_train, np.inf))
     with pytest.raises(TrainingDivergedError, match="training diverged at epoch 1: the loss is"):
-        fit(broken, NetSpec(8, 1, 0.0), epochs=3, batch_size=8, learning_rate=0.01, seed=1)
+        fit(broken, NetSpec(8, 1, 0.0), TrainSettings(3, 8, 0.01, seed=1))

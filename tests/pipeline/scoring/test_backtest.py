@@ -12,7 +12,7 @@ from tests.conftest import DATA, TINY, panel_of, seasonal_series
 def test_fold_origins_match_the_issue_for_air_passengers():
     from pipeline.data.validate import check_csv
 
-    panel, _ = check_csv(DATA, "Month", "#Passengers", 39)
+    panel, _ = check_csv(DATA, load_config(), min_rows=39)
     starts = origins(panel.last_month, 3, 12)
     assert [month_text(o - 1) for o in starts] == ["1957-12", "1958-12", "1959-12"]
     train, actual = fold_split(panel, starts[0], 12)
