@@ -8,14 +8,15 @@ or no recent data is quarantined with its reason; too many quarantined, or a fil
 training origin (one mapped task each: the rolling-origin backtest folds and the final model), merge the folds in
 **backtest_summary** (per-series MASE of the LSTM and the baselines; where the LSTM lost to seasonal naive, that
 series' forecast falls back to it), **evaluate** the final models on the held-out months and log them as one MLflow
-model, **register** it (`challenger`; `champion` only when its mean MASE over all series beats the champion's on
-the same folds), **publish** the champion's forecast of every series, and **summarize** the run.
+model, **score_champion** (the current champion on the same holdout and folds, its configuration refitted when it
+differs), **register** the candidate (`challenger`; `champion` only when its mean MASE over all series beats the
+champion's on the same folds), **publish** the champion's forecast of every series, and **summarize** the run.
 
-* Params override the model and training settings of the pipeline config (`pipeline/defaults.yaml`, within
+* Params override the model and training settings of the pipeline config (the preset, `PIPELINE_CONFIG`; within
   bounds); leave them empty to use the configured values. Data paths, size limits, MLflow names and the gate are
   the operator's (`PIPELINE_CONFIG`): a conf key that is not a param is refused before anything runs.
   `warm_start` fine-tunes each fit from the same fit of last month's run (cold when there is none; off by default:
-  measured faster but slightly less accurate, see the README).
+  measured faster but slightly less accurate, see docs/benchmarks.md).
 * Bad data fails the run at once (no retries) with the file, row and column in the task log; transient
   faults (MLflow unreachable, a killed worker) are retried (`PIPELINE_TASK_RETRIES`, `PIPELINE_RETRY_DELAY_SECONDS`).
 * Everything is logged to the MLflow experiment `lstm-monthly-retraining`, one run per month; the **summarize**

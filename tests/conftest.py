@@ -31,6 +31,15 @@ TINY_TRIGGER = {k: v for k, v in TINY.items() if k not in ("baseline_gate", "all
 TINY_OPERATOR = {"baseline_gate": False, "allow_any_csv_path": True}
 
 
+def tracking_client():
+    """An MLflow client of the store the pipeline uses in this test (its state folder's, or the server's)."""
+    from mlflow.tracking import MlflowClient
+
+    from pipeline import settings
+
+    return MlflowClient(tracking_uri=settings.tracking_uri())
+
+
 def operator_config(path: Path, **values) -> Path:
     """A deployment config (PIPELINE_CONFIG) with the tests' operator settings and ``values``."""
     import yaml

@@ -5,18 +5,13 @@ from pathlib import Path
 
 import pytest
 from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
-from pipeline import settings, steps
+from pipeline import steps
 from pipeline.ops.registry import CHALLENGER, CHAMPION
-from tests.conftest import TINY
+from tests.conftest import TINY, tracking_client
 
 pytestmark = pytest.mark.slow
 NAME = "air_passengers_lstm"
-
-
-def _client() -> MlflowClient:
-    return MlflowClient(tracking_uri=settings.tracking_uri())
 
 
 def test_second_run_records_a_champion_challenger_decision(state, synthetic_csv):
@@ -30,7 +25,7 @@ def test_second_run_records_a_champion_challenger_decision(state, synthetic_csv)
     assert decision["champion"]["holdout_mase"] == pytest.approx(first.metrics["holdout_mase"])
     assert decision["champion"]["backtest_mase"] == decision["candidate"]["backtest_mase"]
     assert decision["promoted"] is False and "not better than champion" in decision["reason"]
-    client = _client()
+    client = tracking_client()
     assert str(client.get_model_version_by_alias(NAME, CHAMPION).version) == "1"
     assert str(client.get_model_version_by_alias(NAME, CHALLENGER).version) == "2"
     assert client.get_model_version(NAME, "2").tags["decision.reason"] == decision["reason"]
@@ -43,10 +38,10 @@ def test_a_better_configuration_replaces_the_champion_on_the_same_folds(state, s
     decision = json.loads(strong.paths.decision.read_text())
     # The champion's configuration was refitted on the challenger's folds: same folds, same data.
     assert decision["champion"]["backtest_mase"] == pytest.approx(
-        _client().get_run(weak.mlflow_run_id).data.metrics["backtest_mase"])
+        tracking_client().get_run(weak.mlflow_run_id).data.metrics["backtest_mase"])
     assert decision["candidate"]["backtest_mase"] < decision["champion"]["backtest_mase"]
     assert decision["promoted"] is True and "on the same folds" in decision["reason"]
-    assert str(_client().get_model_version_by_alias(NAME, CHAMPION).version) == "2"
+    assert str(tracking_client().get_model_version_by_alias(NAME, CHAMPION).version) == "2"
 
 
 def test_rerun_of_the_same_run_key_reuses_the_mlflow_run(state, synthetic_csv):
@@ -55,7 +50,7 @@ def test_rerun_of_the_same_run_key_reuses_the_mlflow_run(state, synthetic_csv):
     again = steps.run_all("unit/same", "2006-01-01", overrides)
     assert again.mlflow_run_id == first.mlflow_run_id
     assert again.model_version == first.model_version == "1"
-    assert len(_client().search_model_versions(f"name='{NAME}'")) == 1
+    assert len(tracking_client().search_model_versions(f"name='{NAME}'")) == 1
 
 
 def test_a_candidate_with_miscalibrated_intervals_is_not_promoted(state, synthetic_csv):
@@ -65,7 +60,7 @@ def test_a_candidate_with_miscalibrated_intervals_is_not_promoted(state, synthet
     decision = json.loads(ctx.paths.decision.read_text())
     assert decision["promoted"] is False and "80 % intervals covered" in decision["reason"]
     assert "miscalibrated" in decision["reason"] and decision["coverage"]["coverage_80"] != 0.8
-    client = _client()
+    client = tracking_client()
     assert client.get_model_version(NAME, "1").tags["decision.reason"] == decision["reason"]
     with pytest.raises(MlflowException, match="champion"):
         client.get_model_version_by_alias(NAME, CHAMPION)
@@ -85,4 +80,4 @@ def test_a_champion_that_moved_after_it_was_scored_is_not_replaced_blindly(state
     decision = json.loads(Path(steps.register(ctx)).read_text())
     assert decision["promoted"] is False and decision["champion_version"] == "2"
     assert "champion moved to v2 while deciding (v1 was scored)" in decision["reason"]
-    assert str(_client().get_model_version_by_alias(NAME, CHAMPION).version) == "2"
+    assert str(tracking_client().get_model_version_by_alias(NAME, CHAMPION).version) == "2"

@@ -3,23 +3,18 @@
 import json
 
 import pytest
-from mlflow.tracking import MlflowClient
 
-from pipeline import settings, steps
+from pipeline import steps
 from pipeline.ops.registry import CHALLENGER, CHAMPION
-from tests.conftest import TINY
+from tests.conftest import TINY, tracking_client
 
 pytestmark = pytest.mark.slow
 NAME = "air_passengers_lstm"
 
 
-def _client() -> MlflowClient:
-    return MlflowClient(tracking_uri=settings.tracking_uri())
-
-
 def test_run_logs_everything_and_registers_a_champion(state, synthetic_csv):
     ctx = steps.run_all("unit/run-1", "2006-01-01", {**TINY, "csv_path": str(synthetic_csv)})
-    client = _client()
+    client = tracking_client()
     run = client.get_run(ctx.mlflow_run_id)
     assert run.info.run_name == "2005-12" == ctx.data_month
     assert run.data.params["epochs"] == "3" and run.data.params["preset"] == "lstm-direct"

@@ -4,24 +4,19 @@ import json
 
 import pandas as pd
 import pytest
-from mlflow.tracking import MlflowClient
 
-from pipeline import settings, steps
-from tests.conftest import TINY, seasonal_series, write_csv
+from pipeline import steps
+from tests.conftest import TINY, seasonal_series, tracking_client, write_csv
 
 pytestmark = pytest.mark.slow
 NAME = "air_passengers_lstm"
-
-
-def _client() -> MlflowClient:
-    return MlflowClient(tracking_uri=settings.tracking_uri())
 
 
 def test_next_month_scores_the_champion_live_and_summarizes(state, synthetic_csv):
     overrides = {**TINY, "csv_path": str(synthetic_csv)}
     steps.run_all("unit/june", "2005-07-01", overrides)
     later = steps.run_all("unit/december", "2006-01-01", overrides)
-    client = _client()
+    client = tracking_client()
     run = client.get_run(later.mlflow_run_id)
     assert run.data.metrics["champion_live_months"] == 6 and run.data.metrics["champion_live_mape"] > 0
     assert run.data.metrics["months_added"] == 6 and run.data.tags["drift"] == "no", "a steady series"
@@ -48,7 +43,7 @@ def test_months_outside_the_champions_band_raise_an_alert(state, tmp_path, webho
     assert band, received
     text = json.dumps(band[0])
     assert "6 of 6 months outside its 80 % interval" in text and "2005-12" in text
-    run = _client().get_run(later.mlflow_run_id)
+    run = tracking_client().get_run(later.mlflow_run_id)
     assert run.data.metrics["champion_outside_band_share"] == 1.0
     assert run.data.metrics["champion_outside_band_p"] == pytest.approx(0.2 ** 6)
     assert "6 of 6 months outside its 80 % interval" in later.paths.summary_markdown.read_text()

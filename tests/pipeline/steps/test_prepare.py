@@ -1,18 +1,13 @@
 """Ingest, validate and plan: bad data stops the run before training; the fits a run maps."""
 
 import pytest
-from mlflow.tracking import MlflowClient
 
-from pipeline import settings, steps
+from pipeline import steps
 from pipeline.errors import DataValidationError
-from tests.conftest import TINY, seasonal_series
+from tests.conftest import TINY, seasonal_series, tracking_client
 
 pytestmark = pytest.mark.slow
 NAME = "air_passengers_lstm"
-
-
-def _client() -> MlflowClient:
-    return MlflowClient(tracking_uri=settings.tracking_uri())
 
 
 def test_bad_data_stops_before_training_and_registers_nothing(state, tmp_path, synthetic_csv):
@@ -23,7 +18,7 @@ def test_bad_data_stops_before_training_and_registers_nothing(state, tmp_path, s
     ctx = steps.ingest("unit/bad", None, {**TINY, "csv_path": str(bad)})
     with pytest.raises(DataValidationError, match=r"row 11, column '#Passengers': missing value"):
         steps.validate(ctx)
-    client = _client()
+    client = tracking_client()
     run = client.get_run(ctx.mlflow_run_id)
     assert run.info.status == "FAILED" and run.data.tags["validation"] == "failed"
     assert "validation/validation_report.json" in {f.path for f in client.list_artifacts(run.info.run_id,

@@ -4,24 +4,19 @@ import json
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
 
-from pipeline import settings, steps
-from tests.conftest import TINY
+from pipeline import steps
+from tests.conftest import TINY, tracking_client
 
 pytestmark = pytest.mark.slow
 NAME = "air_passengers_lstm"
-
-
-def _client() -> MlflowClient:
-    return MlflowClient(tracking_uri=settings.tracking_uri())
 
 
 def test_warm_start_fine_tunes_last_months_fits(state, synthetic_csv):
     overrides = {**TINY, "csv_path": str(synthetic_csv), "warm_start": True, "warm_epochs": 2}
     first = steps.run_all("unit/warm-1", "2005-12-01", overrides)  # data to 2005-11: nothing to start from
     second = steps.run_all("unit/warm-2", "2006-01-01", overrides)  # data to 2005-12: last month's two fits
-    client = _client()
+    client = tracking_client()
     runs = [client.get_run(ctx.mlflow_run_id) for ctx in (first, second)]
     assert [r.data.tags["warm_start"] for r in runs] == ["0 of 2 fits", "2 of 2 fits"]
     assert [r.data.metrics["warm_started_fits"] for r in runs] == [0, 2]
