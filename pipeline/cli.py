@@ -28,7 +28,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     for name, field in FIELDS.items():
         names = [f"--{name.replace('_', '-')}"] + (["--csv"] if name == "csv_path" else [])
         parser.add_argument(*names, dest=name, default=None, metavar=str(field.type).upper(),
-                            help=f"{SETTINGS[name].doc} (default: {field.default!r})")
+                            help=f"{SETTINGS[name].doc} (default: {field.default!r})".replace("%", "%%"))
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -16,9 +16,14 @@ def month_text(index: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
+def index_of(year: int, month: int) -> int:
+    """The month index of a year and a month (1..12): ``year * 12 + month - 1`` (element-wise on arrays too)."""
+    return year * 12 + month - 1
+
+
 def month_index(timestamp: pd.Timestamp) -> int:
     """The month index of a timestamp."""
-    return timestamp.year * 12 + timestamp.month - 1
+    return index_of(timestamp.year, timestamp.month)
 
 
 def parse_month(text: str) -> int:
@@ -38,8 +43,7 @@ def months_between(earlier: str, later: str) -> int:
 
 def current_month() -> int:
     """This month's index (UTC)."""
-    now = pd.Timestamp.now(tz="UTC")
-    return now.year * 12 + now.month - 1
+    return month_index(pd.Timestamp.now(tz="UTC"))
 
 
 def as_of_month(as_of: str | None) -> int | None:
@@ -54,4 +58,4 @@ def as_of_month(as_of: str | None) -> int | None:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     start = datetime(moment.year, moment.month, 1)
-    return moment.year * 12 + moment.month - 1 + (1 if moment > start else 0)
+    return index_of(moment.year, moment.month) + (1 if moment > start else 0)

@@ -57,6 +57,17 @@ def test_module_entry_point_help():
     assert "run" in out and "forecast" in out and "validate" in out
 
 
+@pytest.mark.parametrize("command", ["run", "validate", "forecast", "backtest", "rollback", "backfill", "settings"])
+def test_every_commands_help_describes_its_flags(command, capsys):
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert done.value.code == 0 and "usage:" in out
+    if command != "settings":
+        assert "alert when the champion's MAPE on the months since it was trained exceeds this (%)" in " ".join(
+            out.split()), "each flag says what its setting does"
+
+
 @pytest.mark.slow
 def test_backtest_on_any_monthly_csv(tmp_path, capsys):
     from tests.conftest import seasonal_series, write_csv

@@ -31,13 +31,13 @@ import numpy as np
 from pipeline.config import Config
 from pipeline.errors import DataValidationError, excerpt
 from pipeline.io import sha256_arrays, write_bytes
-from pipeline.months import as_of_month, current_month, month_text
+from pipeline.months import as_of_month, current_month, index_of, month_text
 
 logger = logging.getLogger(__name__)
 
 UTF8_BOM = b"\xef\xbb\xbf"
 MAX_ROW_BYTES = 4096  # a row of dates and numbers is far shorter; anything longer is not this kind of file
-EARLIEST_MONTH = 1678 * 12  # 1678-01: pandas' timestamps start in September 1677
+EARLIEST_MONTH = index_of(1678, 1)  # 1678-01: pandas' timestamps start in September 1677
 MAX_LISTED = 20  # problems kept for the report of one series (all are counted)
 MAX_PROBLEMS = 1000  # problems kept for the report in all
 NULL_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-"})
@@ -54,7 +54,7 @@ def _month_index(found: re.Match[str]) -> int | None:
     year, month, day = int(found[1]), int(found[2]), int(found[3] or 1)
     if not (year >= 1 and 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]):
         return None
-    return year * 12 + month - 1
+    return index_of(year, month)
 
 
 @dataclass

@@ -19,7 +19,7 @@ import pandas as pd
 
 from pipeline.errors import ConfigError
 from pipeline.io import sha256_arrays, write_bytes
-from pipeline.months import month_index, month_starts, month_text
+from pipeline.months import index_of, month_index, month_starts, month_text
 
 
 @dataclass
@@ -106,7 +106,7 @@ class Panel:
         ids = np.repeat(np.array(self.ids, dtype=object), np.diff(self.offsets))
         months = np.concatenate([np.arange(self.starts[i], self.end(i)) for i in range(len(self))]) if len(self) \
             else np.zeros(0, dtype=int)
-        return pd.DataFrame({"series": ids, "month": [f"{m // 12:04d}-{m % 12 + 1:02d}" for m in months],
+        return pd.DataFrame({"series": ids, "month": [month_text(int(m)) for m in months],
                              "value": self.values})
 
     @classmethod
@@ -118,7 +118,7 @@ class Panel:
             raise ConfigError(f"history needs the columns series, month, value; missing {sorted(missing)}")
         months = pd.to_datetime(frame["month"].astype(str), format="mixed")
         data = pd.DataFrame({"series": frame["series"].astype(str).to_numpy(),
-                             "month": months.dt.year * 12 + months.dt.month - 1,
+                             "month": index_of(months.dt.year, months.dt.month),
                              "value": pd.to_numeric(frame["value"], errors="coerce").to_numpy(dtype=float)})
         data = data.sort_values(["series", "month"], kind="stable")
         ids, starts, lengths = [], [], []
