@@ -19,13 +19,6 @@ from pipeline.steps.context import RunContext
 logger = logging.getLogger(__name__)
 
 
-def shard_panel(ctx: RunContext, shard: int) -> Panel:
-    """The series of one shard (as ``plan`` assigned them)."""
-    panel = Panel.load(ctx.paths.panel)
-    ids = read_json(ctx.paths.shards)["shards"][shard]
-    return panel.subset([panel.position(sid) for sid in ids])
-
-
 def fit(ctx: RunContext | Mapping[str, Any], job: Mapping[str, Any]) -> str:
     """Train one shard's global network on the months before one origin (with ``warm_start``, from the weights of
     the same fit last month, and keep its own for next month); score the backtest folds that start there; for the
@@ -35,9 +28,10 @@ def fit(ctx: RunContext | Mapping[str, Any], job: Mapping[str, Any]) -> str:
     ctx = RunContext.of(ctx)
     cfg, paths = ctx.cfg, ctx.paths
     shard, origin = int(job["shard"]), int(job["origin"])
-    part = shard_panel(ctx, shard)
+    panel, parts = Panel.load(paths.panel), read_json(paths.shards)["shards"]
+    part = panel.subset([panel.position(sid) for sid in parts[shard]])  # as plan assigned them
     logger.info("shard %d: %d series, training to %s", shard, len(part), month_text(origin - 1))
-    weights = warm.folder(cfg, shard, len(read_json(paths.shards)["shards"]))
+    weights = warm.folder(cfg, shard, len(parts))
     data_month = parse_month(ctx.data_month)
     start = warm.load(weights, origin - 1, data_month, cfg.networks) if cfg.warm_start else None
     fitted = bt.fit_origin(part, origin, cfg, start.weights if start else None)
