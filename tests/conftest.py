@@ -31,6 +31,25 @@ TINY_TRIGGER = {k: v for k, v in TINY.items() if k not in ("baseline_gate", "all
 TINY_OPERATOR = {"baseline_gate": False, "allow_any_csv_path": True}
 
 
+class Oracle:
+    """A 'model' that knows the future: its forecast of each series is what happened next in ``panel``; with
+    ``band``, an interval that wide either side (80 %)."""
+
+    def __init__(self, panel, band: float | None = None):
+        self.panel, self.band = panel, band
+
+    def forecast(self, history, steps):
+        rows = []
+        for i, sid in enumerate(history.ids):
+            at = self.panel.position(sid)
+            end = history.length(i) + int(history.starts[i]) - int(self.panel.starts[at])
+            future = self.panel.values_of(at)[end:end + steps]
+            rows.append(pd.DataFrame({"series": sid, "month": "", "forecast": future, "model": "lstm"}))
+            if self.band is not None:
+                rows[-1] = rows[-1].assign(lower_80=future * (1 - self.band), upper_80=future * (1 + self.band))
+        return pd.concat(rows, ignore_index=True)
+
+
 def tracking_client():
     """An MLflow client of the store the pipeline uses in this test (its state folder's, or the server's)."""
     from mlflow.tracking import MlflowClient

@@ -1,11 +1,10 @@
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from pipeline.ops.monitor import drift, live_performance, panel_drift, summary_markdown
-from tests.conftest import panel_of, seasonal_series
+from tests.conftest import Oracle, panel_of, seasonal_series
 
 
 def test_steady_series_has_no_drift():
@@ -32,30 +31,15 @@ def test_short_series_are_not_judged():
     assert drift(seasonal_series(30), recent=1, season_length=12)["checked"] is False
 
 
-class _Perfect:
-    """A champion that knows the future: its forecast is what happened."""
-
-    def __init__(self, panel):
-        self.panel = panel
-
-    def forecast(self, history, steps):
-        rows = []
-        for i, sid in enumerate(history.ids):
-            truth = self.panel.values_of(self.panel.position(sid))
-            end = history.length(i) + int(history.starts[i]) - int(self.panel.starts[self.panel.position(sid)])
-            rows += [{"series": sid, "month": "", "forecast": v, "model": "lstm"} for v in truth[end:end + steps]]
-        return pd.DataFrame(rows)
-
-
 def test_live_performance_scores_the_months_after_training():
     panel = panel_of(seasonal_series(60), seasonal_series(60, level=900.0, seed=2))
-    live = live_performance(_Perfect(panel), panel, "2003-12", 12)
+    live = live_performance(Oracle(panel), panel, "2003-12", 12)
     assert live["months"] == 12 and live["series"] == 2 and (live["first"], live["last"]) == ("2004-01", "2004-12")
     assert live["live_mape"] < 1e-9 and live["live_mase"] < 1e-9 and len(live["worst"]) == 2
-    assert live_performance(_Perfect(panel), panel, "2004-12", 12) is None  # nothing new since training
+    assert live_performance(Oracle(panel), panel, "2004-12", 12) is None  # nothing new since training
 
 
-class _Banded(_Perfect):
+class _Banded(Oracle):
     """A champion that forecast the series as they were, with 80 % and 95 % bands of +-5 % and +-10 %."""
 
     def forecast(self, history, steps):
@@ -78,7 +62,7 @@ def test_a_series_that_jumps_outside_its_band_is_improbable_for_a_calibrated_int
     assert band["months"][0]["value"] > band["months"][0]["upper"]
     calm = live_performance(_Banded(expected), expected, "2003-12", 12)["band"]
     assert calm["outside"] == 0 and calm["p_value"] == 1.0
-    assert live_performance(_Perfect(expected), expected, "2003-12", 12)["band"] is None, "no intervals published"
+    assert live_performance(Oracle(expected), expected, "2003-12", 12)["band"] is None, "no intervals published"
 
 
 class _Unknown95(_Banded):
