@@ -88,3 +88,16 @@ def test_cached_folds_are_read_back_and_any_change_refits(tmp_path, caplog):
     backtest(changed, cfg, cache_dir=tmp_path)
     backtest(panel, load_config(overrides={**TINY, "epochs": 2}), cache_dir=tmp_path)  # another configuration
     assert len(list(tmp_path.glob("*.json"))) == 3 * cfg.folds
+
+
+def test_a_library_upgrade_changes_the_fold_key(monkeypatch):
+    from pipeline.scoring import backtest as bt
+
+    panel = panel_of(seasonal_series(60))
+    cfg = load_config(overrides=TINY)
+    before = bt.fold_key(panel, cfg, 0, False)
+    assert bt.fold_key(panel, cfg, 0, False) == before, "the same facts, the same key"
+    installed = bt.library_versions()
+    assert set(installed) == {"torch", "numpy", "scikit-learn", "pandas"} and installed["torch"].startswith("2.")
+    monkeypatch.setattr(bt, "library_versions", lambda stats=False: {**installed, "torch": "9.9.9"})
+    assert bt.fold_key(panel, cfg, 0, False) != before, "a torch upgrade refits instead of reading a stale fold"
