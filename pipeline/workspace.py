@@ -74,7 +74,7 @@ class RunPaths:
 
     @property
     def candidate(self) -> Path:
-        """The logged candidate: its model URI and holdout metrics."""
+        """The logged candidate: its MLflow model URI."""
         return self.root / "candidate.json"
 
     @property

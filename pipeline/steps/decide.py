@@ -58,14 +58,14 @@ def register(ctx: RunContext | Mapping[str, Any]) -> str:
     ctx = RunContext.of(ctx)
     cfg, paths = ctx.cfg, ctx.paths
     name = cfg.registered_model_name
-    candidate_file, summary = read_json(paths.candidate), read_json(paths.backtest_summary)
+    model_uri, summary = read_json(paths.candidate)["model_uri"], read_json(paths.backtest_summary)
     scored = read_json(paths.champion)
     drift = paths.monitor.exists() and bool(read_json(paths.monitor)["drift"]["drift"])
     client = tracking.configure()
-    version = registry.register_version(client, name, candidate_file["model_uri"], ctx.mlflow_run_id)
+    version = registry.register_version(client, name, model_uri, ctx.mlflow_run_id)
     client.set_registered_model_alias(name, registry.CHALLENGER, version)
     candidate = gate.Scores(backtest_mase=summary["mean"][bt.LSTM]["mase"],
-                            holdout_mase=candidate_file["metrics"]["holdout_mase"])
+                            holdout_mase=read_json(paths.metrics)["holdout_mase"])
     champion = gate.Scores(**scored["scores"]) if scored["scores"] else None
     baseline = summary["mean"][bt.NAIVE]["mase"]
     level = max(cfg.levels)

@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 def evaluate(ctx: RunContext | Mapping[str, Any], fit_paths: list[str]) -> str:
     """Assemble the candidate from the shards' final models (with the fallback series and the interval calibration
     of the backtest), score the holdout months, forecast the coming months, plot, and log the model to MLflow.
-    Returns the candidate file (its model URI and holdout metrics)."""
+    Returns the candidate file (its model URI; the holdout metrics are in ``metrics.json``)."""
     import mlflow
 
     from pipeline.model.calibration import Calibration
@@ -77,7 +77,7 @@ def evaluate(ctx: RunContext | Mapping[str, Any], fit_paths: list[str]) -> str:
         info = pyfunc.log_forecaster(files, panel.subset(range(min(3, len(panel)))), candidate)
     logger.info("holdout mean MASE %.4f (seasonal naive %.4f); logged model %s", scores["holdout_mase"],
                 scores["baseline_mase"], info.model_uri)
-    return str(write_json(paths.candidate, {"model_uri": info.model_uri, "metrics": scores}))
+    return str(write_json(paths.candidate, {"model_uri": info.model_uri}))
 
 
 def _network_summary(candidate: ShardedForecaster) -> str:
