@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import math
 import random
@@ -18,7 +19,7 @@ from torch import nn
 from pipeline.config import Config
 from pipeline.data.features import FeatureSet, Scaling, build_views
 from pipeline.data.panel import Panel
-from pipeline.errors import TrainingDivergedError
+from pipeline.errors import ConfigError, TrainingDivergedError
 from pipeline.model.forecaster import Forecaster
 from pipeline.model.lstm import LSTMRegressor, NetSpec
 from pipeline.model.optim import Adam, make_adam
@@ -46,6 +47,19 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.set_deterministic_debug_mode("error")  # = use_deterministic_algorithms(True), without importing inductor
+
+
+@functools.cache
+def bf16_supported() -> bool:
+    """Whether this CPU's oneDNN runs an LSTM in bfloat16 (it needs bfloat16 instructions, such as AVX512-BF16 or
+    AMX; without them the LSTM primitive cannot be created): one tiny forward, once a process."""
+    probe = nn.LSTM(1, 2, batch_first=True)
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            probe(torch.zeros(1, 2, 1))
+    except RuntimeError:
+        return False
+    return True
 
 
 def weighted_mse(prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -192,6 +206,9 @@ def fit_ensemble(views: list[tuple[FeatureSet, Scaling]], cfg: Config,
     jobs = [(data, scaling, member) for data, scaling in views for member in range(cfg.ensemble_size)]
     if start is not None and len(start) != len(jobs):
         raise ValueError(f"a warm start needs {len(jobs)} networks' weights, got {len(start)}")
+    if cfg.precision == "bf16" and not bf16_supported():
+        raise ConfigError("precision bf16: this CPU cannot run an LSTM in bfloat16 (no AVX512-BF16 or AMX "
+                          "instructions for oneDNN); use precision fp32")
     epochs = (cfg.warm_epochs or cfg.epochs) if start is not None else cfg.epochs
     threads = min(len(jobs), train_threads()) if cfg.dropout == 0 else 1
     logger.info("training %d network(s) (%d view(s) x %d seed(s)) on %d thread(s), %s start, up to %d epochs",
