@@ -85,7 +85,7 @@ def test_bf16_training_is_deterministic_and_close_to_fp32():
     with pytest.raises(ConfigError, match="'precision' must be one of fp32, bf16, got 'fp16'"):
         _small_config(precision="fp16")
     if not bf16_supported():  # this CPU has no bfloat16 LSTM: the fit says so before it trains anything
-        with pytest.raises(ConfigError, match="this CPU cannot run an LSTM in bfloat16.*use precision fp32"):
+        with pytest.raises(ConfigError, match=r"this CPU cannot run an LSTM in bfloat16.*use precision fp32"):
             fit_forecaster(panel, _small_config(epochs=20, precision="bf16"))
         return
     fp32, fp32_hist = fit_forecaster(panel, _small_config(epochs=20))
