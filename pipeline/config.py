@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from pipeline import domains
 from pipeline.errors import ConfigError, excerpt
 
 OPERATOR, TRIGGER = "operator", "trigger"
@@ -28,6 +29,10 @@ _UNSET = object()
 # Arithmetic of training: float32, or bfloat16 for the network's forward and backward (CPU autocast: about twice as
 # fast where the CPU has bfloat16 instructions, such as AVX512-BF16; the weights stay float32).
 PRECISIONS = ("fp32", "bf16")
+# Backtest folds at the same calendar months for every series, or at each series' own last months.
+ALIGNMENTS = ("calendar", "series_end")
+# The preset of a run that names none: by the shape of its data.
+PANEL_PRESET, SINGLE_PRESET = "lstm-global", "lstm-direct"
 TEXT = re.compile(r"[^\x00-\x1f\x7f]{1,1000}")
 TEXT_RULE = "must be 1 to 1000 characters, none of them control characters"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -84,7 +89,16 @@ class Config:
     title_column: str = setting("", "optional: a readable name of each series, shown in tables and the summary",
                                 who=OPERATOR)
     max_quarantine_share: float = setting(0.1, "the run fails when more of the series than this share are "
-                                          "quarantined", who=OPERATOR, bounds=(0.0, 1.0))
+                                          "quarantined (for data errors; inactive or too short series do not count)",
+                                          who=OPERATOR, bounds=(0.0, 1.0))
+    value_domain: str = setting("auto", "the values a series may take: positive, nonnegative (zeros), real (any "
+                                "sign), or auto (inferred series by series and reported); a value outside a declared "
+                                "domain is refused", who=OPERATOR, model=True, choices=domains.SETTINGS,
+                                legacy=domains.POSITIVE)
+    min_series_months: int = setting(24, "fewest months a series needs to be forecast and scored (shorter ones are "
+                                     "reported, not modelled)", who=OPERATOR, bounds=(2, 1200))
+    inactive_after: int = setting(12, "a series with no month among the panel's last this many is inactive: "
+                                  "reported, not forecast (calendar folds only)", who=OPERATOR, bounds=(1, 1200))
     shard_size: int = setting(200, "series per shard: each shard trains one global network, its own mapped task",
                               who=OPERATOR, model=True, bounds=(1, 1_000_000))
     max_mapped_tasks: int = setting(1024, "Airflow's [core] max_map_length: shards x training origins must stay "
@@ -103,7 +117,11 @@ class Config:
     horizon: int = setting(12, "months forecast from each backtest origin, and after the last data month",
                            bounds=(1, 60), common=True)
     folds: int = setting(3, "rolling-origin backtest folds, horizon months apart", bounds=(1, 24), common=True)
-    preset: str = setting("lstm-direct", "a named set of model settings (pipeline/defaults.yaml)", common=True)
+    fold_alignment: str = setting("calendar", "where the backtest folds sit: calendar (the same months for every "
+                                  "series) or series_end (at each series' own last months, for unrelated series that "
+                                  "end at different dates)", choices=ALIGNMENTS)
+    preset: str = setting("", "a named set of model settings (pipeline/defaults.yaml); empty: lstm-global for a "
+                          "panel (a series column), lstm-direct for one series", common=True)
     # the network and its training
     log_transform: bool = setting(True, "model the logs of the values", model=True)
     relative_windows: bool = setting(True, "each window relative to its last month", model=True)
@@ -177,6 +195,9 @@ class Config:
                               f"got {excerpt(self.interval_levels)}")
         if not self.lookback and not self.seasonal_lookback:
             raise ConfigError("config 'lookback' and 'seasonal_lookback' are both 0: the model would read nothing")
+        if self.min_series_months <= self.season_length:
+            raise ConfigError(f"config 'min_series_months' must be above season_length ({self.season_length}): a "
+                              f"series needs a season and a month to be scored, got {self.min_series_months}")
         if self.seasonal_lookback and self.output_steps > self.season_length:
             raise ConfigError(f"config 'seasonal_lookback' needs output_steps <= season_length "
                               f"({self.output_steps} > {self.season_length}); set seasonal_lookback: 0")
@@ -195,16 +216,6 @@ class Config:
     def networks(self) -> int:
         """Networks a fit trains: ``ensemble_size`` per view (``lookback`` months, ``seasonal_lookback`` changes)."""
         return self.ensemble_size * (bool(self.lookback) + bool(self.seasonal_lookback))
-
-    @property
-    def min_train_rows(self) -> int:
-        """Fewest training months that cut into one training window beside the validation windows."""
-        return self.input_months + self.output_steps + self.val_size
-
-    @property
-    def min_rows(self) -> int:
-        """Fewest data months for the holdout split and the earliest backtest fold."""
-        return self.min_train_rows + max(self.holdout, self.folds * self.horizon)
 
     def model_settings(self) -> dict[str, Any]:
         """The values that decide what a fit produces (two configs equal here train identical models)."""
@@ -287,7 +298,8 @@ def presets() -> dict[str, dict[str, Any]]:
 
 def load_config(path: str | os.PathLike[str] | None = None,
                 overrides: Mapping[str, Any] | None = None) -> Config:
-    """Resolve a Config: the fields' defaults < preset < YAML file at ``path`` < ``overrides``.
+    """Resolve a Config: the fields' defaults < preset < YAML file at ``path`` < ``overrides``. A run that names no
+    preset gets the panel model when its data has a series column, the single-series model otherwise.
 
     ``None`` values in ``overrides`` mean "not given" and are ignored.
     """
@@ -301,7 +313,8 @@ def load_config(path: str | os.PathLike[str] | None = None,
     unknown = sorted(set(explicit) - set(FIELD_NAMES))
     if unknown:
         raise ConfigError(f"unknown config keys {unknown}; valid keys: {', '.join(FIELD_NAMES)}")
-    preset = explicit.get("preset", FIELDS["preset"].default)
+    preset = explicit.get("preset") or (PANEL_PRESET if explicit.get("series_column") else SINGLE_PRESET)
+    explicit["preset"] = preset
     if preset not in named_presets:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(named_presets)}")
     merged = {**named_presets[preset], **explicit}

@@ -39,10 +39,9 @@ def test_validate_accepts_the_bundled_data(capsys):
 def test_validate_refuses_bad_data_naming_file_row_and_column(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("Month,#Passengers\n1949-01,112\n1949-02,-3\n")
-    assert main(["validate", "--csv", str(bad), "--allow-any-csv-path", "true", "--lookback", "1", "--holdout", "1",
-                 "--val-size", "0", "--output-steps", "1", "--folds", "1", "--horizon", "1"]) == 1
+    assert main(["validate", "--csv", str(bad), "--allow-any-csv-path", "true", "--value-domain", "positive"]) == 1
     err = capsys.readouterr().err
-    assert f"ERROR {bad}, row 3, column '#Passengers': value -3 is not positive" in err
+    assert f"ERROR {bad}, row 3, column '#Passengers': value -3 is not positive (value_domain positive)" in err
 
 
 def test_bad_flag_values_exit_1_with_one_line(capsys):

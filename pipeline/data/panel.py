@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline import domains
 from pipeline.errors import ConfigError
 from pipeline.io import sha256_arrays, write_bytes
 from pipeline.months import index_of, month_index, month_starts, month_text
@@ -73,10 +74,17 @@ class Panel:
         """The series at ``positions``, in that order."""
         return self._with([int(i) for i in positions], [self.values_of(i) for i in positions])
 
-    def cut(self, end: int) -> Panel:
-        """Every series up to (not including) month index ``end``; series with no month left are dropped."""
-        keep = [i for i in range(len(self)) if self.starts[i] < end]
-        return self._with(keep, [self.values_of(i)[: end - int(self.starts[i])] for i in keep])
+    @property
+    def ends(self) -> np.ndarray:
+        """Month index after the last month of every series."""
+        return self.starts.astype(np.int64) + np.diff(self.offsets)
+
+    def cut(self, end: int | np.ndarray) -> Panel:
+        """Every series up to (not including) month index ``end`` (one for all, or one per series); series with no
+        month left are dropped."""
+        ends = np.broadcast_to(np.asarray(end, dtype=np.int64), (len(self),))
+        keep = [i for i in range(len(self)) if self.starts[i] < ends[i]]
+        return self._with(keep, [self.values_of(i)[: int(ends[i]) - int(self.starts[i])] for i in keep])
 
     def _with(self, positions: list[int], parts: list[np.ndarray]) -> Panel:
         """The series at ``positions`` (ids, titles, first months) holding the values ``parts``."""
@@ -85,11 +93,13 @@ class Panel:
                      self.starts[positions].astype(np.int32), np.concatenate([[0], np.cumsum(lengths)]),
                      np.concatenate(parts) if parts else np.zeros(0), self.source)
 
-    def window(self, start: int, count: int) -> tuple[list[int], np.ndarray]:
-        """The positions of series holding the ``count`` months from month index ``start``, and those values."""
+    def window(self, start: int | np.ndarray, count: int) -> tuple[list[int], np.ndarray]:
+        """The positions of series holding the ``count`` months from month index ``start`` (one for all, or one per
+        series), and those values."""
+        starts = np.broadcast_to(np.asarray(start, dtype=np.int64), (len(self),))
         rows, out = [], []
         for i in range(len(self)):
-            first = start - int(self.starts[i])
+            first = int(starts[i]) - int(self.starts[i])
             if first >= 0 and first + count <= self.length(i):
                 rows.append(i)
                 out.append(self.values_of(i)[first:first + count])
@@ -110,9 +120,10 @@ class Panel:
                              "value": self.values})
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, source: str = "") -> Panel:
+    def from_frame(cls, frame: pd.DataFrame, source: str = "", domain: str = domains.POSITIVE) -> Panel:
         """A panel from a long table (series, month, value), e.g. a pyfunc input. Months parse as ``YYYY-MM`` (or
-        any date); each series must be contiguous once sorted, with positive finite values."""
+        any date); each series must be contiguous once sorted, with finite values in ``domain`` (a model's: what
+        it was trained on)."""
         missing = {"series", "month", "value"} - set(frame.columns)
         if missing:
             raise ConfigError(f"history needs the columns series, month, value; missing {sorted(missing)}")
@@ -130,12 +141,14 @@ class Panel:
             starts.append(int(group["month"].iloc[0]))
             lengths.append(len(group))
         values = data["value"].to_numpy(dtype=float)
-        bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
-        if len(bad):  # what training quarantines; logs and intervals need positive values
+        bad = np.flatnonzero(~np.isfinite(values) | domains.outside(values, domain))
+        if len(bad):  # what training quarantines, or what the model was not trained on
             row = data.iloc[bad[0]]
             value = frame["value"].loc[data.index[bad[0]]]
+            rule = {domains.POSITIVE: "a positive number", domains.NONNEGATIVE: "a number of at least 0"}.get(
+                domain, "a finite number")
             raise ConfigError(f"history of series {row['series']!r}, month {month_text(int(row['month']))}: value "
-                              f"{str(value)[:40]!r} is not a positive number ({len(bad)} such value(s))")
+                              f"{str(value)[:40]!r} is not {rule} ({len(bad)} such value(s))")
         return cls(ids, list(ids), np.array(starts, dtype=np.int32),
                    np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), values, source)
 

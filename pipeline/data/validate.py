@@ -1,14 +1,14 @@
 """Step 2: check the ingested rows series by series; quarantine the series that cannot be used, keep the others.
 
 A series is quarantined, with the reason, when a row of it has a bad date or value, or it has a duplicate or
-missing month, a value that is not positive, too few months, or no data up to the panel's last month. The run
-fails (naming file, row and column) when more than ``max_quarantine_share`` of the series are quarantined, or
-all of them: a single series with a problem fails the run, as a file-level problem does.
+missing month, or a value outside a declared ``value_domain``: data errors. A series too short to be scored, or
+inactive (no recent month, with calendar folds), is reported and left out without counting as an error. The run
+fails (naming file, row and column) when more than ``max_quarantine_share`` of the series are quarantined, or when
+no series is left to model: a single series with a problem fails the run, as a file-level problem does.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,13 +17,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline import domains
 from pipeline.config import Config
-from pipeline.data.ingest import MAX_PROBLEMS, Table, read_table
+from pipeline.data.ingest import MAX_LISTED, MAX_PROBLEMS, Table, read_table
 from pipeline.data.panel import Panel
 from pipeline.errors import DataValidationError
+from pipeline.metrics import flat
 from pipeline.months import month_text
 
 logger = logging.getLogger(__name__)
+
+LONE_MONTHS = 2  # at most this many non-positive months in an otherwise positive series are reported as a typo?
 
 
 @dataclass
@@ -106,13 +110,19 @@ def panel_profile(panel: Panel, season_length: int) -> dict[str, Any]:
             "min": float(panel.values.min()), "max": float(panel.values.max()), "season_length": season_length}
 
 
-def validate(table: Table, min_rows: int, season_length: int = 12,
-             max_quarantine_share: float = 0.0) -> tuple[Panel, dict[str, Any]]:
-    """Validate ingested rows; return (the panel of the series kept, report).
+def validate(table: Table, cfg: Config, min_months: int | None = None) -> tuple[Panel, dict[str, Any]]:
+    """Validate ingested rows with the rules of ``cfg``; return (the panel of the series to model, report).
 
-    The report is returned even when validation fails: callers write it, then call ``raise_for_report`` so the
-    failure is recorded before the run stops.
+    Quarantined, with the reason: a series with a data error (a bad date or value, a duplicate or missing month, a
+    value outside a declared ``value_domain``). Reported and left out, without counting as errors: a series shorter
+    than ``min_series_months`` (``min_months`` overrides it) and, with calendar folds, one inactive for the last
+    ``inactive_after`` months. Kept and reported: what ``auto`` inferred of each series' values, lone non-positive
+    months of an otherwise positive series (a typo?), and series that never change from year to year (forecast by
+    rule). The report is returned even when validation fails: callers write it, then call ``raise_for_report`` so
+    the failure is recorded before the run stops.
     """
+    season_length, max_quarantine_share = cfg.season_length, cfg.max_quarantine_share
+    min_months = cfg.min_series_months if min_months is None else min_months
     file, columns = table.source, table.columns
     date_column, value_column = columns["date"], columns["value"]
     findings = Findings(file=file)
@@ -131,31 +141,54 @@ def validate(table: Table, min_rows: int, season_length: int = 12,
     series, months, rows, values = (table.series[order], table.months[order], table.rows[order],
                                     table.values[order])
     _calendar(series, months, rows, problems, date_column)
-    problems.add_where(np.isfinite(values) & (values <= 0), series, rows, value_column,
-                       lambda pos: f"value {values[pos]:g} is not positive")
+    if cfg.value_domain in domains.RULES:
+        rule = domains.RULES[cfg.value_domain]
+        problems.add_where(np.isfinite(values) & domains.outside(values, cfg.value_domain), series, rows, value_column,
+                           lambda pos: f"value {values[pos]:g} {rule} (value_domain {cfg.value_domain})")
     counts = np.bincount(series, minlength=n)
     ends = np.full(n, -1, dtype=np.int64)
     np.maximum.at(ends, series, months)
     last = int(ends.max()) if len(table) else -1
+    left_out: dict[str, list[int]] = {"short": [], "inactive": []}
     for code in range(n):
-        if counts[code] < min_rows:
-            problems.add(code, None, None, f"{counts[code]} data rows, need at least {min_rows} (months the model "
-                         "reads + output months + validation windows + holdout or backtest months)")
-        elif ends[code] < last:
-            problems.add(code, None, date_column, f"the series ends at {month_text(int(ends[code]))}, before the "
-                         f"panel's last month {month_text(last)} (no recent data)")
-    _flat(series, rows, values, problems, season_length, value_column)
+        if problems.counts[code]:
+            continue
+        if counts[code] < min_months:
+            left_out["short"].append(code)
+        elif cfg.fold_alignment == "calendar" and ends[code] <= last - cfg.inactive_after:
+            left_out["inactive"].append(code)
     quarantined = [code for code in range(n) if problems.counts[code]]
+    skipped = set(left_out["short"]) | set(left_out["inactive"])
+    modelled = [code for code in range(n) if not problems.counts[code] and code not in skipped]
     quarantine = [{"series": table.ids[c], "title": table.titles[c], "reason": problems.by_series[c][0]["message"],
                    "row": problems.by_series[c][0]["row"], "column": problems.by_series[c][0]["column"],
                    "problems": int(problems.counts[c])} for c in quarantined]
     share = len(quarantined) / n if n else 1.0
-    failed = n == 0 or len(quarantined) == n or share > max_quarantine_share
+    failed = not modelled or share > max_quarantine_share
     listed = [{**p, "series": table.ids[c]} for c in quarantined for p in problems.by_series[c]]
+    short = [{"series": table.ids[c], "title": table.titles[c], "months": int(counts[c]),
+              "reason": f"{counts[c]} months, fewer than min_series_months {min_months}: not modelled"}
+             for c in left_out["short"]]
+    inactive = [{"series": table.ids[c], "title": table.titles[c], "last_month": month_text(int(ends[c])),
+                 "reason": f"no month since {month_text(int(ends[c]))}, {last - int(ends[c])} months before the "
+                 f"panel's last month {month_text(last)} (inactive_after {cfg.inactive_after}): not forecast"}
+                for c in left_out["inactive"]]
     if failed:
-        findings.errors = listed or [{"row": 2, "column": None, "message": "no data rows"}]
+        findings.errors = listed or [_nothing_to_model(table, short, inactive, date_column, min_months)]
     elif quarantined:
         findings.warnings.append(f"{len(quarantined)} of {n} series quarantined")
+    for kind, items in (("too short", short), ("inactive", inactive)):
+        if items and not failed:
+            findings.warnings.append(f"{len(items)} of {n} series {kind}: reported, not modelled")
+    keep = np.zeros(n, dtype=bool)
+    keep[modelled] = True
+    panel = _panel(table, keep, series, months, values) if not failed else Panel([], [], *_empty())
+    values_of = {table.ids[c]: panel.values_of(i) for i, c in enumerate(modelled)} if not failed else {}
+    found = domains.kinds(values_of.values(), cfg.value_domain)
+    anomalies = _lone_nonpositive(series, rows, values, modelled, table, value_column) \
+        if cfg.value_domain == "auto" else []
+    findings.warnings += [a["message"] for a in anomalies[:MAX_LISTED]]
+    unchanging = [sid for sid, v in values_of.items() if flat(v, season_length)]
     report: dict[str, Any] = {
         "file": file, "shape": [len(table), 2 + bool(columns["series"]) + bool(columns["title"])],
         "columns": [c for c in (columns["series"], columns["title"], date_column, value_column) if c],
@@ -165,24 +198,69 @@ def validate(table: Table, min_rows: int, season_length: int = 12,
                         value_column: int(table.counts.get("null", 0))},
         "status": "failed" if failed else "passed", "errors": findings.errors, "problems": listed,
         "warnings": findings.warnings, "fixes": findings.fixes, "rows": len(table),
-        "series": {"in": n, "quarantined": len(quarantined), "kept": n - len(quarantined)},
+        "series": {"in": n, "quarantined": len(quarantined), "inactive": len(inactive), "short": len(short),
+                   "kept": len(modelled)},
         "quarantine": quarantine, "max_quarantine_share": max_quarantine_share,
+        "inactive": inactive, "short": short,
+        "value_domain": {"setting": cfg.value_domain, "domain": domains.widest(found),
+                         "series": {k: int(np.sum(found == k)) for k in domains.KINDS}},
+        "anomalies": anomalies,
+        "flat": {"series": len(unchanging), "ids": unchanging[:MAX_LISTED],
+                 "rule": "every month equals the same month a year earlier: forecast by seasonal naive, not "
+                         "trained on or scored by MASE"},
     }
-    if failed and n > 1:
+    if failed and n > 1 and quarantined:
         report["failure_suffix"] = (f" ({len(quarantined)} of {n} series quarantined, over the "
                                     f"{max_quarantine_share:.0%} allowed)")
-    keep = np.ones(n, dtype=bool)
-    keep[quarantined] = False
-    panel = _panel(table, keep, series, months, values) if not failed else Panel([], [], *_empty())
     if not failed:
         report["profile"] = panel_profile(panel, season_length)
     for fix in findings.fixes:
         logger.warning("%s: %s", file, fix)
     for item in quarantine[:10]:
         logger.warning("%s: series %s quarantined: %s", file, item["series"], item["reason"])
-    logger.info("validation of %s: %s (%d series in, %d quarantined, %d fix(es))", file, report["status"], n,
-                len(quarantined), len(findings.fixes))
+    for item in anomalies[:10]:
+        logger.warning("%s: %s", file, item["message"])
+    logger.info("validation of %s: %s (%d series in, %d quarantined, %d inactive, %d too short, %d modelled; value "
+                "domain %s (%s), %d fix(es))", file, report["status"], n, len(quarantined), len(inactive), len(short),
+                len(modelled), report["value_domain"]["domain"], cfg.value_domain, len(findings.fixes))
     return panel, report
+
+
+def _nothing_to_model(table: Table, short: list[dict[str, Any]], inactive: list[dict[str, Any]],
+                      column: str, min_months: int) -> dict[str, Any]:
+    """The error of a file with no series to model and no data error: naming its first series' problem."""
+    if short:
+        first = short[0]
+        code = table.ids.index(first["series"])
+        row = int(table.rows[table.series == code].max())
+        return {"row": row, "column": column, "series": first["series"],
+                "message": f"{first['months']} data rows, need at least {min_months} (min_series_months)"
+                           + (f"; {len(short)} series are that short" if len(short) > 1 else "")}
+    if inactive:
+        return {"row": None, "column": column, "series": inactive[0]["series"],
+                "message": f"every series is inactive: {inactive[0]['reason']}"}
+    return {"row": 2, "column": None, "message": "no data rows"}
+
+
+def _lone_nonpositive(series: np.ndarray, rows: np.ndarray, values: np.ndarray, modelled: list[int], table: Table,
+                      column: str) -> list[dict[str, Any]]:
+    """Months at or below zero in a series whose other months are all positive, when they are few (at most
+    ``LONE_MONTHS`` and 5 % of its months): accepted, but a likely typo (a sign, a missing value typed as 0)."""
+    out = []
+    wanted = np.zeros(len(table.ids), dtype=bool)
+    wanted[modelled] = True
+    for code in np.flatnonzero(wanted):
+        mine = np.flatnonzero(series == code)
+        low = mine[values[mine] <= 0]
+        if 0 < len(low) <= min(LONE_MONTHS, 0.05 * len(mine)):
+            for pos in low:
+                out.append({"series": table.ids[code], "row": int(rows[pos]), "column": column,
+                            "value": float(values[pos]),
+                            "message": f"series {table.ids[code]}, row {int(rows[pos])}, column '{column}': value "
+                                       f"{values[pos]:g} is one of {len(low)} month(s) at or below zero among "
+                                       f"{len(mine)} otherwise positive: accepted (value_domain auto), but a typo? "
+                                       "Set value_domain: positive to refuse it"})
+    return out
 
 
 def _calendar(series: np.ndarray, months: np.ndarray, rows: np.ndarray, problems: _Problems, column: str) -> None:
@@ -206,20 +284,6 @@ def _calendar(series: np.ndarray, months: np.ndarray, rows: np.ndarray, problems
     problems.add_where(same & (steps > 1), series[1:], rows[1:], column, gap)
 
 
-def _flat(series: np.ndarray, rows: np.ndarray, values: np.ndarray, problems: _Problems, season_length: int,
-          column: str) -> None:
-    """Record series (not quarantined yet) whose every month equals the same month a year earlier: MASE, the
-    error scaled by that change, has no scale for them (the error names the series' last row)."""
-    starts = np.concatenate([[0], np.flatnonzero(np.diff(series)) + 1, [len(series)]])
-    for begin, end in itertools.pairwise(starts):
-        code, part = int(series[begin]), values[begin:end]
-        if problems.counts[code] or len(part) <= season_length:
-            continue
-        if np.all(part[season_length:] == part[:-season_length]):
-            problems.add(code, int(rows[end - 1]), column, "every month equals the same month a year earlier: the "
-                         "series has no change to scale errors by (MASE)")
-
-
 def _panel(table: Table, keep: np.ndarray, series: np.ndarray, months: np.ndarray, values: np.ndarray) -> Panel:
     """The kept series (rows sorted by series then month, contiguous once validated) as a panel."""
     mask = keep[series]
@@ -233,13 +297,12 @@ def _empty() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int64), np.zeros(0)
 
 
-def check_csv(path: str | Path, cfg: Config, as_of: str | None = None, min_rows: int | None = None
+def check_csv(path: str | Path, cfg: Config, as_of: str | None = None, min_months: int | None = None
               ) -> tuple[Panel, dict[str, Any]]:
     """Read and validate a CSV in memory (no snapshot written) with the columns, limits and rules of ``cfg``
-    (``min_rows`` overrides the months a series needs): (panel, report), or a DataValidationError for a
+    (``min_months`` overrides the months a series needs): (panel, report), or a DataValidationError for a
     file-level problem."""
-    table = read_table(path, cfg, as_of)
-    return validate(table, cfg.min_rows if min_rows is None else min_rows, cfg.season_length, cfg.max_quarantine_share)
+    return validate(read_table(path, cfg, as_of), cfg, min_months)
 
 
 def raise_for_report(report: dict[str, Any]) -> None:

@@ -1,9 +1,12 @@
 """Prediction intervals from backtest residuals (split conformal): the calibration a published model carries.
 
-A forecast's error is taken in logs (``log actual - log forecast``: scale-free, and the interval stays positive)
-and divided by its series' scale ``s`` (the mean absolute change of its logs from the same month a year
-earlier), so residuals of series of any size and volatility pool together. For each level, the conformal quantile
-``q`` of the absolute scaled residuals gives the interval ``forecast * exp(+-q * s)``:
+A forecast's error of a positive series is taken in logs (``log actual - log forecast``: scale-free, and the
+interval stays positive) and divided by its series' scale ``s`` (the mean absolute change of its logs from the same
+month a year earlier); the error of any other series (:mod:`pipeline.domains`) is ``actual - forecast`` divided by
+the mean absolute change of its values from the same month a year earlier. Residuals of series of any size,
+volatility and kind so pool together. For each level, the conformal quantile ``q`` of the absolute scaled residuals
+gives the interval ``forecast * exp(+-q * s)`` of a positive series, ``forecast +- q * s`` of another (never below
+zero unless the series is ``real``):
 
 - ``per_horizon``: one ``q`` for each month ahead, when the calibration set holds at least ``PER_HORIZON_MIN``
   series-folds (a panel);
@@ -25,14 +28,26 @@ from typing import Any
 
 import numpy as np
 
+from pipeline import domains
+from pipeline.domains import POSITIVE
+
 PER_HORIZON_MIN = 50
 
 
-def scaled_residuals(actual: np.ndarray, forecast: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """(n, h) log errors divided by each row's scale."""
+def _logs(kinds: np.ndarray | None, rows: int) -> np.ndarray:
+    """(n, 1) whether each row's errors are taken in logs (a positive series; every row when kinds are unknown)."""
+    return np.ones((rows, 1), dtype=bool) if kinds is None else (np.asarray(kinds, dtype=object) == POSITIVE)[:, None]
+
+
+def scaled_residuals(actual: np.ndarray, forecast: np.ndarray, scales: np.ndarray,
+                     kinds: np.ndarray | None = None) -> np.ndarray:
+    """(n, h) errors divided by each row's scale: in logs for the rows of positive series (all, without
+    ``kinds``), in the values' own units for the others."""
+    actual, forecast = np.asarray(actual, dtype=float), np.asarray(forecast, dtype=float)
+    logs = _logs(kinds, len(actual))
     with np.errstate(divide="ignore", invalid="ignore"):
-        errors = np.log(np.asarray(actual, dtype=float)) - np.log(np.maximum(np.asarray(forecast, dtype=float),
-                                                                              1e-300))
+        errors = np.where(logs, np.log(np.where(logs, actual, 1.0)) - np.log(np.maximum(forecast, 1e-300)),
+                          actual - forecast)
     return errors / np.asarray(scales, dtype=float)[:, None]
 
 
@@ -63,9 +78,12 @@ class Calibration:
         return cls(tuple(int(x) for x in data["levels"]), data["scheme"],
                    {str(k): [float(v) for v in q] for k, q in data["quantiles"].items()}, int(data["residuals"]))
 
-    def bounds(self, forecast: np.ndarray, scales: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """{level: (lower, upper)} around (n, h) ``forecast``; months past the calibrated ones reuse the last."""
+    def bounds(self, forecast: np.ndarray, scales: np.ndarray, kinds: np.ndarray | None = None
+               ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """{level: (lower, upper)} around (n, h) ``forecast`` of series of ``kinds`` (all positive when not
+        given); months past the calibrated ones reuse the last."""
         forecast = np.asarray(forecast, dtype=float)
+        logs = _logs(kinds, len(forecast))
         steps = forecast.shape[1]
         out = {}
         for level in self.levels:
@@ -75,8 +93,13 @@ class Calibration:
             else:
                 q = np.concatenate([q, np.repeat(q[-1:], max(0, steps - len(q)))])[:steps]
             with np.errstate(invalid="ignore", over="ignore"):
-                spread = np.exp(np.outer(np.asarray(scales, dtype=float), np.where(np.isfinite(q), q, np.nan)))
-            out[level] = (forecast / spread, forecast * spread)  # NaN where too few residuals for the level
+                width = np.outer(np.asarray(scales, dtype=float), np.where(np.isfinite(q), q, np.nan))
+                spread = np.exp(np.where(logs, width, 0.0))
+                lower = np.where(logs, forecast / spread, forecast - width)  # NaN where too few residuals
+                upper = np.where(logs, forecast * spread, forecast + width)
+            if kinds is not None:
+                lower, upper = domains.floor(lower, kinds), domains.floor(upper, kinds)
+            out[level] = (lower, upper)
         return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 from collections.abc import Sequence
@@ -12,10 +13,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.data.features import Scaling
+from pipeline import domains
+from pipeline.data.features import Rows, Scaling, read_months
 from pipeline.errors import ModelIntegrityError
 from pipeline.io import read_json, sha256_file, write_bytes, write_json
+from pipeline.metrics import flat, seasonal_naive
 from pipeline.model.lstm import LSTMRegressor, NetSpec
+from pipeline.model.windows import forecast_windows, last_windows
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +39,13 @@ class Forecaster:
         self.lookback = max(scaling.lookback for scaling, _ in self.groups)
         self.output_steps = self.nets[0].spec.output_steps
 
-    def predict(self, windows: np.ndarray) -> np.ndarray:
-        """The ``output_steps`` months after each window: (n, lookback) -> (n, output_steps), ensemble mean.
+    def predict(self, windows: np.ndarray, rows: Rows | None = None) -> np.ndarray:
+        """The ``output_steps`` months after each window: (n, lookback) -> (n, output_steps), ensemble mean; each
+        window read as its series' kind says (``rows``; without them every window is of a positive series), a
+        forecast of a series that is not ``real`` never below zero.
 
-        Windows must hold finite positive values; a forecast that is not finite raises
-        :class:`ModelIntegrityError` rather than being returned.
+        Windows must hold finite values; a forecast that is not finite raises :class:`ModelIntegrityError` rather
+        than being returned.
         """
         windows = np.asarray(windows, dtype=float)
         if windows.ndim != 2 or windows.shape[1] != self.lookback:
@@ -49,14 +55,35 @@ class Forecaster:
         outputs = []
         with torch.inference_mode():
             for scaling, nets in self.groups:
-                inputs = torch.as_tensor(scaling.inputs(windows), dtype=torch.float32).unsqueeze(-1)
-                outputs += [scaling.decode(windows, net(inputs).numpy()) for net in nets]
-        forecast = np.mean(outputs, axis=0)
+                inputs = torch.as_tensor(scaling.inputs(windows, rows), dtype=torch.float32).unsqueeze(-1)
+                outputs += [scaling.decode(windows, net(inputs).numpy(), rows) for net in nets]
+        forecast = np.mean(outputs, axis=0) if rows is None else domains.floor(np.mean(outputs, axis=0), rows.kinds)
         if not np.isfinite(forecast).all():
             raise ModelIntegrityError(f"the model forecast {int((~np.isfinite(forecast)).sum())} NaN or infinite "
                                       "value(s) (broken weights, or windows it cannot read, such as zeros on a "
                                       "log scale); refusing to return them")
         return forecast
+
+    def read_months(self, season_length: int) -> int:
+        """The fewest months of its own a series needs to be read by every view (the rest is backcast)."""
+        return max(read_months(scaling.lookback, season_length) for scaling, _ in self.groups)
+
+    def forecast(self, histories: Sequence[np.ndarray], steps: int, season_length: int, value_domain: str = "auto"
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``steps`` months after each history, and where the network made them: it reads every series with
+        :meth:`read_months` months of its own that changes from year to year (its kind by ``value_domain``);
+        the others (too short, or the same every year: all zeros, a constant) are forecast by seasonal naive."""
+        out = np.zeros((len(histories), steps))
+        read = np.array([len(h) >= self.read_months(season_length) and not flat(h, season_length)
+                         for h in histories], dtype=bool)
+        for i in np.flatnonzero(~read):
+            out[i] = seasonal_naive(histories[i], steps, season_length)
+        chosen = [np.asarray(histories[i], dtype=float) for i in np.flatnonzero(read)]
+        if chosen:
+            rows = Rows.of(chosen, value_domain)
+            windows = last_windows(chosen, self.lookback, season_length)
+            out[read] = forecast_windows(functools.partial(self.predict, rows=rows), windows, steps)
+        return out, read
 
     def save(self, folder: str | Path) -> dict[str, str]:
         """Write the weights and spec atomically (the spec records the weights' SHA-256); return their paths

@@ -1,7 +1,8 @@
 """The published model of a panel: one global forecaster per shard, the shard of every series (by its stable
 hash, so a series never seen lands in a shard too), the series whose forecast falls back to seasonal naive
-because the LSTM lost its backtest to it there, and the calibration of each model's prediction intervals (from the
-backtest residuals)."""
+because the LSTM lost its backtest to it there, the calibration of each model's prediction intervals (from the
+backtest residuals), and the values it takes: its ``value_domain`` setting and the domain of the data it was
+trained on (a history outside it is refused)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline import domains
 from pipeline.data.panel import Panel, shard_for
 from pipeline.io import read_json, sha256_file, write_json
-from pipeline.metrics import LSTM, NAIVE, log_scale, seasonal_naive
+from pipeline.metrics import LSTM, NAIVE, flat, interval_scale, seasonal_naive
 from pipeline.model.calibration import Calibration
 from pipeline.model.forecaster import Forecaster
-from pipeline.model.windows import forecast_windows, last_windows
 from pipeline.months import month_starts
 
 
@@ -30,6 +31,8 @@ class ShardedForecaster:
     horizon: int
     fallback: set[str] = field(default_factory=set)
     calibration: dict[str, Calibration] = field(default_factory=dict)
+    value_domain: str = "auto"
+    domain: str = domains.POSITIVE
 
     @property
     def lookback(self) -> int:
@@ -38,7 +41,8 @@ class ShardedForecaster:
 
     def forecast(self, history: Panel, steps: int | None = None) -> pd.DataFrame:
         """The ``steps`` (default ``horizon``) months after the last month of every series of ``history``: a long
-        table of series, month (``YYYY-MM``), forecast and the model used (``lstm`` or ``seasonal_naive``)."""
+        table of series, month (``YYYY-MM``), forecast and the model used: ``lstm``, or ``seasonal_naive`` where
+        the LSTM lost the series' backtest to it, or cannot read it (too short, or the same every year)."""
         steps = steps or self.horizon
         values = np.zeros((len(history), steps))
         used = np.array([NAIVE if sid in self.fallback else LSTM for sid in history.ids], dtype=object)
@@ -48,15 +52,12 @@ class ShardedForecaster:
         for i in np.flatnonzero(used == NAIVE):
             values[i] = seasonal_naive(history.values_of(i), steps, self.season_length)
         shard = np.array([shard_for(sid, self.bounds) for sid in history.ids])
-        lengths = np.diff(history.offsets)
         for k, forecaster in enumerate(self.shards):
-            mine = (shard == k) & (used == LSTM)
-            for i in np.flatnonzero(mine & (lengths < forecaster.lookback)):  # too little history for the network
-                values[i], used[i] = seasonal_naive(history.values_of(i), steps, self.season_length), NAIVE
-            rows = np.flatnonzero(mine & (lengths >= forecaster.lookback))
-            if len(rows):
-                windows = last_windows([history.values_of(i) for i in rows], forecaster.lookback)
-                values[rows] = forecast_windows(forecaster.predict, windows, steps)
+            mine = np.flatnonzero((shard == k) & (used == LSTM))
+            if len(mine):
+                values[mine], read = forecaster.forecast([history.values_of(i) for i in mine], steps,
+                                                         self.season_length, self.value_domain)
+                used[mine[~read]] = NAIVE
         months = [month_starts(history.end(i), steps).strftime("%Y-%m") for i in range(len(history))]
         table = pd.DataFrame({"series": np.repeat(np.array(history.ids, dtype=object), steps),
                               "month": np.concatenate(months) if months else [],
@@ -65,15 +66,19 @@ class ShardedForecaster:
 
     def _intervals(self, history: Panel, values: np.ndarray, used: np.ndarray) -> dict[str, np.ndarray]:
         """``lower_<level>`` and ``upper_<level>`` columns, each series with its model's calibration and its own
-        scale (none when the model was logged without calibrations)."""
+        scale (none when the model was logged without calibrations; NaN for a series that never changed from year
+        to year: no error to scale them by)."""
         if not self.calibration:
             return {}
-        scales = np.array([log_scale(history.values_of(i), self.season_length) for i in range(len(history))])
+        kinds = domains.kinds(history, self.value_domain)
+        scales = np.array([np.nan if flat(history.values_of(i), self.season_length) else  # no errors to scale
+                           interval_scale(history.values_of(i), self.season_length, kinds[i] == domains.POSITIVE)
+                           for i in range(len(history))])
         levels = next(iter(self.calibration.values())).levels
         columns = {f"{side}_{level}": np.zeros_like(values) for level in levels for side in ("lower", "upper")}
         for model, calibration in self.calibration.items():
             rows = np.flatnonzero(used == model)
-            for level, (lower, upper) in calibration.bounds(values[rows], scales[rows]).items():
+            for level, (lower, upper) in calibration.bounds(values[rows], scales[rows], kinds[rows]).items():
                 columns[f"lower_{level}"][rows], columns[f"upper_{level}"][rows] = lower, upper
         return {name: column.reshape(-1) for name, column in columns.items()}
 
@@ -87,6 +92,7 @@ class ShardedForecaster:
         spec = write_json(folder / "panel.json", {"shards": len(self.shards), "bounds": self.bounds,
                                                   "season_length": self.season_length, "horizon": self.horizon,
                                                   "fallback": sorted(self.fallback),
+                                                  "value_domain": self.value_domain, "domain": self.domain,
                                                   "calibration": {m: c.to_dict() for m, c in self.calibration.items()}})
         return files | {"panel": str(spec)}
 
@@ -101,4 +107,5 @@ class ShardedForecaster:
         shards = [Forecaster.load(files[f"shard_{k}_weights"], files[f"shard_{k}_spec"],
                                   (checksums or {}).get(f"shard_{k}_weights")) for k in range(spec["shards"])]
         calibration = {m: Calibration.from_dict(c) for m, c in spec.get("calibration", {}).items()}
-        return cls(shards, spec["bounds"], spec["season_length"], spec["horizon"], set(spec["fallback"]), calibration)
+        return cls(shards, spec["bounds"], spec["season_length"], spec["horizon"], set(spec["fallback"]), calibration,
+                   spec.get("value_domain", domains.POSITIVE), spec.get("domain", domains.POSITIVE))

@@ -46,12 +46,14 @@ def folder(cfg: Config, shard: int, shards: int) -> Path:
     return settings.state_dir() / "warm" / digest / f"shard_{shard}_of_{shards}"
 
 
-def _name(train_end: int, data_month: int) -> str:
-    return f"{month_text(train_end)}@{month_text(data_month)}.pt"
+def _name(train_end: str, data_month: int) -> str:
+    return f"{train_end}@{month_text(data_month)}.pt"
 
 
-def save(where: Path, train_end: int, data_month: int, nets: list[torch.nn.Module]) -> Path:
-    """Keep a fit's weights for next month's run (atomically); drop the files of data months over a year old."""
+def save(where: Path, train_end: str, data_month: int, nets: list[torch.nn.Module]) -> Path:
+    """Keep a fit's weights for next month's run (atomically), under its last training month (``YYYY-MM``, or
+    ``end-<months>`` with series_end folds) and its run's data month; drop the files of data months over a year
+    old."""
     buffer = io.BytesIO()
     torch.save([net.state_dict() for net in nets], buffer)
     path = write_bytes(where / _name(train_end, data_month), buffer.getvalue())
@@ -62,10 +64,11 @@ def save(where: Path, train_end: int, data_month: int, nets: list[torch.nn.Modul
     return path
 
 
-def load(where: Path, train_end: int, data_month: int, networks: int) -> Start | None:
-    """The weights of the same fit a month earlier (training to ``train_end - 1``, written by the run of data month
-    ``data_month - 1``), or None (cold start) when there are none or they do not fit ``networks`` networks."""
-    path = where / _name(train_end - 1, data_month - 1)
+def load(where: Path, train_end: str, data_month: int, networks: int) -> Start | None:
+    """The weights :func:`save` kept for a fit (the same fit a month earlier: its last training month
+    ``train_end``, its run's data month ``data_month``), or None (cold start) when there are none or they do not
+    fit ``networks`` networks."""
+    path = where / _name(train_end, data_month)
     if not path.exists():
         logger.info("warm start: no weights of last month's fit (%s): cold start", path.name)
         return None

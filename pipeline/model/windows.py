@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from pipeline.data.features import backcast
+
 Predict = Callable[[np.ndarray], np.ndarray]
 
 
@@ -23,8 +25,11 @@ def forecast_windows(predict: Predict, windows: np.ndarray, steps: int) -> np.nd
     return out
 
 
-def last_windows(histories: Sequence[np.ndarray], lookback: int) -> np.ndarray:
-    """The last ``lookback`` months of each history: (n, lookback)."""
+def last_windows(histories: Sequence[np.ndarray], lookback: int, season_length: int = 0) -> np.ndarray:
+    """The last ``lookback`` months of each history: (n, lookback); with ``season_length``, a shorter history is
+    backcast from its first season (:func:`pipeline.data.features.backcast`), as training did."""
+    if season_length:
+        histories = [backcast(h, lookback - len(h), season_length) for h in histories]
     short = [len(h) for h in histories if len(h) < lookback]
     if short:
         raise ValueError(f"need {lookback} months of history, got {min(short)}")

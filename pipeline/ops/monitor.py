@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline import domains
 from pipeline.data.panel import Panel
-from pipeline.metrics import mase_scale, metrics_rows
+from pipeline.metrics import mase_scale, mean_defined, metrics_rows, series_level
 from pipeline.months import month_text, parse_month
 
 
@@ -33,10 +34,11 @@ def live_performance(published: Any, panel: Panel, trained_to: str, season_lengt
     table = published.forecast(history, months)
     forecast = table["forecast"].to_numpy(dtype=float).reshape(len(history), months)
     scores = metrics_rows(actual, forecast, np.array([mase_scale(h, season_length) for h in history]))
-    worst = np.argsort(-scores["mape"])[:5]
+    worst = np.argsort(-np.nan_to_num(scores["mase"], nan=-np.inf))[:5]
     return {"months": months, "first": month_text(cut), "last": month_text(panel.last_month), "trained_to": trained_to,
-            "series": len(history), **{f"live_{k}": float(np.mean(v)) for k, v in scores.items()},
-            "worst": [{"series": history.ids[i], "live_mape": float(scores["mape"][i])} for i in worst],
+            "series": len(history), **{f"live_{k}": mean_defined(v) for k, v in scores.items()},
+            "worst": [{"series": history.ids[i], "live_mape": float(scores["mape"][i]),
+                       "live_mase": float(scores["mase"][i])} for i in worst],
             "band": outside_band(table, history, actual, cut)}
 
 
@@ -66,9 +68,11 @@ def outside_band(table: pd.DataFrame, history: Panel, actual: np.ndarray, first:
 
 
 def panel_drift(panel: Panel, recent: int, season_length: int, level_z: float = 3.0,
-                seasonal_corr: float = 0.8) -> dict[str, Any]:
-    """:func:`drift` of every series; the panel drifted when more than half of its series did."""
-    checks = {panel.ids[i]: drift(panel.series(i), recent, season_length, level_z, seasonal_corr)
+                seasonal_corr: float = 0.8, value_domain: str = "auto") -> dict[str, Any]:
+    """:func:`drift` of every series (in logs where the series is positive, by ``value_domain``); the panel
+    drifted when more than half of its series did."""
+    logs = domains.kinds(panel, value_domain) == domains.POSITIVE
+    checks = {panel.ids[i]: drift(panel.series(i), recent, season_length, level_z, seasonal_corr, bool(logs[i]))
               for i in range(len(panel))}
     checked = {sid: c for sid, c in checks.items() if c["checked"]}
     if len(panel) == 1:
@@ -85,15 +89,17 @@ def panel_drift(panel: Panel, recent: int, season_length: int, level_z: float = 
 
 
 def drift(series: pd.Series, recent: int, season_length: int, level_z: float = 3.0,
-          seasonal_corr: float = 0.8) -> dict[str, Any]:
-    """Compare the last ``recent`` months with the history before them.
+          seasonal_corr: float = 0.8, log: bool = True) -> dict[str, Any]:
+    """Compare the last ``recent`` months with the history before them, in logs (``log``: a positive series), or
+    in values over the series' level (its mean absolute value: a series with zeros or negative values).
 
-    - level and trend: year-over-year log growth of the recent months against the history's distribution of
+    - level and trend: year-over-year growth of the recent months against the history's distribution of
       year-over-year growth (a z-score);
-    - seasonal profile: correlation of the recent months' seasonal shape (value over its 12-month mean) with
+    - seasonal profile: correlation of the recent months' seasonal shape (value against its 12-month mean) with
       the history's average shape for the same calendar months.
     """
-    values = np.log(series.to_numpy(dtype=float))
+    raw = series.to_numpy(dtype=float)
+    values = np.log(raw) if log else raw / series_level(raw)
     n, m = len(values), season_length
     recent = max(1, min(recent, n - 2 * m))
     if n < 3 * m:
@@ -101,22 +107,24 @@ def drift(series: pd.Series, recent: int, season_length: int, level_z: float = 3
     yoy = values[m:] - values[:-m]
     history_yoy, recent_yoy = yoy[: -recent], yoy[-recent:]
     z = float((recent_yoy.mean() - history_yoy.mean()) / (history_yoy.std(ddof=1) or 1e-9))
+    growth = np.expm1 if log else (lambda change: change)  # a share of the level, without logs
     shape = values - pd.Series(values).rolling(m, center=True, min_periods=m // 2).mean().to_numpy()
     months = series.index.month.to_numpy()
     profile = pd.Series(shape[:-recent]).groupby(months[:-recent]).mean()
     k = min(recent, m)
     observed = shape[n - k:]
     expected = profile.reindex(months[n - k:]).to_numpy()
-    corr = float(np.corrcoef(observed, expected)[0, 1]) if k >= 6 else 1.0  # too few months: no verdict
+    spread = float(np.std(observed) * np.std(expected))
+    corr = float(np.corrcoef(observed, expected)[0, 1]) if k >= 6 and spread > 0 else 1.0  # no verdict
     findings = []
     if abs(z) > level_z:
-        findings.append(f"level/trend shift: year-over-year growth {np.expm1(recent_yoy.mean()):+.1%} vs "
-                        f"{np.expm1(history_yoy.mean()):+.1%} in the history (z = {z:+.1f})")
+        findings.append(f"level/trend shift: year-over-year growth {growth(recent_yoy.mean()):+.1%} vs "
+                        f"{growth(history_yoy.mean()):+.1%} in the history (z = {z:+.1f})")
     if corr < seasonal_corr:
         findings.append(f"seasonal profile changed: correlation {corr:.2f} with the history's profile")
     return {"checked": True, "recent_months": recent, "level_z": z, "seasonal_corr": corr,
-            "recent_yoy_growth": float(np.expm1(recent_yoy.mean())),
-            "history_yoy_growth": float(np.expm1(history_yoy.mean())),
+            "recent_yoy_growth": float(growth(recent_yoy.mean())),
+            "history_yoy_growth": float(growth(history_yoy.mean())),
             "drift": bool(findings), "findings": findings}
 
 

@@ -76,7 +76,7 @@ def run_figures(cfg: Config, data_month: str, panel: Panel, holdout: dict[str, A
     """A run's figures, each written to ``figure(name)``: loss curves; the holdout forecast against the actual
     months and the coming months' forecast with their intervals (for a panel, the 9 largest series)."""
     title = f"{cfg.preset}, data to {data_month}"
-    shown = sorted(range(len(panel)), key=lambda i: -float(np.mean(panel.values_of(i))))[:9]
+    shown = sorted(range(len(panel)), key=lambda i: -float(np.mean(np.abs(panel.values_of(i)))))[:9]
     names = [panel.ids[i] for i in shown]
     at = {sid: i for i, sid in enumerate(holdout["series"])}
 
@@ -84,15 +84,15 @@ def run_figures(cfg: Config, data_month: str, panel: Panel, holdout: dict[str, A
         return pd.Series(np.asarray(values, dtype=float), index=month_starts(first, len(values)))
 
     history = {sid: panel.series(panel.position(sid)) for sid in names}
-    start = holdout["origin"]
-    fitted = {s: months(start, holdout["forecasts"]["published"][at[s]]) for s in names if s in at}
-    actual = {s: months(start, holdout["actual"][at[s]]) for s in names if s in at}
+    start = dict(zip(holdout["series"], holdout["starts"], strict=True))  # each series' first holdout month
+    fitted = {s: months(start[s], holdout["forecasts"]["published"][at[s]]) for s in names if s in at}
+    actual = {s: months(start[s], holdout["actual"][at[s]]) for s in names if s in at}
     rows = {sid: group for sid, group in future.groupby("series") if sid in names}
     end = {sid: panel.end(panel.position(sid)) for sid in rows}
     ahead = {sid: months(end[sid], group["forecast"]) for sid, group in rows.items()}
     ahead_bands = {sid: {level: (months(end[sid], group[f"lower_{level}"]), months(end[sid], group[f"upper_{level}"]))
                          for level in cfg.levels if f"lower_{level}" in group} for sid, group in rows.items()}
-    holdout_bands = {s: {level: (months(start, lower[at[s]]), months(start, upper[at[s]]))
+    holdout_bands = {s: {level: (months(start[s], lower[at[s]]), months(start[s], upper[at[s]]))
                          for level, (lower, upper) in holdout["bands"].items()} for s in fitted}
     return [loss_curves(curves["train_loss"], curves["val_loss"], figure("loss_curves"), title),
             panel_forecasts({s: history[s][history[s].index < actual[s].index[0]] for s in fitted}, fitted,

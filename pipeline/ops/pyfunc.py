@@ -22,8 +22,9 @@ if TYPE_CHECKING:  # torch loads only where a model is built or loaded
 
 class PanelModel(mlflow.pyfunc.PythonModel):
     """MLflow pyfunc of a panel forecaster: input a long table of history (columns series, month, value; any
-    number of series, in any order), output the next ``horizon`` months of each series (params ``horizon`` to
-    change it): columns series, month, forecast, model (``lstm``, or ``seasonal_naive`` where it fell back)."""
+    number of series, in any order, with values in the domain the model was trained on), output the next
+    ``horizon`` months of each series (params ``horizon`` to change it): columns series, month, forecast, the
+    interval bounds, model (``lstm``, or ``seasonal_naive`` where it fell back)."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         """Rebuild every shard's forecaster from its logged weights (``weights_only``) and spec, each verified
@@ -36,7 +37,7 @@ class PanelModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input, params=None):
         """The forecast table of every series of the history in ``model_input``."""
         history = Panel.from_frame(model_input if isinstance(model_input, pd.DataFrame) else
-                                   pd.DataFrame(model_input))
+                                   pd.DataFrame(model_input), domain=self.forecaster.domain)
         return self.forecaster.forecast(history, int((params or {}).get("horizon") or self.forecaster.horizon))
 
 
@@ -60,6 +61,7 @@ def log_forecaster(files: dict[str, str], example: Panel, forecaster: ShardedFor
         pip_requirements=_requirements(), model_config={"weights_sha256": checksums},
         metadata={"input": "history", "lookback": forecaster.lookback, "horizon": forecaster.horizon,
                   "shards": len(forecaster.shards), "fallback_series": len(forecaster.fallback),
+                  "value_domain": forecaster.domain,
                   "weights_sha256": checksums})
 
 

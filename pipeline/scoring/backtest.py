@@ -2,8 +2,15 @@
 series given) and every series is scored on the months after it, beside seasonal naive and, optionally,
 statsforecast's AutoARIMA, AutoETS and AutoTheta fitted on the whole panel at once.
 
-Origins for ``folds`` folds of ``horizon`` months, the panel ending at month ``N``: ``N + 1 - horizon * (folds - k)``,
-k = 0..folds-1. For AirPassengers with 3 folds of 12, training ends 1957-12, 1958-12 and 1959-12.
+Origins for ``folds`` folds of ``horizon`` months (:class:`Origin`), with ``fold_alignment``:
+
+- ``calendar``: the same months for every series, the panel ending at month ``N``: ``N + 1 - horizon * (folds -
+  k)``, k = 0..folds-1. For AirPassengers with 3 folds of 12, training ends 1957-12, 1958-12 and 1959-12;
+- ``series_end``: ``horizon * (folds - k)`` months before each series' own end (as statsforecast's
+  cross-validation places its windows), for collections of unrelated series that end at different dates.
+
+A series is scored in a fold when it holds the fold's ``horizon`` months and, before them, more than a season of
+months that change from year to year (what seasonal naive and MASE need).
 """
 
 from __future__ import annotations
@@ -21,13 +28,23 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from pipeline import domains
 from pipeline.config import Config
 from pipeline.data.panel import Panel, shards
+from pipeline.errors import ConfigError
 from pipeline.io import read_json, write_json
-from pipeline.metrics import LSTM, NAIVE, log_scale, mase_scale, metrics_rows, seasonal_naive
+from pipeline.metrics import (
+    LSTM,
+    NAIVE,
+    flat,
+    interval_scale,
+    mase_scale,
+    mean_defined,
+    metrics_rows,
+    seasonal_naive,
+)
 from pipeline.model.calibration import calibrate, scaled_residuals
-from pipeline.model.windows import forecast_windows, last_windows
-from pipeline.months import month_starts, month_text
+from pipeline.months import month_starts, month_text, parse_month
 from pipeline.scoring.intervals import interval_scores
 
 if TYPE_CHECKING:  # torch loads only where a network trains or forecasts
@@ -37,18 +54,74 @@ if TYPE_CHECKING:  # torch loads only where a network trains or forecasts
 logger = logging.getLogger(__name__)
 
 STATS_MODELS = ("AutoARIMA", "AutoETS", "AutoTheta")
-METRICS = ("mase", "mape", "rmse", "mae")
+METRICS = ("mase", "mape", "smape", "rmse", "mae")
 
 
-def origins(last_month: int, folds: int, horizon: int) -> list[int]:
-    """The first test month (month index) of each fold."""
-    return [last_month + 1 - horizon * (folds - k) for k in range(folds)]
+@dataclass(frozen=True)
+class Origin:
+    """Where a fit's training stops and its test months start: at calendar month ``month`` (a month index) for
+    every series, or ``before_end`` months before each series' own end (``fold_alignment: series_end``)."""
+
+    month: int | None = None
+    before_end: int | None = None
+
+    @property
+    def key(self) -> str:
+        """The origin as text: its first test month (``YYYY-MM``), or ``end-<months>``."""
+        return month_text(self.month) if self.month is not None else f"end-{self.before_end}"
+
+    @property
+    def train_end(self) -> str:
+        """The last training month (``YYYY-MM``), or ``end-<months>`` (each series' own)."""
+        return month_text(self.month - 1) if self.month is not None else f"end-{self.before_end}"
+
+    @classmethod
+    def parse(cls, key: str) -> Origin:
+        """The inverse of :attr:`key`."""
+        if key.startswith("end-"):
+            return cls(before_end=int(key.removeprefix("end-")))
+        return cls(month=parse_month(key))
+
+    def cuts(self, panel: Panel) -> np.ndarray:
+        """The first test month of every series of ``panel`` (month indexes)."""
+        if self.month is not None:
+            return np.full(len(panel), self.month, dtype=np.int64)
+        return panel.ends - int(self.before_end)
+
+    @property
+    def order(self) -> int:
+        """Sorts origins earliest first."""
+        return self.month if self.month is not None else -int(self.before_end)
+
+    def earlier(self) -> Origin:
+        """The same fit a month earlier (its data a month shorter): a warm start's source."""
+        return Origin(month=self.month - 1) if self.month is not None else self
 
 
-def fold_split(panel: Panel, origin: int, horizon: int) -> tuple[Panel, np.ndarray]:
-    """The series holding the ``horizon`` months from ``origin``, cut before it, and those months (n, horizon)."""
-    positions, actual = panel.window(origin, horizon)
-    return panel.subset(positions).cut(origin), actual
+def origins(panel: Panel, cfg: Config) -> list[Origin]:
+    """The origin of each backtest fold, earliest first."""
+    gaps = [cfg.horizon * (cfg.folds - k) for k in range(cfg.folds)]
+    if cfg.fold_alignment == "series_end":
+        return [Origin(before_end=gap) for gap in gaps]
+    return [Origin(month=panel.last_month + 1 - gap) for gap in gaps]
+
+
+def final_origin(panel: Panel, cfg: Config) -> Origin:
+    """Where the final model's training stops: before the last ``holdout`` months (of every series, with
+    ``series_end`` folds)."""
+    if cfg.fold_alignment == "series_end":
+        return Origin(before_end=cfg.holdout)
+    return Origin(month=panel.last_month + 1 - cfg.holdout)
+
+
+def fold_split(panel: Panel, origin: Origin, horizon: int, season_length: int) -> tuple[Panel, np.ndarray]:
+    """The series scored from ``origin`` (holding its ``horizon`` months, and before them more than a season of
+    months that change from year to year), cut before it, and those months (n, horizon)."""
+    cuts = origin.cuts(panel)
+    positions, actual = panel.window(cuts, horizon)
+    train = panel.subset(positions).cut(cuts[positions])
+    scored = [i for i in range(len(train)) if not flat(train.values_of(i), season_length)]
+    return train.subset(scored), actual[scored]
 
 
 def stats_forecasts(train: Panel, steps: int, season_length: int, levels: Sequence[int] = (80, 95)
@@ -85,10 +158,11 @@ def forecast_models(forecaster: Forecaster, train: Panel, steps: int, cfg: Confi
     the models that bring their own (statsforecast's); the LSTM's and seasonal naive's come from the backtest
     residuals (:func:`summarize`)."""
     histories = list(train)
-    out = {LSTM: forecast_windows(forecaster.predict, last_windows(histories, forecaster.lookback), steps),
-           NAIVE: np.stack([seasonal_naive(h, steps, cfg.season_length) for h in histories])}
+    out = {LSTM: forecaster.forecast(histories, steps, cfg.season_length, cfg.value_domain)[0],
+           NAIVE: np.stack([seasonal_naive(h, steps, cfg.season_length) for h in histories]) if histories
+           else np.zeros((0, steps))}
     bounds: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
-    if stats_baselines:
+    if stats_baselines and histories:
         forecasts, bounds = stats_forecasts(train, steps, cfg.season_length, cfg.levels)
         out |= forecasts
     return out, bounds
@@ -113,25 +187,25 @@ class OriginFit:
     seconds: float  # wall-clock seconds of the whole fit (features and every network): what the fit costs
 
 
-def fit_origin(panel: Panel, origin: int, cfg: Config, start: list[dict[str, Any]] | None = None) -> OriginFit:
+def fit_origin(panel: Panel, origin: Origin, cfg: Config, start: list[dict[str, Any]] | None = None) -> OriginFit:
     """Fit one global model on the months of every series of ``panel`` before ``origin`` (from ``start``'s
     weights when given: a warm start)."""
     from pipeline.model.train import fit_forecaster  # torch loads only where a network trains
 
     started = time.perf_counter()
-    forecaster, histories = fit_forecaster(panel.cut(origin), cfg, start)
+    forecaster, histories = fit_forecaster(panel.cut(origin.cuts(panel)), cfg, start)
     return OriginFit(forecaster, histories, time.perf_counter() - started)
 
 
-def score_fold(fitted: OriginFit, panel: Panel, fold: int, origin: int, cfg: Config,
+def score_fold(fitted: OriginFit, panel: Panel, fold: int, origin: Origin, cfg: Config,
                stats_baselines: bool = False) -> dict[str, Any]:
     """Score a fit and the baselines on the ``horizon`` months from ``origin``, series by series: the fold's
     record (:func:`fold_result`) with the fit's seconds and best epochs. The DAG's fits and :func:`run_fold` both
     score here."""
-    train, actual = fold_split(panel, origin, cfg.horizon)
+    train, actual = fold_split(panel, origin, cfg.horizon, cfg.season_length)
     forecasts, bounds = forecast_models(fitted.forecaster, train, cfg.horizon, cfg, stats_baselines)
-    result = fold_result(fold, origin, train, actual, forecasts, cfg.season_length, bounds)
-    means = {m: round(float(np.mean(s["mase"])), 3) for m, s in result["scores"].items()}
+    result = fold_result(fold, origin, train, actual, forecasts, cfg, bounds)
+    means = {m: round(float(np.mean(s["mase"])), 3) if s["mase"] else None for m, s in result["scores"].items()}
     logger.info("fold %d (train to %s, %d series): mean MASE %s (fit %.1fs)", fold, result["train_end"], len(train),
                 means, fitted.seconds)
     return result | {"train_seconds": fitted.seconds, "best_epochs": [h.best_epoch for h in fitted.histories]}
@@ -142,20 +216,25 @@ def run_fold(panel: Panel, cfg: Config, fold: int, stats_baselines: bool = False
     baselines on its test months, series by series."""
     if not 0 <= fold < cfg.folds:
         raise ValueError(f"fold {fold} is not in 0..{cfg.folds - 1}")
-    origin = origins(panel.last_month, cfg.folds, cfg.horizon)[fold]
+    origin = origins(panel, cfg)[fold]
     return score_fold(fit_origin(panel, origin, cfg), panel, fold, origin, cfg, stats_baselines)
 
 
-def fold_result(fold: int, origin: int, train: Panel, actual: np.ndarray, forecasts: dict[str, np.ndarray],
-                season_length: int, bounds: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] | None = None
+def fold_result(fold: int, origin: Origin, train: Panel, actual: np.ndarray, forecasts: dict[str, np.ndarray],
+                cfg: Config, bounds: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] | None = None
                 ) -> dict[str, Any]:
-    """A fold's record: its months, its series with their scales, each model's per-series scores and forecasts
-    (and intervals, for the models that bring their own), the actuals."""
+    """A fold's record: its months, its series with their kinds and scales, each model's per-series scores and
+    forecasts (and intervals, for the models that bring their own), the actuals."""
+    season_length = cfg.season_length
     histories = list(train)
     mase_scales = np.array([mase_scale(h, season_length) for h in histories])
-    return {"fold": fold, "train_end": month_text(origin - 1), "test_start": month_text(origin),
-            "test_end": month_text(origin + actual.shape[1] - 1), "series": list(train.ids),
-            "mase_scales": mase_scales.tolist(), "log_scales": [log_scale(h, season_length) for h in histories],
+    kinds = domains.kinds(histories, cfg.value_domain)
+    test_end = (month_text(origin.month + actual.shape[1] - 1) if origin.month is not None
+                else f"end-{origin.before_end - actual.shape[1]}")
+    return {"fold": fold, "train_end": origin.train_end, "test_start": origin.key, "test_end": test_end,
+            "series": list(train.ids), "kinds": kinds.tolist(), "mase_scales": mase_scales.tolist(),
+            "interval_scales": [interval_scale(h, season_length, kind == domains.POSITIVE)
+                                for h, kind in zip(histories, kinds, strict=True)],
             "scores": score(train, actual, forecasts, season_length, mase_scales),
             "forecasts": {m: f.round(6).tolist() for m, f in forecasts.items()}, "actual": actual.tolist(),
             "intervals": {m: {str(level): {"lower": lo.round(6).tolist(), "upper": hi.round(6).tolist()}
@@ -168,6 +247,10 @@ def summarize(results: list[dict[str, Any]], levels: Sequence[int] = (80, 95)) -
     seasonal naive there (its published forecast then falls back to seasonal naive). Intervals: the LSTM's and
     seasonal naive's calibrated on the residuals of every fold (``calibration``, what the published model uses)
     and scored fold by fold with a calibration on the other folds (cross-conformal), beside the baselines' own."""
+    if not any(r["series"] for r in results):
+        raise ConfigError("no series holds the months of any backtest fold (the fold's horizon months and, before "
+                          "them, more than a season that changes from year to year): use fewer folds or a shorter "
+                          "horizon")
     models = list(results[0]["scores"])
     folds = sorted({r["fold"] for r in results})
     rows: dict[str, dict[str, list[float]]] = {}  # series -> "model.metric" -> values over folds
@@ -188,34 +271,34 @@ def summarize(results: list[dict[str, Any]], levels: Sequence[int] = (80, 95)) -
                         row.setdefault(f"{m}.{k}", []).append(r["scores"][m][k][i])
                 for (m, key), values in interval_rows.get((fold, r["train_end"], series), {}).items():
                     row.setdefault(f"{m}.{key}", []).append(values)
-        fold_means = {m: {k: float(np.mean(v)) for k, v in fold_scores[m].items()} for m in models}
+        fold_means = {m: {k: mean_defined(v) for k, v in fold_scores[m].items()} for m in models}
         fold_rows = {key: scores for key, scores in interval_rows.items() if key[0] == fold}
         for (m, k), value in _interval_means(fold_rows).items():
             fold_means.setdefault(m, {})[k] = value
         per_fold.append({"fold": fold, "train_end": parts[0]["train_end"],
                          "series": len(fold_scores[models[0]]["mase"]), **fold_means})
-    per_series = {series: {key: float(np.mean(values)) for key, values in row.items()} for series, row in rows.items()}
+    per_series = {series: {key: mean_defined(values) for key, values in row.items()} for series, row in rows.items()}
     for row in per_series.values():
         row["fallback"] = bool(row[f"{LSTM}.mase"] >= row[f"{NAIVE}.mase"])
-    mean = {m: {k: float(np.mean(pooled[m][k])) for k in METRICS} for m in models}
+    mean = {m: {k: mean_defined(pooled[m][k]) for k in METRICS} for m in models}
     for key, values in _interval_means(interval_rows).items():
         mean.setdefault(key[0], {})[key[1]] = values
     lstm = np.array(pooled[LSTM]["mase"])
     shares = {f"share_beats_{m.lower()}": float(np.mean(lstm < np.array(pooled[m]["mase"])))
               for m in models if m != LSTM}
     return {"folds": len(folds), "series": len(per_series), "mean": mean, "levels": list(levels),
-            "median_mase": {m: float(np.median(pooled[m]["mase"])) for m in models},
+            "median_mase": {m: mean_defined(pooled[m]["mase"], np.median) for m in models},
             "per_fold": per_fold, "per_series": per_series, **shares,
             "calibration": {m: calibrate(_residuals(results, m), levels).to_dict() for m in (LSTM, NAIVE)},
             "fallback": sorted(s for s, row in per_series.items() if row["fallback"]),
-            "lstm_beats_naive_every_fold": all(f[LSTM]["mase"] < f[NAIVE]["mase"] for f in per_fold),
+            "lstm_beats_naive_every_fold": all(f[LSTM]["mase"] < f[NAIVE]["mase"] for f in per_fold if f["series"]),
             "train_seconds_mean": float(np.mean([r.get("train_seconds", 0.0) for r in results]))}
 
 
 def _residuals(results: list[dict[str, Any]], model: str) -> np.ndarray:
     """The scaled log residuals of ``model`` over every series of ``results``: (series-folds, months)."""
-    parts = [scaled_residuals(np.array(r["actual"]), np.array(r["forecasts"][model]), np.array(r["log_scales"]))
-             for r in results if r["series"]]
+    parts = [scaled_residuals(np.array(r["actual"]), np.array(r["forecasts"][model]), np.array(r["interval_scales"]),
+                              np.array(r["kinds"], dtype=object)) for r in results if r["series"]]
     return np.concatenate(parts) if parts else np.zeros((0, 1))
 
 
@@ -233,7 +316,8 @@ def _interval_scores(results: list[dict[str, Any]], levels: Sequence[int]
         bounds: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
         for model in (LSTM, NAIVE) if calibrations else ():
             bounds[model] = calibrations[model, r["fold"]].bounds(np.array(r["forecasts"][model]),
-                                                                 np.array(r["log_scales"]))
+                                                                 np.array(r["interval_scales"]),
+                                                                 np.array(r["kinds"], dtype=object))
         for model, by_level in r.get("intervals", {}).items():
             bounds[model] = {int(level): (np.array(b["lower"]), np.array(b["upper"])) for level, b in by_level.items()}
         for model, by_level in bounds.items():
@@ -286,13 +370,13 @@ def fold_key(panel: Panel, cfg: Config, fold: int, stats_baselines: bool) -> str
     versions of the libraries that compute it (a torch or numpy upgrade refits)."""
     from pipeline import settings
 
-    origin = origins(panel.last_month, cfg.folds, cfg.horizon)[fold]
-    _, actual = fold_split(panel, origin, cfg.horizon)
-    facts = {"model": cfg.model_settings(), "origin": origin, "horizon": cfg.horizon, "stats": stats_baselines,
+    origin = origins(panel, cfg)[fold]
+    _, actual = fold_split(panel, origin, cfg.horizon, cfg.season_length)
+    facts = {"model": cfg.model_settings(), "origin": origin.key, "horizon": cfg.horizon, "stats": stats_baselines,
              "threads": settings.torch_threads(), "code": _code_digest(),
              "libraries": library_versions(stats_baselines)}
     digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode())
-    digest.update(panel.cut(origin).sha256.encode())  # the months the fit trains on
+    digest.update(panel.cut(origin.cuts(panel)).sha256.encode())  # the months the fit trains on
     digest.update(np.ascontiguousarray(actual, dtype=float).tobytes())
     return digest.hexdigest()
 

@@ -9,8 +9,8 @@ import numpy as np
 
 from pipeline.config import Config
 from pipeline.data.panel import Panel
-from pipeline.metrics import mase_scale, seasonal_naive
-from pipeline.scoring.backtest import METRICS, NAIVE, fold_split, score
+from pipeline.metrics import mase_scale, mean_defined, seasonal_naive
+from pipeline.scoring.backtest import METRICS, NAIVE, final_origin, fold_split, score
 from pipeline.scoring.intervals import interval_scores
 
 PUBLISHED = "published"
@@ -21,8 +21,8 @@ def holdout_scores(model: Any, panel: Panel, cfg: Config) -> dict[str, Any]:
     months before them, and seasonal naive's: per-series scores (with the published intervals' coverage, width and
     interval score when it has intervals), forecasts and actuals. ``model`` forecasts a history panel (the
     candidate's :class:`ShardedForecaster` or a registered version's ``Published``)."""
-    origin = panel.last_month + 1 - cfg.holdout
-    history, actual = fold_split(panel, origin, cfg.holdout)
+    origin = final_origin(panel, cfg)
+    history, actual = fold_split(panel, origin, cfg.holdout, cfg.season_length)
     table = model.forecast(history, cfg.holdout)
 
     def column(name: str) -> np.ndarray:
@@ -37,13 +37,12 @@ def holdout_scores(model: Any, panel: Panel, cfg: Config) -> dict[str, Any]:
     for level, (lower, upper) in bands.items():
         scores[PUBLISHED] |= {k: v.tolist() for k, v in interval_scores(actual, lower, upper, level,
                                                                           mase_scales).items()}
-    return {"series": history.ids, "origin": origin, "actual": actual, "forecasts": forecasts, "bands": bands,
-            "scores": scores}
+    return {"series": history.ids, "origin": origin.key, "starts": history.ends.tolist(), "actual": actual,
+            "forecasts": forecasts, "bands": bands, "scores": scores}
 
 
 def holdout_metrics(holdout: dict[str, Any]) -> dict[str, float]:
     """The run's holdout metrics: ``holdout_<metric>`` means over the series of the published forecast (intervals'
     scores over the series that have them), ``baseline_<metric>`` seasonal naive's."""
-    scores = {f"holdout_{k}": float(np.mean(v) if k in METRICS else np.nanmean(v))
-              for k, v in holdout["scores"][PUBLISHED].items()}
-    return scores | {f"baseline_{k}": float(np.mean(v)) for k, v in holdout["scores"][NAIVE].items() if k in METRICS}
+    scores = {f"holdout_{k}": mean_defined(v) for k, v in holdout["scores"][PUBLISHED].items()}
+    return scores | {f"baseline_{k}": mean_defined(v) for k, v in holdout["scores"][NAIVE].items() if k in METRICS}

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipeline import domains
 from pipeline.data.panel import Panel
 from pipeline.io import read_json, write_json, write_text
 from pipeline.months import month_text
@@ -42,7 +43,8 @@ def evaluate(ctx: RunContext | Mapping[str, Any], fit_paths: list[str]) -> str:
     forecasters = [Forecaster.load(r["final"]["files"]["weights"], r["final"]["files"]["spec"]) for r in finals]
     candidate = ShardedForecaster(forecasters, read_json(paths.shards)["bounds"], cfg.season_length, cfg.horizon,
                                   set(summary["fallback"]),
-                                  {m: Calibration.from_dict(c) for m, c in summary["calibration"].items()})
+                                  {m: Calibration.from_dict(c) for m, c in summary["calibration"].items()},
+                                  cfg.value_domain, domains.of_panel(panel, cfg.value_domain))
 
     holdout = holdout_scores(candidate, panel, cfg)
     scores = holdout_metrics(holdout)

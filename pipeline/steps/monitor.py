@@ -39,7 +39,8 @@ def monitor(ctx: RunContext | Mapping[str, Any]) -> str:
     months = panel.last_month - int(panel.starts.min()) + 1  # the calendar months the data covers
     months_added = months_between(previous_month, ctx.data_month) if previous_month else months
     recent = months_added if previous_month else cfg.season_length  # first run: compare the last season
-    found = checks.panel_drift(panel, max(recent, 1), cfg.season_length, cfg.drift_level_z, cfg.drift_seasonal_corr)
+    found = checks.panel_drift(panel, max(recent, 1), cfg.season_length, cfg.drift_level_z, cfg.drift_seasonal_corr,
+                               cfg.value_domain)
 
     path = write_json(ctx.paths.monitor, {"live": live, "drift": found, "previous_data_month": previous_month,
                                           "months_added": months_added})

@@ -65,8 +65,7 @@ def validate(ctx: RunContext | Mapping[str, Any]) -> RunContext:
 
     ctx = RunContext.of(ctx)
     cfg, paths = ctx.cfg, ctx.paths
-    panel, report = vd.validate(ig.read_snapshot(paths.snapshot), cfg.min_rows, cfg.season_length,
-                                cfg.max_quarantine_share)
+    panel, report = vd.validate(ig.read_snapshot(paths.snapshot), cfg)
     write_json(paths.validation_report, report)
     quarantine = pd.DataFrame(report["quarantine"], columns=QUARANTINE_COLUMNS)
     write_text(paths.quarantine, quarantine.to_csv(index=False))
@@ -74,7 +73,12 @@ def validate(ctx: RunContext | Mapping[str, Any]) -> RunContext:
         mlflow.log_artifact(str(paths.validation_report), "validation")
         mlflow.log_artifact(str(paths.quarantine), "validation")
         mlflow.set_tag("validation", report["status"])
-        mlflow.log_metrics({f"series_{k}": float(v) for k, v in report["series"].items()})
+        domain = report["value_domain"]
+        mlflow.set_tag("value_domain", f"{domain['domain']} ({domain['setting']})")
+        mlflow.log_metrics({f"series_{k}": float(v) for k, v in report["series"].items()}
+                           | {f"series_{k}": float(v) for k, v in domain["series"].items()}
+                           | {"series_flat": float(report["flat"]["series"]),
+                              "data_anomalies": float(len(report["anomalies"]))})
         if len(quarantine):
             mlflow.log_table(quarantine, "validation/quarantine.json")
         if report["status"] == "failed":
@@ -96,12 +100,12 @@ def plan(ctx: RunContext | Mapping[str, Any]) -> list[dict[str, Any]]:
     cfg = ctx.cfg
     panel = Panel.load(ctx.paths.panel)
     parts = shards(panel.ids, cfg.shard_size)
-    by_origin: dict[int, dict[str, Any]] = {}
-    for fold, origin in enumerate(bt.origins(panel.last_month, cfg.folds, cfg.horizon)):
+    by_origin: dict[bt.Origin, dict[str, Any]] = {}
+    for fold, origin in enumerate(bt.origins(panel, cfg)):
         by_origin.setdefault(origin, {"folds": [], "final": False})["folds"].append(fold)
-    by_origin.setdefault(panel.last_month + 1 - cfg.holdout, {"folds": [], "final": False})["final"] = True
-    jobs = [{"shard": k, "origin": origin, "train_end": month_text(origin - 1), **spec}
-            for k in range(len(parts)) for origin, spec in sorted(by_origin.items())]
+    by_origin.setdefault(bt.final_origin(panel, cfg), {"folds": [], "final": False})["final"] = True
+    jobs = [{"shard": k, "origin": origin.key, "train_end": origin.train_end, **spec}
+            for k in range(len(parts)) for origin, spec in sorted(by_origin.items(), key=lambda item: item[0].order)]
     if len(jobs) > cfg.max_mapped_tasks:
         raise ConfigError(f"{len(parts)} shards x {len(by_origin)} training origins = {len(jobs)} mapped tasks, over "
                           f"max_mapped_tasks {cfg.max_mapped_tasks} (Airflow's max_map_length): raise shard_size to "

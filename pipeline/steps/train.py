@@ -11,7 +11,7 @@ import pandas as pd
 
 from pipeline.data.panel import Panel
 from pipeline.io import read_json, write_json, write_text
-from pipeline.months import month_text, parse_month
+from pipeline.months import parse_month
 from pipeline.ops import tracking
 from pipeline.scoring import backtest as bt
 from pipeline.steps.context import RunContext
@@ -27,25 +27,25 @@ def fit(ctx: RunContext | Mapping[str, Any], job: Mapping[str, Any]) -> str:
 
     ctx = RunContext.of(ctx)
     cfg, paths = ctx.cfg, ctx.paths
-    shard, origin = int(job["shard"]), int(job["origin"])
+    shard, origin = int(job["shard"]), bt.Origin.parse(job["origin"])
     panel, parts = Panel.load(paths.panel), read_json(paths.shards)["shards"]
     part = panel.subset([panel.position(sid) for sid in parts[shard]])  # as plan assigned them
-    logger.info("shard %d: %d series, training to %s", shard, len(part), month_text(origin - 1))
+    logger.info("shard %d: %d series, training to %s", shard, len(part), origin.train_end)
     weights = warm.folder(cfg, shard, len(parts))
     data_month = parse_month(ctx.data_month)
-    start = warm.load(weights, origin - 1, data_month, cfg.networks) if cfg.warm_start else None
+    start = warm.load(weights, origin.earlier().train_end, data_month - 1, cfg.networks) if cfg.warm_start else None
     fitted = bt.fit_origin(part, origin, cfg, start.weights if start else None)
     if cfg.warm_start:
-        warm.save(weights, origin - 1, data_month, fitted.forecaster.nets)
+        warm.save(weights, origin.train_end, data_month, fitted.forecaster.nets)
     result: dict[str, Any] = {
-        "shard": shard, "origin": month_text(origin), "train_seconds": fitted.seconds,
+        "shard": shard, "origin": origin.key, "train_seconds": fitted.seconds,
         "folds": [bt.score_fold(fitted, part, fold, origin, cfg, cfg.stats_baselines) for fold in job["folds"]],
         "warm_start": {"source": start.source, "sha256": start.sha256} if start else None}
     if job["final"]:
         files = fitted.forecaster.save(paths.shard_model(shard))
         result["final"] = {"files": files, "curves": _curves(fitted), "seconds": fitted.seconds,
                            "best_epochs": [h.best_epoch for h in fitted.histories]}
-    return str(write_json(paths.fit(shard, month_text(origin)), result))
+    return str(write_json(paths.fit(shard, origin.key), result))
 
 
 def _curves(fitted: bt.OriginFit) -> dict[str, list[float]]:

@@ -11,10 +11,31 @@ def test_defaults():
     assert (cfg.preset, cfg.log_transform, cfg.relative_windows, cfg.output_steps) == ("lstm-direct", True, True, 12)
     # the seasonal view reads 6 year-over-year changes: 18 months, more than the 12-month relative view
     assert (cfg.lookback, cfg.seasonal_lookback, cfg.input_months) == (12, 6, 18)
-    assert cfg.min_rows == cfg.input_months + cfg.output_steps + cfg.val_size + 36
+    assert (cfg.value_domain, cfg.fold_alignment, cfg.min_series_months, cfg.inactive_after) == (
+        "auto", "calendar", 24, 12)
     assert load_config(overrides={"seasonal_lookback": 0}).input_months == 12
     assert cfg.experiment_name == "lstm-monthly-retraining"
     assert cfg.registered_model_name == "air_passengers_lstm"
+
+
+def test_a_panel_gets_the_global_model_unless_a_preset_is_named(tmp_path):
+    assert load_config().preset == "lstm-direct"
+    panel = load_config(overrides={"series_column": "id"})
+    assert (panel.preset, panel.seasonal_lookback, panel.mase_loss) == ("lstm-global", 24, True)
+    assert load_config(overrides={"series_column": "id", "preset": "lstm-direct"}).preset == "lstm-direct"
+    path = tmp_path / "deployment.yaml"
+    path.write_text("series_column: id\npreset: ''\n")  # empty: chosen by the data's shape
+    assert load_config(path).preset == "lstm-global"
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"value_domain": "signed"}, "'value_domain' must be one of auto, positive, nonnegative, real"),
+    ({"fold_alignment": "end"}, "'fold_alignment' must be one of calendar, series_end"),
+    ({"min_series_months": 12}, "'min_series_months' must be above season_length \\(12\\)"),
+])
+def test_shape_settings_are_checked(values, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=values)
 
 
 def test_presets_reproduce_the_two_setups():
@@ -135,7 +156,8 @@ def test_each_setting_is_declared_once_with_its_facts():
     assert BOUNDS["epochs"] == (1, 5000) and "csv_path" in OPERATOR_KEYS and "epochs" in TRIGGER_KEYS
     assert {"lookback", "shard_size", "precision"} <= set(MODEL_KEYS) and "holdout" not in MODEL_KEYS
     assert LEGACY_MODEL_SETTINGS == {"seasonal_lookback": 0, "windows_per_series": 0, "mase_loss": False,
-                                     "warm_start": False, "warm_epochs": 0, "precision": "fp32"}
+                                     "warm_start": False, "warm_epochs": 0, "precision": "fp32",
+                                     "value_domain": "positive"}
     assert all(s.doc for s in SETTINGS.values())
 
 
@@ -145,4 +167,5 @@ def test_the_presets_set_model_settings_only():
     for name, values in presets().items():
         assert set(values) <= set(config.MODEL_KEYS), name
     assert "presets:" in (config.resources.files("pipeline") / "defaults.yaml").read_text()
-    assert load_config().to_dict() == Config().to_dict(), "lstm-direct is the declared defaults"
+    assert load_config().to_dict() == {**Config().to_dict(), "preset": "lstm-direct"}, \
+        "lstm-direct is the declared defaults"

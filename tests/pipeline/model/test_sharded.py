@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from pipeline.data.panel import shard_bounds, shard_for, shards
@@ -34,14 +35,48 @@ def test_each_series_is_forecast_by_its_shard_or_falls_back():
     assert len(model.forecast(history, 7)) == 28, "past the networks' 3 months, recursively"
 
 
-def test_too_short_a_history_for_the_network_is_forecast_by_seasonal_naive_and_says_so():
-    history = panel_of(seasonal_series(14), seasonal_series(36, seed=1), ids=["short", "long"])
+def test_a_short_history_is_backcast_for_the_network_and_below_a_season_and_a_month_falls_back():
+    history = panel_of(seasonal_series(12), seasonal_series(14, seed=1), seasonal_series(36, seed=2),
+                       ids=["year", "short", "long"])
     model = _model(history.ids)
     table = model.forecast(history)
-    assert set(table.loc[table["series"] == "short", "model"]) == {"seasonal_naive"}
-    assert set(table.loc[table["series"] == "long", "model"]) == {"lstm"}
+    used = table.groupby("series")["model"].first().to_dict()
+    assert used == {"year": "seasonal_naive", "short": "lstm", "long": "lstm"}
+    np.testing.assert_allclose(table.loc[table["series"] == "year", "forecast"],
+                               seasonal_naive(history.values_of(0), 3, 12))
+    # the 14 months read as 18: the first season repeated before them (no change from year to year)
+    short = history.values_of(1)
+    network = model.shards[shard_for("short", model.bounds)]
+    window = np.concatenate([short[8:12], short])[None, -network.lookback:]  # 4 months before: months 9-12
+    np.testing.assert_allclose(table.loc[table["series"] == "short", "forecast"], network.predict(window)[0],
+                               rtol=1e-6)
     with pytest.raises(ValueError, match="fewer than 12 months"):
         model.forecast(panel_of(seasonal_series(8)))
+
+
+def test_zeros_negative_values_and_unchanging_series_are_forecast_in_their_domain():
+    from pipeline.model.calibration import calibrate
+
+    t = np.arange(48)
+    counts = np.where(t % 12 < 3, 0.0, 40.0 + 20 * np.sin(2 * np.pi * t / 12) + t)  # no sales in winter
+    celsius = 8.0 + 12.0 * np.sin(2 * np.pi * (t - 3) / 12) + 0.05 * t  # below zero in winter
+    unchanging = np.tile(np.arange(1.0, 13.0), 4)  # the same every year
+    history = panel_of(*(pd.Series(v, index=pd.date_range("2000-01", periods=48, freq="MS"))
+                         for v in (counts, celsius, unchanging, np.zeros(48))), ids=["counts", "celsius", "same",
+                                                                                      "zeros"])
+    model = _model(history.ids)
+    rng = np.random.default_rng(0)
+    model.calibration = {m: calibrate(rng.normal(0, 1, (60, 3)), (80, 95)) for m in ("lstm", "seasonal_naive")}
+    table = model.forecast(history, 12).set_index("series")
+    assert table.loc["counts", "model"].eq("lstm").all() and (table.loc["counts", "forecast"] >= 0).all()
+    assert (table.loc["counts", "lower_95"] >= 0).all()  # a nonnegative series: never a bound below zero
+    assert table.loc["celsius", "model"].eq("lstm").all() and (table.loc["celsius", "lower_95"] < 0).any()
+    for sid in ("same", "zeros"):  # nothing to learn: the rule repeats the last year, and says so
+        assert table.loc[sid, "model"].eq("seasonal_naive").all()
+        np.testing.assert_allclose(table.loc[sid, "forecast"], history.values_of(history.position(sid))[-12:])
+        assert table.loc[sid, ["lower_95", "upper_95"]].isna().all().all()  # no error to scale an interval by
+    rest = table.loc[["counts", "celsius"], ["forecast", "lower_80", "upper_80", "lower_95", "upper_95"]]
+    assert np.isfinite(rest.to_numpy()).all()
 
 
 def test_save_load_round_trip_checks_every_shards_weights(tmp_path):

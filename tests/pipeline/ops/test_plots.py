@@ -13,7 +13,7 @@ def test_a_runs_figures_are_pngs_named_by_the_run(tmp_path):
     cfg = load_config(overrides=TINY)
     origin = panel.last_month + 1 - 6
     actual = np.stack([panel.values_of(i)[-6:] for i in range(len(panel))])
-    holdout = {"series": panel.ids, "origin": origin, "actual": actual,
+    holdout = {"series": panel.ids, "origin": origin, "starts": [origin] * len(panel), "actual": actual,
                "forecasts": {"published": actual * 1.02},
                "bands": {80: (actual * 0.9, actual * 1.1), 95: (actual * 0.8, actual * 1.2)}}
     future = pd.concat([pd.DataFrame({"series": sid, "month": range(6), "forecast": np.full(6, 100.0),

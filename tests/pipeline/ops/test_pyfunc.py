@@ -2,7 +2,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from pipeline.metrics import log_scale
+from pipeline.metrics import interval_scale
 from pipeline.model.calibration import calibrate
 from pipeline.ops import pyfunc, registry, tracking
 from tests.conftest import panel_of, seasonal_series, untrained_forecaster
@@ -48,7 +48,7 @@ def test_logged_panel_model_round_trips_through_the_registry(state):
             & (table["forecast"] < table["upper_80"]) & (table["upper_80"] < table["upper_95"])).all()
     # the fallback series carries seasonal naive's (wider) calibration, the others the LSTM's
     spread = np.log(table["upper_95"] / table["forecast"])
-    scales = {sid: log_scale(history.values_of(history.position(sid)), 12) for sid in history.ids}
+    scales = {sid: interval_scale(history.values_of(history.position(sid)), 12) for sid in history.ids}
     relative = spread / table["series"].map(scales)
     assert relative[table["series"] == "e"].iloc[0] == pytest.approx(2 * relative[table["series"] == "a"].iloc[0])
     assert set(table.loc[table["series"] == "e", "model"]) == {"seasonal_naive"}, "the fallback series"

@@ -1,22 +1,60 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from pipeline.config import load_config
 from pipeline.months import month_text
-from pipeline.scoring.backtest import LSTM, NAIVE, backtest, fold_split, origins, run_fold, summarize
+from pipeline.scoring.backtest import (
+    LSTM,
+    NAIVE,
+    Origin,
+    backtest,
+    final_origin,
+    fold_split,
+    origins,
+    run_fold,
+    summarize,
+)
 from tests.conftest import DATA, TINY, panel_of, seasonal_series
 
 
 def test_fold_origins_match_the_issue_for_air_passengers():
     from pipeline.data.validate import check_csv
 
-    panel, _ = check_csv(DATA, load_config(), min_rows=39)
-    starts = origins(panel.last_month, 3, 12)
-    assert [month_text(o - 1) for o in starts] == ["1957-12", "1958-12", "1959-12"]
-    train, actual = fold_split(panel, starts[0], 12)
+    cfg = load_config()
+    panel, _ = check_csv(DATA, cfg)
+    starts = origins(panel, cfg)
+    assert [o.train_end for o in starts] == ["1957-12", "1958-12", "1959-12"]
+    assert [o.key for o in starts] == ["1958-01", "1959-01", "1960-01"]
+    assert all(Origin.parse(o.key) == o for o in starts) and final_origin(panel, cfg) == starts[-1]
+    train, actual = fold_split(panel, starts[0], 12, 12)
     assert train.length(0) == 108 and actual.shape == (1, 12) and actual[0, 0] == 340  # January 1958
+
+
+def test_series_end_folds_sit_at_each_series_own_end():
+    cfg = load_config(overrides={"fold_alignment": "series_end", "folds": 2, "horizon": 6})
+    early = seasonal_series(48, start="2000-01", seed=1)  # ends 2003-12
+    late = seasonal_series(30, start="2006-01", seed=2)  # ends 2008-06
+    panel = panel_of(early, late, ids=["early", "late"])
+    first, last = origins(panel, cfg)
+    assert (first.key, last.key, last.train_end) == ("end-12", "end-6", "end-6")
+    assert [month_text(int(m)) for m in first.cuts(panel)] == ["2003-01", "2007-07"]
+    train, actual = fold_split(panel, last, 6, 12)
+    assert train.ids == ["early", "late"] and [train.length(i) for i in range(2)] == [42, 24]
+    np.testing.assert_allclose(actual, [early.to_numpy()[-6:], late.to_numpy()[-6:]])
+    # calendar folds of the same panel: the early series holds no month of them
+    train, _ = fold_split(panel, origins(panel, load_config(overrides={"folds": 2, "horizon": 6}))[1], 6, 12)
+    assert train.ids == ["late"]
+
+
+def test_a_fold_scores_series_with_more_than_a_season_that_changes_before_it():
+    panel = panel_of(seasonal_series(30, seed=1), seasonal_series(19, start="2000-12", seed=2),
+                     seasonal_series(17, start="2001-02", seed=3), pd.Series(np.full(30, 5.0), index=pd.date_range(
+                         "2000-01", periods=30, freq="MS")), ids=["long", "short", "year", "flat"])
+    train, actual = fold_split(panel, Origin(month=panel.last_month - 5), 6, 12)
+    assert train.ids == ["long", "short"] and actual.shape == (2, 6)  # 11 months, or no change: not scored (13: scored)
 
 
 @pytest.mark.slow
@@ -31,7 +69,8 @@ def test_backtest_scores_every_series_of_a_panel_beside_the_baseline():
     summary = summarize([run_fold(panel, cfg, 0), result])
     assert summary["folds"] == 2 and summary["series"] == 2
     # each fold's intervals calibrated on the other fold: 2 series x 6 months, enough for 80 %, not for 95 % (19)
-    assert set(summary["mean"][LSTM]) == {"mape", "rmse", "mae", "mase", "coverage_80", "width_80", "msis_80"}
+    assert set(summary["mean"][LSTM]) == {"mape", "smape", "rmse", "mae", "mase", "coverage_80", "width_80",
+                                          "msis_80"}
     assert 0 <= summary["mean"][LSTM]["coverage_80"] <= 1 and summary["calibration"][LSTM]["scheme"] == "pooled"
     assert "coverage_80" in summary["per_fold"][0][LSTM] and "lstm.coverage_80" in summary["per_series"]["small"]
     # published intervals are calibrated on both folds: 24 residuals, enough for 95 % too
@@ -47,14 +86,17 @@ def test_backtest_scores_every_series_of_a_panel_beside_the_baseline():
 
 def test_summary_of_a_lost_series_marks_it_for_fallback():
     fold = {"fold": 0, "train_end": "2000-12", "series": ["won", "lost"], "train_seconds": 1.0,
-            "scores": {LSTM: {k: [0.5, 2.0] for k in ("mase", "mape", "rmse", "mae")},
-                       NAIVE: {k: [1.0, 1.0] for k in ("mase", "mape", "rmse", "mae")}},
+            "scores": {LSTM: {k: [0.5, 2.0] for k in ("mase", "mape", "smape", "rmse", "mae")},
+                       NAIVE: {k: [1.0, 1.0] for k in ("mase", "mape", "smape", "rmse", "mae")}},
             "actual": [[10.0, 11.0], [5.0, 6.0]], "forecasts": {LSTM: [[10.0, 11.0], [5.0, 6.0]],
                                                                 NAIVE: [[10.0, 11.0], [5.0, 6.0]]},
-            "log_scales": [0.1, 0.1], "mase_scales": [1.0, 1.0], "intervals": {}}
+            "kinds": ["positive", "positive"], "interval_scales": [0.1, 0.1], "mase_scales": [1.0, 1.0],
+            "intervals": {}}
+    fold["scores"][LSTM]["mape"] = [float("nan"), 4.0]  # a zero month: MAPE is undefined there, not infinite
     summary = summarize([fold])
     assert summary["fallback"] == ["lost"] and summary["share_beats_seasonal_naive"] == 0.5
     assert summary["mean"][LSTM]["mase"] == 1.25 and summary["median_mase"][LSTM] == 1.25
+    assert summary["mean"][LSTM]["mape"] == 4.0
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@ import pytest
 
 from pipeline.config import load_config
 from pipeline.metrics import seasonal_naive
+from pipeline.months import month_text
 from pipeline.scoring.holdout import PUBLISHED, holdout_metrics, holdout_scores
 from tests.conftest import TINY, Oracle, panel_of, seasonal_series
 
@@ -11,9 +12,10 @@ def test_a_perfect_forecast_scores_zero_beside_seasonal_naive():
     panel = panel_of(seasonal_series(60, seed=1), seasonal_series(60, level=50.0, seed=2))
     cfg = load_config(overrides={**TINY, "interval_levels": "80"})  # holdout 6
     holdout = holdout_scores(Oracle(panel, band=0.1), panel, cfg)
-    assert holdout["origin"] == panel.last_month + 1 - 6 and holdout["actual"].shape == (2, 6)
+    assert holdout["origin"] == month_text(panel.last_month + 1 - 6) and holdout["actual"].shape == (2, 6)
+    assert holdout["starts"] == [panel.last_month + 1 - 6] * 2
     np.testing.assert_allclose(holdout["forecasts"][PUBLISHED], holdout["actual"])
-    history = panel.cut(holdout["origin"])
+    history = panel.cut(panel.last_month + 1 - 6)
     np.testing.assert_allclose(holdout["forecasts"]["seasonal_naive"][1],
                                seasonal_naive(history.values_of(1), 6, 12))
     scores = holdout_metrics(holdout)
