@@ -31,7 +31,7 @@ started = time.perf_counter()
 outcome = "imports only"
 if path != "-":
     try:
-        series, report = check_csv(path, load_config(overrides={"max_file_mb": max_mb}), min_rows=39)
+        series, report = check_csv(path, load_config(overrides={"max_file_mb": max_mb}), min_months=39)
         outcome = f"{report['status']}: {len(series)} months" if report["status"] == "passed" else (
             "refused: " + report["errors"][0]["message"][:70] + f" (+{len(report['errors']) - 1} more)")
     except DataValidationError as exc:

@@ -121,12 +121,13 @@ def with_stats(results: list[dict], panel: Panel) -> list[dict]:
     for fold in sorted({r["fold"] for r in results}):
         parts = [r for r in results if r["fold"] == fold]
         ids = [s for r in parts for s in r["series"]]
-        origin = bt.origins(panel.last_month, cfg.folds, cfg.horizon)[fold]
-        train, actual = bt.fold_split(panel.subset([panel.position(s) for s in ids]), origin, cfg.horizon)
+        origin = bt.origins(panel, cfg)[fold]
+        train, actual = bt.fold_split(panel.subset([panel.position(s) for s in ids]), origin, cfg.horizon,
+                                      cfg.season_length)
         started = time.perf_counter()
         forecasts, bounds = bt.stats_forecasts(train, cfg.horizon, cfg.season_length, cfg.levels)
         print(f"fold {fold}: statsforecast {time.perf_counter() - started:.0f}s", file=sys.stderr)
-        stats = bt.fold_result(fold, origin, train, actual, forecasts, cfg.season_length, bounds)
+        stats = bt.fold_result(fold, origin, train, actual, forecasts, cfg, bounds)
         merged = {**stats, "scores": {m: {k: [v for r in parts for v in r["scores"][m][k]] for k in bt.METRICS}
                                       for m in parts[0]["scores"]} | stats["scores"],
                   "forecasts": {m: [row for r in parts for row in r["forecasts"][m]] for m in parts[0]["forecasts"]}

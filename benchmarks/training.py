@@ -62,7 +62,7 @@ def main() -> int:
                                    ("precision", args.precision)) if v}
     cfg = load_config(overrides=overrides)
     panel = single(series)
-    train, _ = fold_split(panel, origins(panel.last_month, cfg.folds, cfg.horizon)[-1], cfg.horizon)
+    train, _ = fold_split(panel, origins(panel, cfg)[-1], cfg.horizon, cfg.season_length)
     views = build_views(train, cfg)
     started = time.perf_counter()
     _, histories = fit_ensemble(views, cfg)  # the pipeline's own call: members side by side on the threads

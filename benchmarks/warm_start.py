@@ -38,7 +38,7 @@ def month_run(cfg: Config, month: pd.Period, state: Path) -> dict[str, float]:
                            mlflow_run_id="", data_month=str(month), source=str(ROOT / cfg.csv_path), data_sha256="")
     as_of = (month + 1).to_timestamp().strftime("%Y-%m-%d")
     snap = ig.ingest(ROOT / cfg.csv_path, ctx.paths.snapshot, cfg, as_of)
-    panel, _ = vd.validate(ig.read_snapshot(snap.path), cfg.min_rows, cfg.season_length, cfg.max_quarantine_share)
+    panel, _ = vd.validate(ig.read_snapshot(snap.path), cfg)
     panel.save(ctx.paths.panel)
     started = time.perf_counter()
     fits = [read_json(steps.fit(ctx, job)) for job in steps.plan(ctx)]

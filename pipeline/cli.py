@@ -74,8 +74,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
                                       error["row"] and f"row {error['row']}",
                                       error["column"] and f"column '{error['column']}'") if p)
         print(f"ERROR {where}: {error['message']}", file=sys.stderr)
-    for item in report.get("quarantine", []) if report["status"] == "passed" else []:
-        print(f"QUARANTINED series {item['series']}: {item['reason']}", file=sys.stderr)
+    if report["status"] == "passed":
+        for key, label in (("quarantine", "QUARANTINED"), ("inactive", "INACTIVE"), ("short", "TOO SHORT")):
+            for item in report.get(key, []):
+                print(f"{label} series {item['series']}: {item['reason']}", file=sys.stderr)
+        for item in report.get("anomalies", []):
+            print(f"LOOK AT {report['file']}, {item['message']}", file=sys.stderr)
+        domain = report["value_domain"]
+        kinds = ", ".join(f"{count} {kind}" for kind, count in domain["series"].items() if count)
+        print(f"values: {domain['domain']} (value_domain {domain['setting']}; series: {kinds})", file=sys.stderr)
     return 1 if report["status"] == "failed" else 0
 
 
@@ -92,13 +99,14 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
         return 0
     print(f"{summary['series']} series, {summary['folds']} folds; means over series-folds")
-    print(f"{'fold':<6}{'train to':<10}{'model':<16}{'MASE':>8}{'median':>8}{'MAPE %':>8}{'RMSE':>12}")
+    print(f"{'fold':<6}{'train to':<10}{'model':<16}{'MASE':>8}{'median':>8}{'MAPE %':>8}{'sMAPE %':>9}{'RMSE':>12}")
     rows = [(str(f["fold"]), f["train_end"], {m: f[m] for m in summary["mean"]}, {}) for f in summary["per_fold"]]
     rows.append(("mean", "", summary["mean"], summary["median_mase"]))
     for fold, train_end, scores, median in rows:
         for model, m in scores.items():
             middle = f"{median[model]:>8.3f}" if model in median else f"{'':>8}"
-            print(f"{fold:<6}{train_end:<10}{model:<16}{m['mase']:>8.3f}{middle}{m['mape']:>8.2f}{m['rmse']:>12.2f}")
+            print(f"{fold:<6}{train_end:<10}{model:<16}{m['mase']:>8.3f}{middle}{m['mape']:>8.2f}{m['smape']:>9.2f}"
+                  f"{m['rmse']:>12.2f}")
     for key, value in summary.items():
         if key.startswith("share_beats_"):
             print(f"LSTM better than {key.removeprefix('share_beats_')} on {value:.0%} of series-folds")

@@ -14,6 +14,7 @@ With all off this is the article's scaling (fitted on the training months only, 
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,7 +32,10 @@ from pipeline.metrics import flat, seasonal_change, series_level
 if TYPE_CHECKING:  # scikit-learn loads where a scaling is fitted or applied, not where windows are cut
     from sklearn.preprocessing import MinMaxScaler
 
+logger = logging.getLogger(__name__)
+
 FEATURE_RANGE = (-1.0, 1.0)
+MIN_TRAINING_WINDOWS = 12  # a network trained on fewer learns nothing worth publishing: the view is left out
 
 
 def split(series: pd.Series, holdout: int) -> tuple[pd.Series, pd.Series]:
@@ -49,6 +53,10 @@ def make_windows(values: np.ndarray, lookback: int, steps: int = 1) -> tuple[np.
         raise ValueError(f"{len(values)} values are too few for a lookback of {lookback} and {steps} step(s)")
     starts = np.arange(n)[:, None]
     return values[starts + np.arange(lookback)], values[starts + lookback + np.arange(steps)]
+
+
+class TooFewWindowsError(ValueError):
+    """No series of a training panel holds a training window: too short for the network (it is not trained)."""
 
 
 @dataclass(frozen=True)
@@ -301,9 +309,11 @@ def build_features(train: Panel, view: ViewSpec) -> tuple[FeatureSet, Scaling]:
             continue
         parts.append(found)
         histories.append(values)
-    if not parts or sum(len(x) for x, _ in parts) <= val_size * len(parts):
-        raise ValueError(f"too few training windows: no series holds more than lookback {view.lookback} + "
-                         f"{view.steps} output month(s) + val_size {val_size} windows")
+    training = sum(len(x) for x, _ in parts) - val_size * len(parts)
+    if training < MIN_TRAINING_WINDOWS:
+        raise TooFewWindowsError(f"{training} training window(s) of lookback {view.lookback} + {view.steps} output "
+                                 f"month(s) beside val_size {val_size} validation windows a series, fewer than "
+                                 f"{MIN_TRAINING_WINDOWS}")
     series_rows = Rows.of(histories, view.value_domain)
     rows = series_rows.repeat([len(x) for x, _ in parts])
     scaling = _pooled_scaling(parts, rows, view.lookback, view.steps, view.log, view.relative, view.season)
@@ -345,5 +355,17 @@ def _pooled_scaling(parts: list[tuple[np.ndarray, np.ndarray]], rows: Rows | Non
 
 
 def build_views(train: Panel, cfg: Config) -> list[tuple[FeatureSet, Scaling]]:
-    """Features for each way the configured ensemble reads the data (:meth:`ViewSpec.views`)."""
-    return [build_features(train, view) for view in ViewSpec.views(cfg)]
+    """Features for each way the configured ensemble reads the data (:meth:`ViewSpec.views`); a view whose windows
+    are too long for the months of ``train`` is left out (the others train), and :class:`TooFewWindowsError` is
+    raised when every view is."""
+    views, errors = [], []
+    for view in ViewSpec.views(cfg):
+        try:
+            views.append(build_features(train, view))
+        except TooFewWindowsError as exc:
+            errors.append(str(exc))
+    if not views:
+        raise TooFewWindowsError("; ".join(errors))
+    if errors:
+        logger.warning("a view left out: %s", "; ".join(errors))
+    return views

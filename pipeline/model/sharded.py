@@ -25,7 +25,7 @@ from pipeline.months import month_starts
 class ShardedForecaster:
     """Forecasts every series of a panel with its shard's network, or seasonal naive where it fell back."""
 
-    shards: list[Forecaster]
+    shards: list[Forecaster | None]  # None: a shard whose months were too few for a network
     bounds: list[str]
     season_length: int
     horizon: int
@@ -37,7 +37,7 @@ class ShardedForecaster:
     @property
     def lookback(self) -> int:
         """Months of history the model reads per series."""
-        return max(f.lookback for f in self.shards)
+        return max((f.lookback for f in self.shards if f is not None), default=0)
 
     def forecast(self, history: Panel, steps: int | None = None) -> pd.DataFrame:
         """The ``steps`` (default ``horizon``) months after the last month of every series of ``history``: a long
@@ -54,7 +54,10 @@ class ShardedForecaster:
         shard = np.array([shard_for(sid, self.bounds) for sid in history.ids])
         for k, forecaster in enumerate(self.shards):
             mine = np.flatnonzero((shard == k) & (used == LSTM))
-            if len(mine):
+            if len(mine) and forecaster is None:
+                values[mine] = [seasonal_naive(history.values_of(i), steps, self.season_length) for i in mine]
+                used[mine] = NAIVE
+            elif len(mine):
                 values[mine], read = forecaster.forecast([history.values_of(i) for i in mine], steps,
                                                          self.season_length, self.value_domain)
                 used[mine[~read]] = NAIVE
@@ -87,8 +90,9 @@ class ShardedForecaster:
         folder = Path(folder)
         files: dict[str, str] = {}
         for k, forecaster in enumerate(self.shards):
-            saved = forecaster.save(folder / f"shard_{k}")
-            files |= {f"shard_{k}_weights": saved["weights"], f"shard_{k}_spec": saved["spec"]}
+            if forecaster is not None:
+                saved = forecaster.save(folder / f"shard_{k}")
+                files |= {f"shard_{k}_weights": saved["weights"], f"shard_{k}_spec": saved["spec"]}
         spec = write_json(folder / "panel.json", {"shards": len(self.shards), "bounds": self.bounds,
                                                   "season_length": self.season_length, "horizon": self.horizon,
                                                   "fallback": sorted(self.fallback),
@@ -105,7 +109,8 @@ class ShardedForecaster:
         """Rebuild from :meth:`save`'s files, each shard's weights verified against its recorded checksum."""
         spec = read_json(files["panel"])
         shards = [Forecaster.load(files[f"shard_{k}_weights"], files[f"shard_{k}_spec"],
-                                  (checksums or {}).get(f"shard_{k}_weights")) for k in range(spec["shards"])]
+                                  (checksums or {}).get(f"shard_{k}_weights")) if f"shard_{k}_weights" in files
+                  else None for k in range(spec["shards"])]
         calibration = {m: Calibration.from_dict(c) for m, c in spec.get("calibration", {}).items()}
         return cls(shards, spec["bounds"], spec["season_length"], spec["horizon"], set(spec["fallback"]), calibration,
                    spec.get("value_domain", domains.POSITIVE), spec.get("domain", domains.POSITIVE))

@@ -157,6 +157,21 @@ def _pct(value: Any) -> str:
     return f"{value:.1%}" if isinstance(value, (int, float)) else "n/a"
 
 
+def _domain_lines(s: dict[str, Any]) -> list[str]:
+    """What the run inferred of the values (the value domain) and the series forecast by rule."""
+    domain, flat_series = s.get("value_domain"), (s.get("flat") or {}).get("series", 0)
+    if not domain:
+        return []
+    kinds = ", ".join(f"{count} {kind}" for kind, count in domain["series"].items() if count)
+    lines = [f"- values: {domain['domain']} (value_domain {domain['setting']}; series: {kinds or 'none'})"
+             + (f"; {len(s['anomalies'])} month(s) worth a look, listed below" if s.get("anomalies") else "")]
+    if flat_series:
+        lines.append(f"- {flat_series} series never change from year to year: forecast by seasonal naive")
+    if s.get("alignment") == "series_end":
+        lines.append("- backtest folds at each series' own last months (fold_alignment series_end)")
+    return lines
+
+
 def summary_markdown(s: dict[str, Any]) -> str:
     """The run summary as markdown (MLflow run description, artifact and task log)."""
     d, champ = s["decision"], s["decision"].get("champion") or {}
@@ -167,9 +182,11 @@ def summary_markdown(s: dict[str, Any]) -> str:
         "",
         f"- run: `{s['run_key']}`; data: {s['data_rows']} rows, {s['months_added']} month(s) new since the last run "
         f"({s.get('previous_data_month') or 'no earlier run'})",
-        f"- series: {n['in']} in, {n['quarantined']} quarantined, {n['kept']} modelled, {n['fallback']} fall back "
-        "to seasonal naive (the LSTM lost their backtest)",
+        f"- series: {n['in']} in, {n['quarantined']} quarantined, {n.get('inactive', 0)} inactive, "
+        f"{n.get('short', 0)} too short, {n['kept']} modelled, {n['fallback']} fall back to seasonal naive (the LSTM "
+        "lost their backtest)",
         f"- validation: {s['validation']['status']}; fixes: {', '.join(s['validation']['fixes']) or 'none'}",
+        *_domain_lines(s),
         *([f"- warm start: {s['fits']['warm']} of {s['fits']['total']} fits started from last month's weights "
            "(the others cold)"] if s.get("warm_start") and s.get("fits") else []),
         "",
@@ -205,11 +222,16 @@ def summary_markdown(s: dict[str, Any]) -> str:
         f"- drift: {'; '.join(s['drift']['findings']) or 'none'}"
         if s["drift"].get("checked") else f"- drift: not checked ({s['drift'].get('reason')})",
         f"- decision: v{d['candidate_version']} {'promoted' if d['promoted'] else 'not promoted'} — {d['reason']}",
-        f"- published: the forecast of v{s['published_version']}" if s.get("published_version")
+        f"- published: the forecast of v{s['published_version']}" + (
+            f" ({', '.join(f'{count} series by {model}' for model, count in s['published_models'].items())})"
+            if s.get("published_models") else "") if s.get("published_version")
         else "- published: nothing (no champion)",
     ]
-    if s.get("quarantine"):
-        lines += ["", "Quarantined series:", ""] + [f"- {q['series']}: {q['reason']}" for q in s["quarantine"]]
+    for key, heading in (("quarantine", "Quarantined series"), ("inactive", "Inactive series (not forecast)"),
+                         ("short", "Series too short to model"), ("anomalies", "Accepted, but worth a look")):
+        if s.get(key):
+            lines += ["", f"{heading}:", ""] + [f"- {item['message']}" if key == "anomalies" else
+                                                f"- {item['series']}: {item['reason']}" for item in s[key]]
     if len(s.get("worst") or []) > 1:
         lines += ["", "The worst series (backtest mean MASE):", "", "| series | title | LSTM | seasonal naive | "
                   "published |", "|---|---|---|---|---|"]

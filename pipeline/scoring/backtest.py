@@ -30,6 +30,7 @@ import pandas as pd
 
 from pipeline import domains
 from pipeline.config import Config
+from pipeline.data.features import TooFewWindowsError
 from pipeline.data.panel import Panel, shards
 from pipeline.errors import ConfigError
 from pipeline.io import read_json, write_json
@@ -152,15 +153,16 @@ def stats_forecasts(train: Panel, steps: int, season_length: int, levels: Sequen
     return forecasts, bounds
 
 
-def forecast_models(forecaster: Forecaster, train: Panel, steps: int, cfg: Config, stats_baselines: bool = False
+def forecast_models(forecaster: Forecaster | None, train: Panel, steps: int, cfg: Config, stats_baselines: bool = False
                     ) -> tuple[dict[str, np.ndarray], dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]]:
     """Each model's (n, steps) forecast of every series of ``train`` after its last month, and the intervals of
     the models that bring their own (statsforecast's); the LSTM's and seasonal naive's come from the backtest
     residuals (:func:`summarize`)."""
     histories = list(train)
-    out = {LSTM: forecaster.forecast(histories, steps, cfg.season_length, cfg.value_domain)[0],
-           NAIVE: np.stack([seasonal_naive(h, steps, cfg.season_length) for h in histories]) if histories
-           else np.zeros((0, steps))}
+    naive = np.stack([seasonal_naive(h, steps, cfg.season_length) for h in histories]) if histories \
+        else np.zeros((0, steps))
+    out = {LSTM: forecaster.forecast(histories, steps, cfg.season_length, cfg.value_domain)[0]
+           if forecaster is not None else naive, NAIVE: naive}
     bounds: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
     if stats_baselines and histories:
         forecasts, bounds = stats_forecasts(train, steps, cfg.season_length, cfg.levels)
@@ -180,9 +182,10 @@ def score(train: Panel, actual: np.ndarray, forecasts: dict[str, np.ndarray], se
 
 @dataclass(frozen=True)
 class OriginFit:
-    """The configuration fitted on every series' months before one origin."""
+    """The configuration fitted on every series' months before one origin; no network (``forecaster`` None) when
+    those months are too few for a training window: then every series is forecast by seasonal naive."""
 
-    forecaster: Forecaster
+    forecaster: Forecaster | None
     histories: list[History]
     seconds: float  # wall-clock seconds of the whole fit (features and every network): what the fit costs
 
@@ -193,7 +196,12 @@ def fit_origin(panel: Panel, origin: Origin, cfg: Config, start: list[dict[str, 
     from pipeline.model.train import fit_forecaster  # torch loads only where a network trains
 
     started = time.perf_counter()
-    forecaster, histories = fit_forecaster(panel.cut(origin.cuts(panel)), cfg, start)
+    try:
+        forecaster, histories = fit_forecaster(panel.cut(origin.cuts(panel)), cfg, start)
+    except TooFewWindowsError as exc:
+        logger.warning("no network trained before %s (%s): its series are forecast by seasonal naive",
+                       origin.key, exc)
+        return OriginFit(None, [], time.perf_counter() - started)
     return OriginFit(forecaster, histories, time.perf_counter() - started)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from pipeline import settings
 from pipeline.data.panel import Panel
+from pipeline.errors import ConfigError
 from pipeline.io import read_json, write_json
 from pipeline.ops import gate, pyfunc, registry, tracking
 from pipeline.scoring import backtest as bt
@@ -26,16 +27,22 @@ def score_champion(ctx: RunContext | Mapping[str, Any]) -> str:
     """The champion, as it is now, re-scored on this run's data: its weights on the same holdout months as the
     candidate, its configuration on the same backtest folds (refitted only when it differs from the candidate's;
     a refit already made for the same data and settings is read from the fold cache). Nothing to score when there
-    is no champion or it is this run's own version (a re-run). Returns the file of scores."""
+    is no champion or it is this run's own version (a re-run), or when the champion cannot forecast this data (values
+    outside the domain it was trained on: the file says why). Returns the file of scores."""
     ctx = RunContext.of(ctx)
     cfg = ctx.cfg
     client = tracking.configure()
     name = cfg.registered_model_name
     version = registry.alias_version(client, name, registry.CHAMPION)
-    scores = None
+    scores, unfit = None, None
     if version is not None and client.get_model_version(name, version).run_id != ctx.mlflow_run_id:
         panel = Panel.load(ctx.paths.panel)
-        holdout = holdout_scores(pyfunc.load_version(name, version), panel, cfg)["scores"][PUBLISHED]
+        try:
+            holdout = holdout_scores(pyfunc.load_version(name, version), panel, cfg)["scores"][PUBLISHED]
+        except ConfigError as exc:  # values outside the domain it was trained on, such as a first zero month
+            unfit = f"champion v{version} cannot forecast this month's data ({exc})"
+            logger.warning("%s: the candidate is decided against the baselines alone", unfit)
+            return str(write_json(ctx.paths.champion, {"version": version, "scores": None, "unfit": unfit}))
         champion_cfg = registry.version_config(client, name, version, cfg)
         if champion_cfg.model_settings() == cfg.model_settings():
             backtest_mase = read_json(ctx.paths.backtest_summary)["mean"][bt.LSTM]["mase"]
@@ -46,7 +53,7 @@ def score_champion(ctx: RunContext | Mapping[str, Any]) -> str:
             backtest_mase = bt.backtest(panel, champion_cfg, cache_dir=cache)["mean"][bt.LSTM]["mase"]
         scores = asdict(gate.Scores(backtest_mase=backtest_mase, holdout_mase=float(np.mean(holdout["mase"]))))
         logger.info("champion v%s on this run's data: %s", version, scores)
-    return str(write_json(ctx.paths.champion, {"version": version, "scores": scores}))
+    return str(write_json(ctx.paths.champion, {"version": version, "scores": scores, "unfit": unfit}))
 
 
 def register(ctx: RunContext | Mapping[str, Any]) -> str:
@@ -72,6 +79,8 @@ def register(ctx: RunContext | Mapping[str, Any]) -> str:
     coverage = {k: v for k, v in summary["mean"][bt.LSTM].items() if k.startswith(("coverage_", "msis_"))}
     promoted, reason = gate.decide(candidate, baseline, champion, cfg.baseline_gate, drift,
                                    (level, coverage.get(f"coverage_{level}"), cfg.coverage_tolerance))
+    if scored.get("unfit"):
+        reason = f"{scored['unfit']}; {reason.replace('no champion yet; ', '')}"
     with registry.champion_lock(name):  # one move at a time: the champion read here is the one replaced
         champion_version = registry.alias_version(client, name, registry.CHAMPION)
         if champion_version == version:

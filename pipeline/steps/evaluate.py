@@ -40,7 +40,8 @@ def evaluate(ctx: RunContext | Mapping[str, Any], fit_paths: list[str]) -> str:
     panel = Panel.load(paths.panel)
     finals = sorted((r for r in (read_json(p) for p in fit_paths) if "final" in r), key=lambda r: r["shard"])
     summary = read_json(paths.backtest_summary)
-    forecasters = [Forecaster.load(r["final"]["files"]["weights"], r["final"]["files"]["spec"]) for r in finals]
+    forecasters = [Forecaster.load(r["final"]["files"]["weights"], r["final"]["files"]["spec"])
+                   if r["final"]["files"] else None for r in finals]  # None: too few months for a network
     candidate = ShardedForecaster(forecasters, read_json(paths.shards)["bounds"], cfg.season_length, cfg.horizon,
                                   set(summary["fallback"]),
                                   {m: Calibration.from_dict(c) for m, c in summary["calibration"].items()},
@@ -63,8 +64,9 @@ def evaluate(ctx: RunContext | Mapping[str, Any], fit_paths: list[str]) -> str:
 
     with tracking.resume(ctx.mlflow_run_id) as run:
         tracking.log_series(tracking.configure(), run.info.run_id, curves)
-        mlflow.log_metrics(scores | {"train_seconds": seconds, "final_train_loss": curves["train_loss"][-1],
-                                     "best_epoch_mean": float(np.mean(best)), "shards": float(len(forecasters))}
+        mlflow.log_metrics(scores | {"train_seconds": seconds, "shards": float(len(forecasters))}
+                           | ({"final_train_loss": curves["train_loss"][-1], "best_epoch_mean": float(np.mean(best))}
+                              if curves["train_loss"] else {})
                            | ({"final_val_loss": curves["val_loss"][-1]} if curves["val_loss"] else {}))
         mlflow.log_params({"data.series": len(panel), "data.shards": len(forecasters),
                            "data.holdout_first": month_text(panel.last_month + 1 - cfg.holdout),
@@ -74,7 +76,8 @@ def evaluate(ctx: RunContext | Mapping[str, Any], fit_paths: list[str]) -> str:
         for path in figures:
             mlflow.log_artifact(str(path), "plots")
         for k in range(len(forecasters)):
-            mlflow.log_artifact(files[f"shard_{k}_spec"], f"preprocessing/shard_{k}")
+            if f"shard_{k}_spec" in files:
+                mlflow.log_artifact(files[f"shard_{k}_spec"], f"preprocessing/shard_{k}")
         mlflow.log_artifact(str(paths.model_summary))
         info = pyfunc.log_forecaster(files, panel.subset(range(min(3, len(panel)))), candidate)
     logger.info("holdout mean MASE %.4f (seasonal naive %.4f); logged model %s", scores["holdout_mase"],
@@ -87,7 +90,14 @@ def _network_summary(candidate: ShardedForecaster) -> str:
     from pipeline.model.lstm import summarize
 
     forecasters = candidate.shards
-    text = "\n".join(f"Shard {k}, view {i}: {scaling.to_dict()}\n" + summarize(nets[0], scaling.time_steps)
-                     for k, f in enumerate(forecasters) for i, (scaling, nets) in enumerate(f.groups))
-    return text + (f"Shards: {len(forecasters)}, networks each: {len(forecasters[0].nets)}, fallback series: "
+    parts = []
+    for k, forecaster in enumerate(forecasters):
+        if forecaster is None:
+            parts.append(f"Shard {k}: no network (its months are too few for one): seasonal naive\n")
+            continue
+        parts += [f"Shard {k}, view {i}: {scaling.to_dict()}\n" + summarize(nets[0], scaling.time_steps)
+                  for i, (scaling, nets) in enumerate(forecaster.groups)]
+    text = "\n".join(parts)
+    networks = max((len(f.nets) for f in forecasters if f is not None), default=0)
+    return text + (f"Shards: {len(forecasters)}, networks each: {networks}, fallback series: "
                    f"{len(candidate.fallback)}\n")

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.data.panel import Panel
+from pipeline.errors import ConfigError
 from pipeline.io import read_json, write_json, write_text
 from pipeline.ops import gauges, pyfunc, registry, tracking
 from pipeline.ops import monitor as checks
@@ -37,20 +38,33 @@ def publish(ctx: RunContext | Mapping[str, Any]) -> str | None:
     if version == read_json(paths.decision)["candidate_version"]:
         table = pd.read_csv(paths.candidate_forecast)
     else:
-        table = pyfunc.load_version(cfg.registered_model_name, version).forecast(Panel.load(paths.panel), cfg.horizon)
+        try:
+            table = pyfunc.load_version(cfg.registered_model_name, version).forecast(Panel.load(paths.panel),
+                                                                                   cfg.horizon)
+        except ConfigError as exc:  # values outside the domain the champion was trained on
+            raise ConfigError(f"champion v{version} cannot forecast this month's data ({exc}); nothing published: "
+                              "the previous forecast stays") from exc
     table["model_version"] = version
     text = table.to_csv(index=False, float_format="%.3f")
     write_text(paths.forecast, text)
     folder = published_forecasts(cfg.experiment_name)
     write_text(folder / f"{ctx.data_month}.csv", text)
     write_text(folder / "latest.csv", text)
+    served = published_models(table)
     with tracking.resume(ctx.mlflow_run_id):
         mlflow.log_artifact(str(paths.forecast), "forecast")
         mlflow.log_table(table, "forecast/forecast.json")
         mlflow.set_tag("published_version", version)
-    logger.info("published v%s's forecast of %d series (%d fall back to seasonal naive) to %s", version,
-                table["series"].nunique(), table.loc[table["model"] != bt.LSTM, "series"].nunique(), folder)
+        mlflow.log_metrics({f"published_series_{model}": float(count) for model, count in served.items()})
+    logger.info("published v%s's forecast of %d series (%s) to %s", version, table["series"].nunique(),
+                ", ".join(f"{count} by {model}" for model, count in served.items()), folder)
     return str(paths.forecast)
+
+
+def published_models(table: pd.DataFrame) -> dict[str, int]:
+    """How many series each model forecasts in a published table (``lstm`` first)."""
+    counts = table.groupby("series")["model"].first().value_counts()
+    return {str(model): int(counts[model]) for model in sorted(counts.index, key=lambda m: (m != bt.LSTM, m))}
 
 
 def run_summary(ctx: RunContext) -> dict[str, Any]:
@@ -63,7 +77,8 @@ def run_summary(ctx: RunContext) -> dict[str, Any]:
     per_series = pd.read_csv(paths.per_series)
     worst = per_series.sort_values(f"{bt.LSTM}.mase", ascending=False).head(WORST_LISTED)[
         ["series", "title", f"{bt.LSTM}.mase", f"{bt.NAIVE}.mase", "fallback"]].to_dict(orient="records")
-    published = pd.read_csv(paths.forecast, usecols=["model_version"]) if paths.forecast.exists() else None
+    published = pd.read_csv(paths.forecast, usecols=["series", "model", "model_version"]) \
+        if paths.forecast.exists() else None
     return {
         "dag_id": ctx.dag_id or "pipeline run", "run_key": ctx.run_key,
         "data_month": ctx.data_month, "data_rows": report["rows"],
@@ -72,11 +87,15 @@ def run_summary(ctx: RunContext) -> dict[str, Any]:
         "validation": {"status": report["status"], "fixes": report["fixes"], "warnings": report["warnings"]},
         "series": {**report["series"], "fallback": len(backtest["fallback"])},
         "quarantine": report["quarantine"][:WORST_LISTED], "worst": worst,
+        "inactive": report["inactive"][:WORST_LISTED], "short": report["short"][:WORST_LISTED],
+        "value_domain": report["value_domain"], "anomalies": report["anomalies"][:WORST_LISTED],
+        "flat": report["flat"], "alignment": ctx.cfg.fold_alignment,
         "metrics": read_json(paths.metrics), "backtest": backtest["mean"], "median_mase": backtest["median_mase"],
         "shares": {k: v for k, v in backtest.items() if k.startswith("share_beats_")},
         "fits": backtest.get("fits"), "warm_start": cfg.warm_start,
         "live": monitored.get("live"), "drift": monitored["drift"], "decision": read_json(paths.decision),
         "published_version": str(published["model_version"].iloc[0]) if published is not None else None,
+        "published_models": published_models(published) if published is not None else {},
         "preset": cfg.preset, "mlflow_run_id": ctx.mlflow_run_id,
     }
 

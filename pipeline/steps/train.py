@@ -35,14 +35,14 @@ def fit(ctx: RunContext | Mapping[str, Any], job: Mapping[str, Any]) -> str:
     data_month = parse_month(ctx.data_month)
     start = warm.load(weights, origin.earlier().train_end, data_month - 1, cfg.networks) if cfg.warm_start else None
     fitted = bt.fit_origin(part, origin, cfg, start.weights if start else None)
-    if cfg.warm_start:
+    if cfg.warm_start and fitted.forecaster is not None:
         warm.save(weights, origin.train_end, data_month, fitted.forecaster.nets)
     result: dict[str, Any] = {
         "shard": shard, "origin": origin.key, "train_seconds": fitted.seconds,
         "folds": [bt.score_fold(fitted, part, fold, origin, cfg, cfg.stats_baselines) for fold in job["folds"]],
         "warm_start": {"source": start.source, "sha256": start.sha256} if start else None}
-    if job["final"]:
-        files = fitted.forecaster.save(paths.shard_model(shard))
+    if job["final"]:  # no network when the shard's months are too few for one: its series by seasonal naive
+        files = fitted.forecaster.save(paths.shard_model(shard)) if fitted.forecaster is not None else None
         result["final"] = {"files": files, "curves": _curves(fitted), "seconds": fitted.seconds,
                            "best_epochs": [h.best_epoch for h in fitted.histories]}
     return str(write_json(paths.fit(shard, origin.key), result))
@@ -53,7 +53,7 @@ def _curves(fitted: bt.OriginFit) -> dict[str, list[float]]:
     from pipeline.model.train import mean_curves
 
     curves = mean_curves(fitted.histories)
-    if len(fitted.forecaster.groups) > 1:
+    if fitted.forecaster is not None and len(fitted.forecaster.groups) > 1:
         members = iter(fitted.histories)  # in the order of the groups' networks
         for scaling, nets in fitted.forecaster.groups:
             own = mean_curves([next(members) for _ in nets])
