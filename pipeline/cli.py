@@ -81,7 +81,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for item in report.get("anomalies", []):
             print(f"LOOK AT {report['file']}, {item['message']}", file=sys.stderr)
         domain = report["value_domain"]
-        kinds = ", ".join(f"{count} {kind}" for kind, count in domain["series"].items() if count)
+        kinds = ", ".join(f"{count} {kind}" for kind, count in domain["series"].items() if count)  # narrowest first
         print(f"values: {domain['domain']} (value_domain {domain['setting']}; series: {kinds})", file=sys.stderr)
     return 1 if report["status"] == "failed" else 0
 

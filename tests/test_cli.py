@@ -163,3 +163,36 @@ def test_a_corrupted_champion_is_refused_not_forecast(state, synthetic_csv, caps
     assert main(["forecast", "--csv", str(synthetic_csv), *_flags(TINY)]) == 1
     assert "do not match the checksum recorded when the model was trained" in _one_error_line(capsys)
     assert capsys.readouterr().out == "", "no forecast printed"
+
+
+@pytest.mark.slow
+def test_a_panel_of_every_shape_through_validate_and_backtest(tmp_path, capsys):
+    from tests.dags.test_dag_panel import INACTIVE, NET, SHORT, ZEROS, small_panel
+
+    csv = tmp_path / "shapes.csv"
+    small_panel().to_csv(csv, index=False)
+    columns = ["--csv", str(csv), "--allow-any-csv-path", "true", "--series-column", "series_id", "--date-column",
+               "month", "--target-column", "employed", "--max-quarantine-share", "0.2"]
+    assert main(["validate", *columns]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["series"] == {"in": 12, "quarantined": 1, "inactive": 1, "short": 0, "kept": 10}
+    assert f"INACTIVE series {INACTIVE}: no month since 2017-12" in out.err
+    tiny = _flags({k: v for k, v in TINY.items() if k != "allow_any_csv_path"})
+    for alignment, scored in (("calendar", 10), ("series_end", 11)):  # series_end: the discontinued one too
+        assert main(["backtest", *columns, *tiny, "--fold-alignment", alignment, "--json"]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["series"] == scored and {ZEROS, NET, SHORT} <= set(summary["per_series"])
+        assert (INACTIVE in summary["per_series"]) == (alignment == "series_end")
+        assert all(row["lstm.mase"] >= 0 for row in summary["per_series"].values())
+
+
+def test_validate_says_what_it_inferred_and_what_to_look_at(tmp_path, capsys):
+    values = [112 + m for m in range(40)]
+    values[17] = -118
+    path = tmp_path / "typo.csv"
+    path.write_text("Month,#Passengers\n" + "".join(f"{1949 + m // 12}-{m % 12 + 1:02d},{v}\n"
+                                                    for m, v in enumerate(values)))
+    assert main(["validate", "--csv", str(path), "--allow-any-csv-path", "true"]) == 0
+    err = capsys.readouterr().err
+    assert f"LOOK AT {path}, series typo, row 19, column '#Passengers': value -118" in err
+    assert "values: real (value_domain auto; series: 1 real)" in err

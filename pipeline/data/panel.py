@@ -144,13 +144,18 @@ class Panel:
         bad = np.flatnonzero(~np.isfinite(values) | domains.outside(values, domain))
         if len(bad):  # what training quarantines, or what the model was not trained on
             row = data.iloc[bad[0]]
-            value = frame["value"].loc[data.index[bad[0]]]
-            rule = {domains.POSITIVE: "a positive number", domains.NONNEGATIVE: "a number of at least 0"}.get(
-                domain, "a finite number")
-            raise ConfigError(f"history of series {row['series']!r}, month {month_text(int(row['month']))}: value "
-                              f"{str(value)[:40]!r} is not {rule} ({len(bad)} such value(s))")
+            raise _refused(row["series"], int(row["month"]), frame["value"].loc[data.index[bad[0]]], len(bad), domain)
         return cls(ids, list(ids), np.array(starts, dtype=np.int32),
                    np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), values, source)
+
+    def check_domain(self, domain: str) -> None:
+        """Refuse a panel with a value outside ``domain`` (a model's: what it was trained on), naming the first
+        series and month, as :meth:`from_frame` does."""
+        bad = np.flatnonzero(domains.outside(self.values, domain))
+        if len(bad):
+            i = int(np.searchsorted(self.offsets, bad[0], side="right")) - 1
+            month = int(self.starts[i]) + int(bad[0] - self.offsets[i])
+            raise _refused(self.ids[i], month, f"{self.values[bad[0]]:g}", len(bad), domain)
 
     def save(self, path: str | Path) -> Path:
         """Write atomically as ``.npz`` (typed arrays and JSON; no pickled objects)."""
@@ -165,6 +170,14 @@ class Panel:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             return cls(meta["ids"], meta["titles"], data["starts"], data["offsets"], data["values"], meta["source"])
+
+
+def _refused(series_id: str, month: int, value: object, count: int, domain: str) -> ConfigError:
+    """The error of a history value that is not a finite number of ``domain``."""
+    rule = {domains.POSITIVE: "a positive number", domains.NONNEGATIVE: "a number of at least 0"}.get(
+        domain, "a finite number")
+    return ConfigError(f"history of series {series_id!r}, month {month_text(month)}: value {str(value)[:40]!r} is not "
+                       f"{rule} ({count} such value(s))")
 
 
 def single(series: pd.Series, series_id: str = "series") -> Panel:

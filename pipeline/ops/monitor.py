@@ -162,7 +162,7 @@ def _domain_lines(s: dict[str, Any]) -> list[str]:
     domain, flat_series = s.get("value_domain"), (s.get("flat") or {}).get("series", 0)
     if not domain:
         return []
-    kinds = ", ".join(f"{count} {kind}" for kind, count in domain["series"].items() if count)
+    kinds = ", ".join(f"{domain['series'][kind]} {kind}" for kind in domains.KINDS if domain["series"].get(kind))
     lines = [f"- values: {domain['domain']} (value_domain {domain['setting']}; series: {kinds or 'none'})"
              + (f"; {len(s['anomalies'])} month(s) worth a look, listed below" if s.get("anomalies") else "")]
     if flat_series:

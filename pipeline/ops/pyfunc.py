@@ -12,6 +12,7 @@ import pandas as pd
 from mlflow.models import infer_signature
 
 import pipeline
+from pipeline import domains
 from pipeline.data.panel import Panel
 from pipeline.model.windows import forecast_windows, last_windows
 from pipeline.months import month_starts
@@ -72,6 +73,11 @@ class Published:
     def __init__(self, model: Any):
         self.model = model
         self.metadata = model.metadata.metadata or {}
+
+    @property
+    def domain(self) -> str:
+        """The values the version was trained on and accepts (``positive`` for versions logged before domains)."""
+        return str(self.metadata.get("value_domain", domains.POSITIVE))
 
     def forecast(self, history: Panel, steps: int) -> pd.DataFrame:
         """The table of :meth:`ShardedForecaster.forecast`: series, month, forecast, model."""

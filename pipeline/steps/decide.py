@@ -37,8 +37,10 @@ def score_champion(ctx: RunContext | Mapping[str, Any]) -> str:
     scores, unfit = None, None
     if version is not None and client.get_model_version(name, version).run_id != ctx.mlflow_run_id:
         panel = Panel.load(ctx.paths.panel)
+        published = pyfunc.load_version(name, version)
         try:
-            holdout = holdout_scores(pyfunc.load_version(name, version), panel, cfg)["scores"][PUBLISHED]
+            panel.check_domain(published.domain)  # it could not publish this month's forecast
+            holdout = holdout_scores(published, panel, cfg)["scores"][PUBLISHED]
         except ConfigError as exc:  # values outside the domain it was trained on, such as a first zero month
             unfit = f"champion v{version} cannot forecast this month's data ({exc})"
             logger.warning("%s: the candidate is decided against the baselines alone", unfit)

@@ -47,6 +47,20 @@ def test_a_bad_history_table_is_refused(frame, message):
         Panel.from_frame(frame)
 
 
+def test_a_history_is_held_to_the_domain_the_model_was_trained_on():
+    frame = pd.DataFrame({"series": ["a", "a", "b", "b"], "month": ["2000-01", "2000-02"] * 2,
+                          "value": [3.0, 0.0, 2.0, -1.5]})
+    with pytest.raises(ConfigError, match=r"series 'b', month 2000-02: value '-1.5' is not a number of at least 0"):
+        Panel.from_frame(frame, domain="nonnegative")
+    panel = Panel.from_frame(frame, domain="real")
+    assert panel.values.tolist() == [3.0, 0.0, 2.0, -1.5]
+    with pytest.raises(ConfigError, match=r"series 'a', month 2000-02: value '0' is not a positive number \(2 such"):
+        panel.check_domain("positive")
+    panel.check_domain("real")
+    with pytest.raises(ConfigError, match="value 'inf' is not a finite number"):
+        Panel.from_frame(frame.assign(value=[1.0, np.inf, 1.0, 1.0]), domain="real")
+
+
 def test_shards_are_stable_balanced_and_cover_new_series():
     ids = [f"series-{i}" for i in range(10)]
     parts = shards(ids, 4)

@@ -81,3 +81,20 @@ def test_a_champion_that_moved_after_it_was_scored_is_not_replaced_blindly(state
     assert decision["promoted"] is False and decision["champion_version"] == "2"
     assert "champion moved to v2 while deciding (v1 was scored)" in decision["reason"]
     assert str(tracking_client().get_model_version_by_alias(NAME, CHAMPION).version) == "2"
+
+
+def test_a_champion_that_cannot_read_this_months_values_is_decided_against_the_baselines(state, tmp_path):
+    from tests.conftest import seasonal_series, write_csv
+
+    series = seasonal_series(84)
+    overrides = {**TINY, "csv_path": str(write_csv(tmp_path / "sales.csv", series))}
+    steps.run_all("unit/positive", "2006-01-01", overrides)  # champion v1: trained on positive values only
+    series.iloc[-1] = 0.0  # December 2006: the first month without sales
+    write_csv(tmp_path / "sales.csv", series)
+    month = steps.run_all("unit/zero", "2007-01-01", overrides)
+    decision = json.loads(month.paths.decision.read_text())
+    assert "champion v1 cannot forecast this month's data" in decision["reason"]
+    assert "is not a positive number" in decision["reason"] and decision["champion"] is None
+    assert decision["promoted"] is True and month.model_version == "2"  # the gate: the baselines alone
+    published = month.paths.forecast.read_text()
+    assert "lower_80" in published and str(tracking_client().get_model_version_by_alias(NAME, CHAMPION).version) == "2"
