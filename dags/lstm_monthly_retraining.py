@@ -2,8 +2,9 @@
 ### Monthly LSTM retraining
 
 Every month: **ingest** the monthly CSV (only rows dated before the end of the run's data interval; one series,
-or a panel of many in a long CSV), **validate** it series by series (a series with bad rows, gaps, too few months
-or no recent data is quarantined with its reason; too many quarantined, or a file-level problem, fails the run),
+or a panel of many in a long CSV), **validate** it series by series (a series with bad rows or gaps is quarantined
+with its reason; too many quarantined, or a file-level problem, fails the run; zeros and negative values are data,
+and series too short or discontinued are reported, not modelled),
 **plan** the shards (at most `shard_size` series each, by a stable hash), **fit** one global LSTM per shard and
 training origin (one mapped task each: the rolling-origin backtest folds and the final model), merge the folds in
 **backtest_summary** (per-series MASE of the LSTM and the baselines; where the LSTM lost to seasonal naive, that

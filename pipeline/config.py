@@ -94,7 +94,7 @@ class Config:
     value_domain: str = setting("auto", "the values a series may take: positive, nonnegative (zeros), real (any "
                                 "sign), or auto (inferred series by series and reported); a value outside a declared "
                                 "domain is refused", who=OPERATOR, model=True, choices=domains.SETTINGS,
-                                legacy=domains.POSITIVE)
+                                legacy=domains.POSITIVE, common=True)
     min_series_months: int = setting(24, "fewest months a series needs to be forecast and scored (shorter ones are "
                                      "reported, not modelled)", who=OPERATOR, bounds=(2, 1200))
     inactive_after: int = setting(12, "a series with no month among the panel's last this many is inactive: "
@@ -119,7 +119,7 @@ class Config:
     folds: int = setting(3, "rolling-origin backtest folds, horizon months apart", bounds=(1, 24), common=True)
     fold_alignment: str = setting("calendar", "where the backtest folds sit: calendar (the same months for every "
                                   "series) or series_end (at each series' own last months, for unrelated series that "
-                                  "end at different dates)", choices=ALIGNMENTS)
+                                  "end at different dates)", choices=ALIGNMENTS, common=True)
     preset: str = setting("", "a named set of model settings (pipeline/defaults.yaml); empty: lstm-global for a "
                           "panel (a series column), lstm-direct for one series", common=True)
     # the network and its training

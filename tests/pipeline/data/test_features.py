@@ -3,6 +3,7 @@ import pytest
 
 from pipeline.data.features import (
     FeatureSet,
+    TooFewWindowsError,
     ViewSpec,
     build_features,
     fit_scaling,
@@ -103,5 +104,5 @@ def test_a_panel_pools_the_windows_of_every_series_under_one_scaling():
     assert scaling.data_min == min(a.data_min for a in alone) and scaling.data_max == max(a.data_max for a in alone)
     capped, _ = build_features(panel_of(small, large), ViewSpec(lookback=12, val_size=4, steps=3, max_windows=10))
     assert len(capped.x_train) == 20 and len(capped.x_val) == 8, "the latest 10 training windows of each series"
-    with pytest.raises(ValueError, match="too few training windows"):
+    with pytest.raises(TooFewWindowsError, match=r"0 training window.*fewer than 12"):
         build_features(panel_of(small.iloc[:18]), ViewSpec(lookback=12, val_size=4, steps=3))
