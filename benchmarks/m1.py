@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -35,9 +36,13 @@ def main() -> int:
     parser.add_argument("--stats", action="store_true", help="also statsforecast's AutoETS, AutoTheta, AutoARIMA")
     parser.add_argument("--seed", type=int, default=None, help="the LSTM's seed (default: the preset's)")
     parser.add_argument("--preset", default=None, help="another preset (default: the panel's, lstm-global)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a model setting for this run (an experiment), e.g. --set epochs=16; repeatable")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    cfg = load_config(CONFIG, {"seed": args.seed, "preset": args.preset})
+    overrides = dict(item.split("=", 1) for item in args.set)
+    cfg = load_config(CONFIG, {"seed": args.seed, "preset": args.preset,
+                               **{key: yaml.safe_load(value) for key, value in overrides.items()}})
     panel, report = check_csv(ROOT / cfg.csv_path, cfg)
     raise_for_report(report)
     started = time.perf_counter()
@@ -46,7 +51,7 @@ def main() -> int:
     series = report["series"]
     print(f"M1 monthly: {series['in']} series in, {series['quarantined']} quarantined, {series['short']} too short, "
           f"{len(panel)} modelled; {summary['series']} scored on one origin x {cfg.horizon} months; preset "
-          f"{cfg.preset}, seed {cfg.seed}; backtest {seconds / 60:.1f} min on this machine\n")
+          f"{cfg.preset}{''.join(f', {k}={v}' for k, v in overrides.items())}, seed {cfg.seed}; backtest {seconds / 60:.1f} min on this machine\n")
     print("| model | mean MASE | median MASE | mean sMAPE % | median sMAPE % | LSTM better on (series) |")
     print("|---|---|---|---|---|---|")
     rows = {model: np.array([row[f"{model}.smape"] for row in summary["per_series"].values()])

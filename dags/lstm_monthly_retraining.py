@@ -32,17 +32,14 @@ Run one month by hand: `airflow dags test lstm_monthly_retraining 1961-01-01 --c
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pendulum
 from airflow.sdk import (
-    BaseNotifier,
     CronDataIntervalTimetable,
     DeadlineAlert,
     DeadlineReference,
-    Param,
     SyncCallback,
     chain,
     dag,
@@ -50,76 +47,13 @@ from airflow.sdk import (
     task,
 )
 
-from pipeline.config import presets
+from pipeline.dagkit import PipelineNotifier, run_step, trigger_params
 
 DAG_ID = "lstm_monthly_retraining"
 # Deadline alert, set by deployments (compose file, scripts/services.sh). Off by default: Airflow 3.3.2's
 # `airflow dags test` cannot finish a successful run of a DAG that declares deadlines.
 DEADLINE_HOURS = float(os.environ.get("PIPELINE_DEADLINE_HOURS") or 0)
-_JSON_TYPES = {"int": "integer", "float": "number", "str": "string", "bool": "boolean"}
 FIT_TIMEOUT = timedelta(minutes=45)  # a fit, and the champion's refit on the candidate's folds
-
-
-def _params() -> dict[str, Param]:
-    """One optional param per setting a trigger may set, bounded like the config; empty means "the configured
-    value". Paths, limits, MLflow names and the gate are the operator's (PIPELINE_CONFIG), not params."""
-    from pipeline.config import BOUNDS, CHOICES, FIELDS, SETTINGS, TRIGGER_KEYS
-
-    choices = {"preset": sorted(presets()), **{name: list(values) for name, values in CHOICES.items()}}
-    out = {}
-    for name in TRIGGER_KEYS:
-        extra: dict[str, Any] = {"enum": [None, *choices[name]]} if name in choices else {}
-        if name in BOUNDS:
-            # NaN passes every comparison, so it is the one number that meets `minimum: 0` and
-            # `exclusiveMaximum: 0` at once: `not` of both refuses NaN (Airflow turns it into null otherwise).
-            extra |= {"minimum": BOUNDS[name][0], "maximum": BOUNDS[name][1],
-                      "not": {"type": "number", "minimum": 0, "exclusiveMaximum": 0}}
-        out[name] = Param(None, type=["null", _JSON_TYPES[str(FIELDS[name].type)]],
-                          description=f"{SETTINGS[name].doc}. Empty: the configured value (preset, PIPELINE_CONFIG).",
-                          **extra)
-    return out
-
-
-class PipelineNotifier(BaseNotifier):
-    """Sends a short failure message (task, error, log link) through the `pipeline_alerts` connection
-    (webhook or SMTP); with no connection configured the message is only logged."""
-
-    template_fields = ()
-
-    def __init__(self, conn_id: str = "pipeline_alerts"):
-        super().__init__()
-        self.conn_id = conn_id
-
-    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
-        """Nothing to render (and the scheduler's serialized DAG has no template environment)."""
-
-    def notify(self, context: Any) -> None:
-        from pipeline.ops import alerts
-
-        run = context.get("dag_run")
-        recorded = alerts.recorded_failure(f"{DAG_ID}/{getattr(run, 'run_id', context.get('run_id'))}")
-        alerts.send(*alerts.failure_message({**recorded, **context}), conn_id=self.conn_id)
-
-
-def _run(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call one step of pipeline.steps (its run context comes back as JSON for XCom); bad data or config fails
-    the task without retries."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from pipeline.errors import PipelineError
-    from pipeline.steps import RunContext
-
-    context = get_current_context()
-    try:
-        result = step(*args, **kwargs)
-    except Exception as exc:
-        from pipeline.ops import alerts
-
-        alerts.record_failure(f"{DAG_ID}/{context['dag_run'].run_id}", context["ti"].task_id, exc)
-        if isinstance(exc, PipelineError) and not exc.retryable:
-            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
-        raise
-    return result.to_json() if isinstance(result, RunContext) else result
 
 
 @dag(
@@ -130,13 +64,13 @@ def _run(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     max_active_runs=1,
     default_args={
         "owner": "ml-platform",
-        # Transient faults (MLflow down, a killed worker) are retried; bad data and config are not (see _run).
+        # Transient faults (MLflow down, a killed worker) are retried; bad data and config are not (see run_step).
         "retries": int(os.environ.get("PIPELINE_TASK_RETRIES", "2")),
         "retry_delay": timedelta(seconds=float(os.environ.get("PIPELINE_RETRY_DELAY_SECONDS", "60"))),
         "retry_exponential_backoff": True,
         "execution_timeout": timedelta(minutes=10),
     },
-    params=_params(),
+    params=trigger_params(),
     tags=["ml", "lstm", "forecasting", "monthly", "mlflow"],
     doc_md=__doc__,
     on_failure_callback=PipelineNotifier(),
@@ -158,28 +92,28 @@ def lstm_monthly_retraining() -> None:
         run = context["dag_run"]
         as_of = context["data_interval_end"].isoformat()
         tags = {"airflow.dag_id": DAG_ID, "airflow.run_id": run.run_id}
-        return _run(steps.ingest, f"{DAG_ID}/{run.run_id}", as_of, tags=tags, trigger=dict(run.conf or {}))
+        return run_step(steps.ingest, f"{DAG_ID}/{run.run_id}", as_of, tags=tags, trigger=dict(run.conf or {}))
 
     @task
     def validate(ctx: dict[str, Any]) -> dict[str, Any]:
         """Check the data and write the validation report and profile."""
         from pipeline import steps
 
-        return _run(steps.validate, ctx)
+        return run_step(steps.validate, ctx)
 
     @task
     def monitor(ctx: dict[str, Any]) -> str:
         """Live performance of the current champion on the new months; drift of the new months."""
         from pipeline import steps
 
-        return _run(steps.monitor, ctx)
+        return run_step(steps.monitor, ctx)
 
     @task
     def plan(ctx: dict[str, Any]) -> list[dict[str, Any]]:
         """Shards and training origins: one fit each."""
         from pipeline import steps
 
-        return _run(steps.plan, ctx)
+        return run_step(steps.plan, ctx)
 
     @task(execution_timeout=FIT_TIMEOUT,
           map_index_template="shard {{ task.op_kwargs['job']['shard'] }}, to {{ task.op_kwargs['job']['train_end'] }}")
@@ -187,49 +121,49 @@ def lstm_monthly_retraining() -> None:
         """Train one shard's global LSTM before one origin; score its backtest folds or keep it as final."""
         from pipeline import steps
 
-        return _run(steps.fit, ctx, job)
+        return run_step(steps.fit, ctx, job)
 
     @task
     def backtest_summary(ctx: dict[str, Any], fits: list[str]) -> str:
         """Per-series and mean metrics over the folds of every shard, per model; the fallback series."""
         from pipeline import steps
 
-        return _run(steps.backtest_summary, ctx, list(fits))
+        return run_step(steps.backtest_summary, ctx, list(fits))
 
     @task
     def evaluate(ctx: dict[str, Any], fits: list[str]) -> str:
         """Assemble the shards' final models, score the holdout, forecast the coming months, log the model."""
         from pipeline import steps
 
-        return _run(steps.evaluate, ctx, list(fits))
+        return run_step(steps.evaluate, ctx, list(fits))
 
     @task(execution_timeout=FIT_TIMEOUT)
     def score_champion(ctx: dict[str, Any]) -> str:
         """The champion on this run's holdout and folds (its configuration refitted when it differs)."""
         from pipeline import steps
 
-        return _run(steps.score_champion, ctx)
+        return run_step(steps.score_champion, ctx)
 
     @task
     def register(ctx: dict[str, Any]) -> str:
         """Register the version; move the champion alias only on improvement."""
         from pipeline import steps
 
-        return _run(steps.register, ctx)
+        return run_step(steps.register, ctx)
 
     @task
     def publish(ctx: dict[str, Any]) -> str | None:
         """The champion's forecast table of every series, in the state folder and MLflow."""
         from pipeline import steps
 
-        return _run(steps.publish, ctx)
+        return run_step(steps.publish, ctx)
 
     @task
     def summarize(ctx: dict[str, Any]) -> str:
         """The run summary: MLflow description and artifacts, and this task's log."""
         from pipeline import steps
 
-        return _run(steps.summarize, ctx)
+        return run_step(steps.summarize, ctx)
 
     ctx = validate(ingest())
     fits = fit.partial(ctx=ctx).expand(job=plan(ctx))

@@ -33,6 +33,8 @@ PRECISIONS = ("fp32", "bf16")
 ALIGNMENTS = ("calendar", "series_end")
 # The preset of a run that names none: by the shape of its data.
 PANEL_PRESET, SINGLE_PRESET = "lstm-global", "lstm-direct"
+# The model settings of a monthly run: as configured, or the latest tuned ones (alias ``tuned``).
+TUNED_CHOICES = ("", "latest")
 TEXT = re.compile(r"[^\x00-\x1f\x7f]{1,1000}")
 TEXT_RULE = "must be 1 to 1000 characters, none of them control characters"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -148,6 +150,14 @@ class Config:
                              model=True, choices=PRECISIONS, legacy="fp32")
     seed: int = setting(42, "the first network's seed (the others: seed + 1, ...)", model=True,
                         bounds=(0, 2**31 - 1))
+    # tuning (the lstm_tuning DAG, backtest --tune) and its use by the monthly run
+    tune_trials: int = setting(20, "trials of a tuning run (the first scores the configuration in use)",
+                               bounds=(1, 500))
+    tune_minutes: float = setting(60.0, "no tuning trial starts after this many minutes of a tuning run",
+                                  bounds=(1.0, 1440.0))
+    tuned_config: str = setting("", "latest: the monthly run takes the model settings the lstm_tuning DAG "
+                                "registered last (alias tuned) over the preset and config file; empty: the "
+                                "configured values", choices=TUNED_CHOICES)
     # MLflow, the gate, intervals and alerts (the operator's)
     experiment_name: str = setting("lstm-monthly-retraining", "the MLflow experiment", who=OPERATOR, name_like=True,
                                    required=True)
@@ -294,6 +304,13 @@ def presets() -> dict[str, dict[str, Any]]:
         if unknown:
             raise ConfigError(f"pipeline/defaults.yaml: preset {preset!r} sets {unknown}, which are not model settings")
     return named
+
+
+def search_spaces() -> dict[str, dict[str, Any]]:
+    """The search space of each preset that can be tuned (``defaults.yaml``): a setting's list of choices, or its
+    range (``low``, ``high``, ``log``)."""
+    text = resources.files("pipeline").joinpath("defaults.yaml").read_text(encoding="utf-8")
+    return _read_yaml(text, "pipeline/defaults.yaml").get("search_spaces") or {}
 
 
 def load_config(path: str | os.PathLike[str] | None = None,

@@ -119,6 +119,19 @@ class RunPaths:
     def summary_json(self) -> Path:
         return self.root / "summary.json"
 
+    # a tuning run (the lstm_tuning DAG): its trials, then the configuration it chose
+    @property
+    def tuning_plan(self) -> Path:
+        return self.root / "tuning" / "trials.json"
+
+    def trial(self, number: int) -> Path:
+        """The result of tuning trial ``number``."""
+        return self.root / "tuning" / f"trial_{number}.json"
+
+    @property
+    def tuned(self) -> Path:
+        return self.root / "tuning" / "config.json"
+
     @property
     def failure(self) -> Path:
         """The last failed step's error (for the run-level failure notice)."""

@@ -187,6 +187,7 @@ def summary_markdown(s: dict[str, Any]) -> str:
         "lost their backtest)",
         f"- validation: {s['validation']['status']}; fixes: {', '.join(s['validation']['fixes']) or 'none'}",
         *_domain_lines(s),
+        *([f"- model settings: tuned_config latest, {s['tuned']}"] if s.get("tuned") else []),
         *([f"- warm start: {s['fits']['warm']} of {s['fits']['total']} fits started from last month's weights "
            "(the others cold)"] if s.get("warm_start") and s.get("fits") else []),
         "",

@@ -22,6 +22,8 @@ from pipeline.io import exclusive_lock
 logger = logging.getLogger(__name__)
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+# The tuned configuration of a registered model: versions of ``<name>_tuned`` (a config file each), alias ``tuned``.
+TUNED, TUNED_SUFFIX, TUNED_FILE = "tuned", "_tuned", "tuned/config.json"
 
 
 def __getattr__(name: str) -> Any:
@@ -134,6 +136,45 @@ def version_config(client: MlflowClient, name: str, version: str, base: Config) 
     run_id = client.get_model_version(name, version).run_id
     params = {**LEGACY_MODEL_SETTINGS, **client.get_run(run_id).data.params}
     return dataclasses.replace(base, **{k: coerce(k, params[k]) for k in MODEL_KEYS if k in params})
+
+
+def tuned_name(name: str) -> str:
+    """The registered model holding the tuned configurations of model ``name``."""
+    return f"{name}{TUNED_SUFFIX}"
+
+
+def register_tuned(client: MlflowClient, name: str, run_id: str, moved: bool) -> tuple[str, str | None]:
+    """Register the configuration a tuning run logged (``tuned/config.json`` of ``run_id``) as a version of
+    ``<name>_tuned`` (once per run); point alias ``tuned`` at it when ``moved``. Returns (version, alias before)."""
+    registered = tuned_name(name)
+    if not _exists(client, registered):
+        client.create_registered_model(registered, description=f"Tuned model settings of {name} (lstm_tuning DAG): "
+                                       "the monthly run takes the version of alias 'tuned' with tuned_config: latest.")
+    before = alias_version(client, registered, TUNED)
+    existing = client.search_model_versions(f"name='{registered}' and run_id='{run_id}'")
+    version = (str(existing[0].version) if existing else
+               str(client.create_model_version(registered, f"{client.get_run(run_id).info.artifact_uri}/tuned",
+                                               run_id=run_id).version))
+    if moved:
+        client.set_registered_model_alias(registered, TUNED, version)
+    return version, before
+
+
+def tuned_settings(client: MlflowClient, name: str) -> tuple[str, dict[str, Any]] | None:
+    """The version of alias ``tuned`` of model ``name`` and its file (``preset``, ``params``), or None when no tuning
+    run has registered one."""
+    import json
+
+    import mlflow
+
+    registered = tuned_name(name)
+    version = alias_version(client, registered, TUNED)
+    if version is None:
+        return None
+    run_id = client.get_model_version(registered, version).run_id
+    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=TUNED_FILE)
+    with open(path, encoding="utf-8") as handle:
+        return version, json.load(handle)
 
 
 def now_iso() -> str:

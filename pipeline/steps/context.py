@@ -28,6 +28,7 @@ class RunContext:
     source: str  # the CSV read
     data_sha256: str  # digest of the as-of rows
     dag_id: str = ""  # the Airflow DAG that runs it ("" outside Airflow)
+    tuned: str = ""  # with tuned_config: latest, which tuned configuration the model settings come from
 
     @cached_property
     def cfg(self) -> Config:

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline import settings
-from pipeline.config import load_config, trigger_overrides
+from pipeline.config import Config, load_config, trigger_overrides
 from pipeline.data import ingest as ig
 from pipeline.data import validate as vd
 from pipeline.data.panel import Panel, shard_bounds, shards
@@ -30,32 +30,60 @@ QUARANTINE_COLUMNS = ["series", "title", "reason", "row", "column", "problems"]
 
 def ingest(run_key: str, as_of: str | None = None, overrides: Mapping[str, Any] | None = None,
            config_path: str | None = None, tags: Mapping[str, str] | None = None,
-           trigger: Mapping[str, Any] | None = None) -> RunContext:
+           trigger: Mapping[str, Any] | None = None, experiment: str | None = None) -> RunContext:
     """Resolve the config, snapshot the as-of rows and open (or reuse) the month's MLflow run.
 
     ``overrides`` are the operator's (CLI flags); ``trigger`` is a DAG run's conf, limited to the settings a
     trigger may set (:data:`pipeline.config.TRIGGER_KEYS`). Both are checked before anything is read or opened.
     ``config_path`` defaults to ``$PIPELINE_CONFIG`` (a deployment-wide YAML file), if set. ``tags`` join the MLflow
-    run's (``airflow.dag_id`` names the DAG in the run summary).
+    run's (``airflow.dag_id`` names the DAG in the run summary); ``experiment`` is the MLflow experiment (default: the
+    configured one). With ``tuned_config: latest`` the model settings of the registered tuned configuration come
+    over the preset and config file (a flag or trigger still wins).
     """
     settings.check_run_key(run_key)
     requested = {**(overrides or {}), **trigger_overrides(trigger)}
     logger.info("settings asked for: %s", requested or "none (the configured values)")
-    cfg = load_config(config_path or os.environ.get("PIPELINE_CONFIG") or None, requested)
+    config_path = config_path or os.environ.get("PIPELINE_CONFIG") or None
+    cfg = load_config(config_path, requested)
     as_of_month(as_of)  # a bad date fails before anything is read
+    tuned_tag = ""
+    if cfg.tuned_config:
+        cfg, tuned_tag = _tuned(cfg, config_path, requested)
     paths = RunPaths.of(run_key)
     csv_path = settings.resolve_data_path(cfg.csv_path, cfg.data_dir, cfg.allow_any_csv_path)
     snap = ig.ingest(csv_path, paths.snapshot, cfg, as_of)
     data_month = snap.last_month or month_text(as_of_month(as_of) - 1)
     client = tracking.configure()
     run_tags = {"data_month": data_month, "data_sha256": snap.sha256, "data_rows": str(snap.rows),
-                "preset": cfg.preset, "as_of": str(as_of), "kind": "monthly", **(tags or {})}
-    run_id = tracking.open_run(client, cfg.experiment_name, run_key, data_month, run_tags)
+                "preset": cfg.preset, "as_of": str(as_of), "kind": "monthly",
+                **({"tuned_config": tuned_tag} if tuned_tag else {}), **(tags or {})}
+    run_id = tracking.open_run(client, experiment or cfg.experiment_name, run_key, data_month, run_tags)
     with tracking.resume(run_id):
         tracking.log_params(cfg.to_dict())
     return RunContext(run_key=run_key, work_dir=str(paths.root), config=cfg.to_dict(), mlflow_run_id=run_id,
                       data_month=data_month, source=str(csv_path), data_sha256=snap.sha256,
-                      dag_id=(tags or {}).get("airflow.dag_id", ""))
+                      dag_id=(tags or {}).get("airflow.dag_id", ""), tuned=tuned_tag)
+
+
+def _tuned(cfg: Config, config_path: str | None, requested: Mapping[str, Any]) -> tuple[Config, str]:
+    """The configuration with the latest tuned model settings (alias ``tuned``) and the tag that says which."""
+    from pipeline.ops import registry
+
+    found = registry.tuned_settings(tracking.configure(), cfg.registered_model_name)
+    if found is None:
+        logger.warning("tuned_config: latest, but %s has no tuned version yet: the configured values are used",
+                       registry.tuned_name(cfg.registered_model_name))
+        return cfg, "none registered yet: the configured values"
+    version, tuned = found
+    if tuned["preset"] != cfg.preset:
+        raise ConfigError(f"tuned_config: latest: {registry.tuned_name(cfg.registered_model_name)} v{version} was "
+                          f"tuned for preset {tuned['preset']!r}, this run uses {cfg.preset!r}; run the lstm_tuning "
+                          "DAG for it, or set tuned_config to ''")
+    params = {k: v for k, v in tuned["params"].items() if k not in requested}
+    logger.info("tuned_config: latest: v%s (trial %s of %s): %s", version, tuned["trial"], tuned["run_key"], params)
+    tag = (f"v{version} (trial {tuned['trial']} of {tuned['run_key']}): "
+           + ", ".join(f"{k}={v}" for k, v in params.items()))
+    return load_config(config_path, {**params, **requested}), tag
 
 
 def validate(ctx: RunContext | Mapping[str, Any]) -> RunContext:

@@ -96,7 +96,7 @@ def run_summary(ctx: RunContext) -> dict[str, Any]:
         "live": monitored.get("live"), "drift": monitored["drift"], "decision": read_json(paths.decision),
         "published_version": str(published["model_version"].iloc[0]) if published is not None else None,
         "published_models": published_models(published) if published is not None else {},
-        "preset": cfg.preset, "mlflow_run_id": ctx.mlflow_run_id,
+        "preset": cfg.preset, "tuned": ctx.tuned, "mlflow_run_id": ctx.mlflow_run_id,
     }
 
 

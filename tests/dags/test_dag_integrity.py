@@ -24,7 +24,20 @@ def dagbag():
 
 def test_dag_imports_without_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert "lstm_monthly_retraining" in dagbag.dags
+    assert {"lstm_monthly_retraining", "lstm_tuning"} <= set(dagbag.dags)
+
+
+def test_the_tuning_dag_maps_one_task_per_trial_and_takes_only_tuning_params(dagbag):
+    dag = dagbag.dags["lstm_tuning"]
+    assert sorted(dag.task_ids) == ["ingest", "plan", "select", "trial", "validate"]
+    assert dag.get_task("select").upstream_task_ids == {"validate", "trial"}
+    assert type(dag.get_task("trial")).__name__.endswith("MappedOperator")
+    assert set(dag.params.keys()) == {"tune_trials", "tune_minutes", "seed", "preset", "tuned_config"}
+    assert type(dag.timetable).__name__ == "NullTimetable", "on demand"
+    assert dag.max_active_runs == 1 and "tuning" in dag.tags and dag.doc_md
+    for task in dag.tasks:
+        assert task.retries >= 1 and task.execution_timeout is not None, task.task_id
+    assert dag.get_task("trial").execution_timeout > dag.get_task("plan").execution_timeout
 
 
 def test_tasks_and_edges(dagbag):

@@ -1,0 +1,79 @@
+"""What the DAG files share: a step of ``pipeline.steps`` run as a task, the failure notifier, and the params of the
+settings a trigger may set. Entry-point layer (beside the DAG files): it imports Airflow's SDK, the rest of
+``pipeline`` never does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from airflow.sdk import BaseNotifier, Param, get_current_context
+
+_JSON_TYPES = {"int": "integer", "float": "number", "str": "string", "bool": "boolean"}
+
+
+def trigger_params(names: Sequence[str] | None = None) -> dict[str, Param]:
+    """One optional param per setting a trigger may set (``names``: some of them; default all), bounded like the
+    config; empty means "the configured value". Paths, limits, MLflow names and the gate are the operator's
+    (PIPELINE_CONFIG), not params."""
+    from pipeline.config import BOUNDS, CHOICES, FIELDS, SETTINGS, TRIGGER_KEYS, presets
+
+    choices = {"preset": sorted(presets()), **{name: list(values) for name, values in CHOICES.items()}}
+    out = {}
+    for name in names or TRIGGER_KEYS:
+        if name not in TRIGGER_KEYS:
+            raise ValueError(f"{name} is not a setting a trigger may set")
+        extra: dict[str, Any] = {"enum": [None, *choices[name]]} if name in choices else {}
+        if name in BOUNDS:
+            # NaN passes every comparison, so it is the one number that meets `minimum: 0` and
+            # `exclusiveMaximum: 0` at once: `not` of both refuses NaN (Airflow turns it into null otherwise).
+            extra |= {"minimum": BOUNDS[name][0], "maximum": BOUNDS[name][1],
+                      "not": {"type": "number", "minimum": 0, "exclusiveMaximum": 0}}
+        out[name] = Param(None, type=["null", _JSON_TYPES[str(FIELDS[name].type)]],
+                          description=f"{SETTINGS[name].doc}. Empty: the configured value (preset, PIPELINE_CONFIG).",
+                          **extra)
+    return out
+
+
+class PipelineNotifier(BaseNotifier):
+    """Sends a short failure message (task, error, log link) through the `pipeline_alerts` connection
+    (webhook or SMTP); with no connection configured the message is only logged."""
+
+    template_fields = ()
+
+    def __init__(self, conn_id: str = "pipeline_alerts"):
+        super().__init__()
+        self.conn_id = conn_id
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Nothing to render (and the scheduler's serialized DAG has no template environment)."""
+
+    def notify(self, context: Any) -> None:
+        from pipeline.ops import alerts
+
+        run = context.get("dag_run")
+        dag_id = getattr(run, "dag_id", None) or context["dag"].dag_id
+        recorded = alerts.recorded_failure(f"{dag_id}/{getattr(run, 'run_id', context.get('run_id'))}")
+        alerts.send(*alerts.failure_message({**recorded, **context}), conn_id=self.conn_id)
+
+
+def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call one step of pipeline.steps (its run context comes back as JSON for XCom); bad data or config fails
+    the task without retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipeline.errors import PipelineError
+    from pipeline.steps import RunContext
+
+    context = get_current_context()
+    try:
+        result = step(*args, **kwargs)
+    except Exception as exc:
+        from pipeline.ops import alerts
+
+        run = context["dag_run"]
+        alerts.record_failure(f"{run.dag_id}/{run.run_id}", context["ti"].task_id, exc)
+        if isinstance(exc, PipelineError) and not exc.retryable:
+            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+        raise
+    return result.to_json() if isinstance(result, RunContext) else result
