@@ -49,9 +49,10 @@ def main() -> int:
     summary = bt.backtest(panel, cfg, stats_baselines=args.stats)
     seconds = time.perf_counter() - started
     series = report["series"]
+    changed = "".join(f", {k}={v}" for k, v in overrides.items())
     print(f"M1 monthly: {series['in']} series in, {series['quarantined']} quarantined, {series['short']} too short, "
           f"{len(panel)} modelled; {summary['series']} scored on one origin x {cfg.horizon} months; preset "
-          f"{cfg.preset}{''.join(f', {k}={v}' for k, v in overrides.items())}, seed {cfg.seed}; backtest {seconds / 60:.1f} min on this machine\n")
+          f"{cfg.preset}{changed}, seed {cfg.seed}; backtest {seconds / 60:.1f} min on this machine\n")
     print("| model | mean MASE | median MASE | mean sMAPE % | median sMAPE % | LSTM better on (series) |")
     print("|---|---|---|---|---|---|")
     rows = {model: np.array([row[f"{model}.smape"] for row in summary["per_series"].values()])

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import FIELDS, SETTINGS, TRIGGER_KEYS, Config, load_config, settings_table
+from pipeline.config import FIELDS, SETTINGS, TRIGGER_KEYS, Config, coerce, load_config, settings_table
 from pipeline.errors import ConfigError, DataValidationError, PipelineError, excerpt
 
 logger = logging.getLogger("pipeline")
@@ -29,6 +29,10 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         names = [f"--{name.replace('_', '-')}"] + (["--csv"] if name == "csv_path" else [])
         parser.add_argument(*names, dest=name, default=None, metavar=str(field.type).upper(),
                             help=f"{SETTINGS[name].doc} (default: {field.default!r})".replace("%", "%%"))
+
+
+def boolean(value: str) -> bool:
+    return coerce("baseline_gate", value)  # any bool setting's parsing: true/false/yes/no/1/0
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -94,7 +98,12 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, _overrides(args))
     panel, report = _validated_panel(cfg, args.as_of)
     validate.raise_for_report(report)
-    summary = backtest.backtest(panel, cfg, cfg.stats_baselines)
+    if args.tune:
+        from pipeline.scoring import tuning
+
+        summary = tuning.tuned_backtest(panel, cfg, cfg.tune_trials)
+    else:
+        summary = backtest.backtest(panel, cfg, cfg.stats_baselines)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -112,6 +121,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             print(f"LSTM better than {key.removeprefix('share_beats_')} on {value:.0%} of series-folds")
     if len(panel) > 1:
         print(f"{len(summary['fallback'])} series fall back to seasonal naive")
+    for fold in summary.get("tuned", []):
+        print(f"fold {fold['fold']}: tuned on the months to {fold['train_end']} ({cfg.tune_trials} trials), chose "
+              f"trial {fold['trial']}: " + ", ".join(f"{k}={v}" for k, v in fold["params"].items()))
     return 0
 
 
@@ -223,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     forecast.add_argument("--months", type=int, default=12, help="months to forecast (default 12)")
     bt = sub.add_parser("backtest", help="rolling-origin backtest of the LSTM and the baselines")
     bt.add_argument("--json", action="store_true", help="print per-fold and mean metrics as JSON")
+    bt.add_argument("--tune", type=boolean, default=False, metavar="BOOL",
+                    help="tune inside every fold on that fold's training months (tune_trials trials each), then "
+                         "score the winner: an honest score of tuning (default false)")
     back = sub.add_parser("rollback", help="move the champion alias back to the previous champion")
     back.add_argument("--reason", required=True, help="why (recorded on both model versions)")
     fill = sub.add_parser("backfill", help="retrain month by month with each month's as-of data")

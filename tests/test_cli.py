@@ -86,6 +86,25 @@ def test_backtest_on_any_monthly_csv(tmp_path, capsys):
     assert table[-1].startswith("LSTM better than seasonal_naive on")
 
 
+@pytest.mark.slow
+def test_backtest_with_tuning_tunes_each_fold_on_its_own_training_months(tmp_path, capsys):
+    from tests.conftest import seasonal_series, write_csv
+
+    csv = write_csv(tmp_path / "sales.csv", seasonal_series(96, level=5000), "date", "sales")
+    args = ["backtest", "--csv", str(csv), "--date-column", "date", "--target-column", "sales", *_flags(TINY),
+            "--tune-trials", "2"]
+    assert main([*args, "--tune", "true", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert [t["train_end"] for t in summary["tuned"]] == [f["train_end"] for f in summary["per_fold"]]
+    assert all(t["mase"] > 0 and "hidden_size" in t["params"] for t in summary["tuned"])
+    assert main([*args, "--tune", "true"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1].startswith("fold 1: tuned on the months to 2007-06 (2 trials), chose trial ")
+    with pytest.raises(SystemExit) as refused:
+        main([*args, "--tune", "maybe"])
+    assert refused.value.code == 2 and "argument --tune: invalid boolean value: 'maybe'" in capsys.readouterr().err
+
+
 def test_backfill_months_cover_the_range():
     from pipeline.cli import backfill_months
 
