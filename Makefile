@@ -22,7 +22,7 @@ export PIPELINE_TORCH_THREADS ?= 1
 FROM ?= 1958-01
 TO ?= 1960-12
 
-.PHONY: setup run run-panel test lint mlflow-ui backfill clean
+.PHONY: setup run tune run-panel test lint mlflow-ui backfill clean
 
 setup: $(VENV)/.installed
 
@@ -40,6 +40,10 @@ $(AIRFLOW_HOME)/airflow.db: | setup
 run: setup $(AIRFLOW_HOME)/airflow.db
 	$(BIN)/airflow dags test lstm_monthly_retraining $(DATE) --conf '$(CONF)'
 	@echo "MLflow store: sqlite:///$(PIPELINE_STATE_DIR)/mlflow.db  (browse it with: make mlflow-ui)"
+
+## tune: one real run of the lstm_tuning DAG on the configured data as of DATE (conf: CONF, e.g. tune_trials)
+tune: setup $(AIRFLOW_HOME)/airflow.db
+	$(BIN)/airflow dags test lstm_tuning $(DATE) --conf '$(CONF)'
 
 ## run-panel: the same DAG on the US employment panel (148 series, data/us_employment.csv), the month ending
 ## 2019-10-01, with the operator config configs/us_employment.yaml (dags test runs the shards one after the other

@@ -157,7 +157,7 @@ class Config:
                                   bounds=(1.0, 1440.0))
     tuned_config: str = setting("", "latest: the monthly run takes the model settings the lstm_tuning DAG "
                                 "registered last (alias tuned) over the preset and config file; empty: the "
-                                "configured values", choices=TUNED_CHOICES)
+                                "configured values", choices=TUNED_CHOICES, common=True)
     # MLflow, the gate, intervals and alerts (the operator's)
     experiment_name: str = setting("lstm-monthly-retraining", "the MLflow experiment", who=OPERATOR, name_like=True,
                                    required=True)
