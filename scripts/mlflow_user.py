@@ -17,8 +17,11 @@ import base64
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
+
+ATTEMPTS = 4  # creating a user is idempotent here (an existing account answers 400/409), so a timeout is retried
 
 
 def _request(url: str, user: str, password: str, body: dict | None = None) -> int:
@@ -26,11 +29,18 @@ def _request(url: str, user: str, password: str, body: dict | None = None) -> in
     request = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None,
                                      method="POST" if body is not None else "GET",
                                      headers={"Authorization": f"Basic {token}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except (TimeoutError, urllib.error.URLError) as exc:  # a server busy hashing passwords on a loaded machine
+            if attempt == ATTEMPTS:
+                raise
+            print(f"mlflow_user: {url}: {exc}; trying again ({attempt} of {ATTEMPTS})", file=sys.stderr)
+            time.sleep(5 * attempt)
+    raise AssertionError("unreachable")
 
 
 def main() -> int:
