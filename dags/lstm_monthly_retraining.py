@@ -47,7 +47,7 @@ from airflow.sdk import (
     task,
 )
 
-from pipeline.dagkit import PipelineNotifier, run_step, trigger_params
+from pipeline.dagkit import PipelineNotifier, run_step, task_defaults, trigger_params
 
 DAG_ID = "lstm_monthly_retraining"
 # Deadline alert, set by deployments (compose file, scripts/services.sh). Off by default: Airflow 3.3.2's
@@ -62,14 +62,7 @@ FIT_TIMEOUT = timedelta(minutes=45)  # a fit, and the champion's refit on the ca
     start_date=pendulum.datetime(1949, 1, 1, tz="UTC"),  # the data starts in 1949: any month can be re-run
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "ml-platform",
-        # Transient faults (MLflow down, a killed worker) are retried; bad data and config are not (see run_step).
-        "retries": int(os.environ.get("PIPELINE_TASK_RETRIES", "2")),
-        "retry_delay": timedelta(seconds=float(os.environ.get("PIPELINE_RETRY_DELAY_SECONDS", "60"))),
-        "retry_exponential_backoff": True,
-        "execution_timeout": timedelta(minutes=10),
-    },
+    default_args=task_defaults(),
     params=trigger_params(),
     tags=["ml", "lstm", "forecasting", "monthly", "mlflow"],
     doc_md=__doc__,

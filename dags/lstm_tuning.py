@@ -18,14 +18,13 @@ Run it by hand: `airflow dags test lstm_tuning 2026-12-01 --conf '{"tune_trials"
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
-from pipeline.dagkit import PipelineNotifier, run_step, trigger_params
+from pipeline.dagkit import PipelineNotifier, run_step, task_defaults, trigger_params
 
 DAG_ID = "lstm_tuning"
 TRIAL_TIMEOUT = timedelta(minutes=90)  # one trial: a whole backtest of one configuration
@@ -37,13 +36,7 @@ TRIAL_TIMEOUT = timedelta(minutes=90)  # one trial: a whole backtest of one conf
     start_date=pendulum.datetime(1949, 1, 1, tz="UTC"),  # any as-of date can be tuned on
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "ml-platform",
-        "retries": int(os.environ.get("PIPELINE_TASK_RETRIES", "2")),
-        "retry_delay": timedelta(seconds=float(os.environ.get("PIPELINE_RETRY_DELAY_SECONDS", "60"))),
-        "retry_exponential_backoff": True,
-        "execution_timeout": timedelta(minutes=10),
-    },
+    default_args=task_defaults(),
     params=trigger_params(["tune_trials", "tune_minutes", "seed", "preset", "tuned_config"]),
     tags=["ml", "lstm", "forecasting", "tuning", "mlflow"],
     doc_md=__doc__,

@@ -4,12 +4,23 @@ settings a trigger may set. Entry-point layer (beside the DAG files): it imports
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseNotifier, Param, get_current_context
 
 _JSON_TYPES = {"int": "integer", "float": "number", "str": "string", "bool": "boolean"}
+
+
+def task_defaults() -> dict[str, Any]:
+    """Every task's defaults: transient faults (MLflow down, a killed worker) are retried, with a growing delay
+    (``PIPELINE_TASK_RETRIES``, ``PIPELINE_RETRY_DELAY_SECONDS``); bad data and config are not (:func:`run_step`).
+    Ten minutes a task unless the task says otherwise."""
+    return {"owner": "ml-platform", "retries": int(os.environ.get("PIPELINE_TASK_RETRIES", "2")),
+            "retry_delay": timedelta(seconds=float(os.environ.get("PIPELINE_RETRY_DELAY_SECONDS", "60"))),
+            "retry_exponential_backoff": True, "execution_timeout": timedelta(minutes=10)}
 
 
 def trigger_params(names: Sequence[str] | None = None) -> dict[str, Param]:
