@@ -13,7 +13,9 @@ from mlflow.models import infer_signature
 
 import pipeline
 from pipeline import domains
+from pipeline.config import BOUNDS
 from pipeline.data.panel import Panel
+from pipeline.errors import ConfigError, PipelineError, excerpt
 from pipeline.model.windows import forecast_windows, last_windows
 from pipeline.months import month_starts
 
@@ -36,10 +38,32 @@ class PanelModel(mlflow.pyfunc.PythonModel):
                                                  (context.model_config or {}).get("weights_sha256"))
 
     def predict(self, context, model_input, params=None):
-        """The forecast table of every series of the history in ``model_input``."""
-        history = Panel.from_frame(model_input if isinstance(model_input, pd.DataFrame) else
-                                   pd.DataFrame(model_input), domain=self.forecaster.domain)
-        return self.forecaster.forecast(history, int((params or {}).get("horizon") or self.forecaster.horizon))
+        """The forecast table of every series of the history in ``model_input``. A history or ``horizon`` the model
+        cannot take raises MLflow's own exception (``INVALID_PARAMETER_VALUE``): a scoring server returns its
+        message, naming series and month, to the client, never a stack trace."""
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+        try:
+            horizon = requested_horizon(params, self.forecaster.horizon)
+            history = Panel.from_frame(model_input if isinstance(model_input, pd.DataFrame) else
+                                       pd.DataFrame(model_input), domain=self.forecaster.domain)
+            return self.forecaster.forecast(history, horizon)
+        except PipelineError as exc:
+            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
+
+
+def requested_horizon(params: dict[str, Any] | None, default: int) -> int:
+    """The ``horizon`` param (months to forecast), within the bounds of the ``horizon`` setting."""
+    value = (params or {}).get("horizon")
+    if value is None or value == "":
+        return default
+    low, high = BOUNDS["horizon"]
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)) or not str(value).strip().isdigit() \
+            or not low <= int(str(value).strip()) <= high:
+        raise ConfigError(f"param 'horizon' must be a whole number of months from {low:g} to {high:g}, "
+                          f"got {excerpt(value)}")
+    return int(str(value).strip())
 
 
 def _requirements() -> list[str]:

@@ -1,3 +1,5 @@
+import re
+
 import mlflow
 import numpy as np
 import pytest
@@ -59,6 +61,18 @@ def test_logged_panel_model_round_trips_through_the_registry(state):
     assert len(loaded.predict(unseen)) == 15, "a series never seen goes to the shard its hash points to"
     with pytest.raises(Exception, match="consecutive"):
         loaded.predict(frame.drop(frame.index[3]))
+    # what a client sends wrong comes back as MLflow's own error (its message reaches the client), naming the series
+    from mlflow.exceptions import MlflowException
+
+    negative = frame.assign(value=lambda f: f["value"].where(f.index != f.index[5], -5.0))
+    bad = {"a negative value": (negative, None, "is not a positive number"),
+           "a duplicate month": (frame.iloc[[0, *range(len(frame))]], None, "without duplicates or gaps"),
+           "horizon 10000": (frame, {"horizon": 10000}, "'horizon' must be a whole number of months from 1 to 60"),
+           "horizon 0": (frame, {"horizon": 0}, "'horizon' must be a whole number of months from 1 to 60")}
+    for case, (data, params, message) in bad.items():
+        with pytest.raises(MlflowException, match=re.escape(message)) as refused:
+            loaded.predict(data, params=params)
+        assert refused.value.error_code == "INVALID_PARAMETER_VALUE", case
 
 
 @pytest.mark.slow
