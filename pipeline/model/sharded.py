@@ -14,6 +14,7 @@ import pandas as pd
 
 from pipeline import domains
 from pipeline.data.panel import Panel, shard_for
+from pipeline.errors import ConfigError
 from pipeline.io import read_json, sha256_file, write_json
 from pipeline.metrics import LSTM, NAIVE, flat, interval_scale, seasonal_naive
 from pipeline.model.calibration import Calibration
@@ -48,7 +49,8 @@ class ShardedForecaster:
         used = np.array([NAIVE if sid in self.fallback else LSTM for sid in history.ids], dtype=object)
         short = [history.ids[i] for i in range(len(history)) if history.length(i) < self.season_length]
         if short:
-            raise ValueError(f"series {short[:5]} have fewer than {self.season_length} months of history")
+            raise ConfigError(f"history of series {', '.join(map(repr, short[:5]))}: fewer than {self.season_length} "
+                              f"months (a forecast needs at least a season)")
         for i in np.flatnonzero(used == NAIVE):
             values[i] = seasonal_naive(history.values_of(i), steps, self.season_length)
         shard = np.array([shard_for(sid, self.bounds) for sid in history.ids])

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from pipeline.data.panel import shard_bounds, shard_for, shards
-from pipeline.errors import ModelIntegrityError
+from pipeline.errors import ConfigError, ModelIntegrityError
 from pipeline.metrics import seasonal_naive
 from pipeline.model.sharded import ShardedForecaster
 from tests.conftest import panel_of, seasonal_series, untrained_forecaster
@@ -50,7 +50,7 @@ def test_a_short_history_is_backcast_for_the_network_and_below_a_season_and_a_mo
     window = np.concatenate([short[8:12], short])[None, -network.lookback:]  # 4 months before: months 9-12
     np.testing.assert_allclose(table.loc[table["series"] == "short", "forecast"], network.predict(window)[0],
                                rtol=1e-6)
-    with pytest.raises(ValueError, match="fewer than 12 months"):
+    with pytest.raises(ConfigError, match="fewer than 12 months"):
         model.forecast(panel_of(seasonal_series(8)))
 
 
