@@ -1,0 +1,88 @@
+"""The champion served by a real ``mlflow models serve`` process, asked by a plain HTTP client: a good history gets
+its forecast, a bad one a 400 whose message names series and month, never a stack trace."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline import steps
+from tests.conftest import DATA, TINY
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def served(state):
+    steps.run_all("serve/a", "1961-01-01", {**TINY, "csv_path": str(DATA)})
+    port, bin_dir = free_port(), str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "MLFLOW_TRACKING_URI": f"sqlite:///{state}/mlflow.db"}
+    server = subprocess.Popen([str(Path(bin_dir) / "mlflow"), "models", "serve", "-m",
+                               "models:/air_passengers_lstm@champion", "--env-manager", "local", "-h", "127.0.0.1",
+                               "-p", str(port)], env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5)
+                break
+            except OSError:
+                time.sleep(1)
+        else:
+            raise AssertionError("the scoring server did not answer /ping in 180 s")
+        yield f"http://127.0.0.1:{port}/invocations"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def post(url: str, records: list[dict], params: dict | None = None) -> tuple[int, dict]:
+    body = {"dataframe_records": records, **({"params": params} if params else {})}
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def test_a_served_champion_forecasts_a_good_history_and_says_what_is_wrong_with_a_bad_one(served):
+    frame = pd.read_csv(DATA)
+    history = [{"series": "air", "month": m, "value": float(v)} for m, v in zip(frame["Month"], frame["#Passengers"],
+                                                                                  strict=True)]
+    status, body = post(served, history)
+    first = body["predictions"][0]  # tiny settings: enough backtest residuals for the 80 % interval only
+    assert status == 200 and len(body["predictions"]) == TINY["horizon"] and first["month"] == "1961-01"
+    assert first["lower_80"] < first["forecast"] < first["upper_80"]
+    negative = [dict(row) for row in history]
+    negative[50]["value"] = -5.0
+    unseen = [{**row, "series": "new"} for row in history[-24:]]
+    assert post(served, history + unseen)[0] == 200, "a series never seen is forecast too"
+    cases = {"a negative value": (negative, None, "history of series 'air', month 1953-03: value '-5.0' is not a "
+                                                  "positive number"),
+             "a missing month": (history[:60] + history[61:], None, "series 'air': months must be consecutive"),
+             "a duplicate month": (history + history[-1:], None, "series 'air': months must be consecutive"),
+             "one row": (history[:1], None, "history of series 'air': fewer than 12 months"),
+             "horizon 10000": (history, {"horizon": 10000}, "param 'horizon' must be a whole number of months")}
+    for case, (records, params, message) in cases.items():
+        status, body = post(served, records, params)
+        assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE", (case, body)
+        assert message in body["message"] and "stack_trace" not in body and "Traceback" not in body["message"], case
