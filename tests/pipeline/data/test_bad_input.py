@@ -46,7 +46,8 @@ CATALOGUE = {
     "infinity": (edited(r41="1952-04,inf"), 41, "#Passengers", "is infinite"),
     "date that does not parse": (edited(r50="1953-13,236"), 50, "Month", "'1953-13' does not parse"),
     "date in the future": (edited(r145="2960-12,432"), 145, "Month", "month 2960-12 is in the future"),
-    "too few rows": ("\n".join(LINES[:25]) + "\n", None, None, "24 data rows, need at least 39"),
+    "too few rows": ("\n".join(LINES[:21]) + "\n", 21, "Month",
+                     r"20 data rows, need at least 24 \(min_series_months\)"),
     # What a hostile or careless file holds (issue 10): each is refused where it is, never read past.
     "NUL inside a value": (edited(r31="1951-06,31\x005"), 31, "#Passengers",
                            r"control or invisible character U\+0000"),
@@ -70,6 +71,11 @@ CATALOGUE = {
     "environment-like file": ("SECRET_TOKEN=hunter2\x00PATH=/usr/bin\x00HOME=/root\x00", 1, None,
                               r"control or invisible character U\+0000"),
 }
+
+
+# A zero or negative month is data under value_domain auto (reported as worth a look, docs/data.md); it is refused
+# where the operator declared the values positive.
+DECLARED = {"zero": {"value_domain": "positive"}, "negative": {"value_domain": "positive"}}
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +103,7 @@ def test_malformed_input_is_refused_clearly(store, tmp_path, name):
     elif content is not None:
         path.write_bytes(content.encode("utf-8"))
     with pytest.raises(DataValidationError, match=message) as info:
-        steps.run_all(f"catalogue/{name}", None, {**TINY, "csv_path": str(path)})
+        steps.run_all(f"catalogue/{name}", None, {**TINY, "csv_path": str(path), **DECLARED.get(name, {})})
     assert (info.value.file, info.value.row, info.value.column) == (str(path), row, column)
     text = str(info.value)
     assert text.startswith(str(path)) and (row is None or f"row {row}" in text)
