@@ -78,7 +78,8 @@ def test_backtest_on_any_monthly_csv(tmp_path, capsys):
     assert summary["folds"] == 2 and [f["train_end"] for f in summary["per_fold"]] == ["2003-12", "2004-06"]
     assert set(summary["mean"]) == {"lstm", "seasonal_naive"}
     # 2 folds of 6 months: 6 residuals calibrate each fold's intervals, enough for 80 % but not for 95 % (19)
-    assert set(summary["mean"]["lstm"]) == {"mape", "rmse", "mae", "mase", "coverage_80", "width_80", "msis_80"}
+    assert set(summary["mean"]["lstm"]) == {"mape", "smape", "rmse", "mae", "mase", "coverage_80", "width_80",
+                                            "msis_80"}
     assert main(args) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0] == "1 series, 2 folds; means over series-folds"

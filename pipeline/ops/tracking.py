@@ -100,8 +100,10 @@ def open_run(client: MlflowClient, experiment_name: str, run_key: str, run_name:
 
 @contextmanager
 def resume(run_id: str) -> Iterator[mlflow.ActiveRun]:
-    """Make ``run_id`` the active run for one step; an exception marks it FAILED."""
-    configure()
+    """Make ``run_id`` the active run for one step; an exception marks it FAILED. The run's own experiment is made
+    the active one first: a process that set another one (a notebook, an earlier step) cannot refuse the resume."""
+    client = configure()
+    mlflow.set_experiment(experiment_id=client.get_run(run_id).info.experiment_id)
     with mlflow.start_run(run_id=run_id) as run:
         yield run
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import TINY_TRIGGER
-from tests.dags.test_dag_panel import SERIES, STEADY, small_panel_config
+from tests.dags.test_dag_panel import NET, SERIES, SHORT, STEADY, ZEROS, small_panel_config
 from tests.integration.test_services import DAG_ID, SCRIPT, clean_env, http, wait_for_dag
 from tests.pipeline.ops.test_faults import free_port
 
@@ -85,7 +85,7 @@ def collect(folder: Path, values: dict[str, str]) -> dict:
 def test_panel_shards_spread_over_two_celery_workers_give_the_local_executors_results(tmp_path):
     with ThreadPoolExecutor(2) as pool:  # both stacks at once: their start-ups overlap (the numbers do not mind)
         celery, local = pool.map(run_on, (tmp_path / "celery", tmp_path / "local"), ("CeleryExecutor", "LocalExecutor"))
-    # 7 series in shards of 3 (one quarantined): 3 shards x 2 training origins, each its own task instance
+    # the small panel in 3 shards x 2 training origins, each its own task instance
     assert sorted(i for i, *_ in celery["fits"]) == list(range(6)) and {s for *_, s in celery["fits"]} == {"success"}
     workers = {host for _, host, _, _ in celery["fits"]}
     assert len(workers) == 2 and all(h.startswith(("worker-1@", "worker-2@")) for h in workers), celery["fits"]
@@ -95,5 +95,5 @@ def test_panel_shards_spread_over_two_celery_workers_give_the_local_executors_re
     for key in ("backtest_mase", "backtest_seasonal_naive_mase", "holdout_mase", "holdout_mape", "series_kept",
                 "series_fallback", "backtest_coverage_80"):
         assert celery["metrics"][key] == local["metrics"][key], key
-    assert sorted(celery["published"]["series"].unique()) == sorted([*SERIES, STEADY])
+    assert sorted(celery["published"]["series"].unique()) == sorted([*SERIES, STEADY, ZEROS, NET, SHORT])
     pd.testing.assert_frame_equal(celery["published"], local["published"])
