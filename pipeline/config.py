@@ -295,10 +295,15 @@ def coerce(name: str, value: Any) -> Any:
         raise ConfigError(f"config '{name}' must be {kind}, got {value!r}") from exc
 
 
+def _defaults() -> dict[str, Any]:
+    """The package's ``defaults.yaml``: the presets and the search spaces."""
+    text = resources.files("pipeline").joinpath("defaults.yaml").read_text(encoding="utf-8")
+    return _read_yaml(text, "pipeline/defaults.yaml")
+
+
 def presets() -> dict[str, dict[str, Any]]:
     """The named model presets shipped with the package (``defaults.yaml``)."""
-    text = resources.files("pipeline").joinpath("defaults.yaml").read_text(encoding="utf-8")
-    named = _read_yaml(text, "pipeline/defaults.yaml")["presets"]
+    named = _defaults()["presets"]
     for preset, values in named.items():
         unknown = sorted(set(values) - set(MODEL_KEYS))
         if unknown:
@@ -309,8 +314,7 @@ def presets() -> dict[str, dict[str, Any]]:
 def search_spaces() -> dict[str, dict[str, Any]]:
     """The search space of each preset that can be tuned (``defaults.yaml``): a setting's list of choices, or its
     range (``low``, ``high``, ``log``)."""
-    text = resources.files("pipeline").joinpath("defaults.yaml").read_text(encoding="utf-8")
-    return _read_yaml(text, "pipeline/defaults.yaml").get("search_spaces") or {}
+    return _defaults().get("search_spaces") or {}
 
 
 def load_config(path: str | os.PathLike[str] | None = None,

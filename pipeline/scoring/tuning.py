@@ -100,12 +100,17 @@ def _study(cfg: Config) -> Any:
     return optuna.create_study(direction="minimize", sampler=_sampler(cfg.seed))
 
 
+def incumbent(cfg: Config, space: Sequence[Dimension]) -> dict[str, Any]:
+    """The search space's settings at their configured values: trial 0."""
+    return {dim.name: getattr(cfg, dim.name) for dim in space}
+
+
 def ask(cfg: Config, trials: int) -> list[dict[str, Any]]:
     """``trials`` trials drawn at once: the incumbent's settings first (the search space's keys at their configured
     values), then ``trials - 1`` draws of the seeded sampler. Each is ``{"trial": n, "params": {...}}``."""
     space = search_space(cfg)
     study = _study(cfg)
-    jobs = [{"trial": INCUMBENT, "params": {dim.name: getattr(cfg, dim.name) for dim in space}}]
+    jobs = [{"trial": INCUMBENT, "params": incumbent(cfg, space)}]
     for number in range(1, trials):
         _, params = _draw(study, space)
         jobs.append({"trial": number, "params": params})
@@ -164,8 +169,7 @@ def tune(panel: Panel, cfg: Config, trials: int, minutes: float | None = None, c
         if minutes is not None and results and time.monotonic() - started > minutes * 60:
             logger.warning("tuning: %d of %d trials in %.0f minutes, the limit", len(results), trials, minutes)
             break
-        trial, params = (None, {d.name: getattr(cfg, d.name) for d in space}) if number == INCUMBENT \
-            else _draw(study, space)
+        trial, params = (None, incumbent(cfg, space)) if number == INCUMBENT else _draw(study, space)
         result = {"trial": number, **score_trial(panel, cfg, params, cache_dir)}
         if trial is not None:
             study.tell(trial, result["mase"] if result["mase"] is not None else None,
