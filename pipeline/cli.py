@@ -120,7 +120,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         if key.startswith("share_beats_"):
             print(f"LSTM better than {key.removeprefix('share_beats_')} on {value:.0%} of series-folds")
     if len(panel) > 1:
-        print(f"{len(summary['fallback'])} series fall back to seasonal naive")
+        print("series served by (best candidate on their folds): "
+              + ", ".join(f"{model} {n}" for model, n in summary["served"].items()))
     for fold in summary.get("tuned", []):
         print(f"fold {fold['fold']}: tuned on the months to {fold['train_end']} ({cfg.tune_trials} trials), chose "
               f"trial {fold['trial']}: " + ", ".join(f"{k}={v}" for k, v in fold["params"].items()))

@@ -1,8 +1,8 @@
 """The published model of a panel: one global forecaster per shard, the shard of every series (by its stable
-hash, so a series never seen lands in a shard too), the series whose forecast falls back to seasonal naive
-because the LSTM lost its backtest to it there, the calibration of each model's prediction intervals (from the
-backtest residuals), and the values it takes: its ``value_domain`` setting and the domain of the data it was
-trained on (a history outside it is refused)."""
+hash, so a series never seen lands in a shard too), the candidate that forecasts each series (chosen on its
+backtest folds, :mod:`pipeline.model.candidates`; the panel's best for a series never seen), the calibration of
+each candidate's prediction intervals (from the backtest residuals), and the values it takes: its
+``value_domain`` setting and the domain of the data it was trained on (a history outside it is refused)."""
 
 from __future__ import annotations
 
@@ -16,21 +16,24 @@ from pipeline import domains
 from pipeline.data.panel import Panel, shard_for
 from pipeline.errors import ConfigError
 from pipeline.io import read_json, sha256_file, write_json
-from pipeline.metrics import LSTM, NAIVE, flat, interval_scale, seasonal_naive
+from pipeline.metrics import LSTM, NAIVE, flat, interval_scale
 from pipeline.model.calibration import Calibration
+from pipeline.model.candidates import NEEDS_LSTM, all_candidates, statistical
 from pipeline.model.forecaster import Forecaster
 from pipeline.months import month_starts
 
 
 @dataclass
 class ShardedForecaster:
-    """Forecasts every series of a panel with its shard's network, or seasonal naive where it fell back."""
+    """Forecasts every series of a panel with its chosen candidate (its shard's network, a statistical model, or
+    their mean)."""
 
     shards: list[Forecaster | None]  # None: a shard whose months were too few for a network
     bounds: list[str]
     season_length: int
     horizon: int
-    fallback: set[str] = field(default_factory=set)
+    choice: dict[str, str] = field(default_factory=dict)  # series -> candidate; ``default`` for the others
+    default: str = LSTM
     calibration: dict[str, Calibration] = field(default_factory=dict)
     value_domain: str = "auto"
     domain: str = domains.POSITIVE
@@ -40,29 +43,38 @@ class ShardedForecaster:
         """Months of history the model reads per series."""
         return max((f.lookback for f in self.shards if f is not None), default=0)
 
+    @property
+    def fallback(self) -> set[str]:
+        """The series the LSTM alone does not forecast (another candidate won their backtest)."""
+        return {series for series, model in self.choice.items() if model != LSTM}
+
     def forecast(self, history: Panel, steps: int | None = None) -> pd.DataFrame:
         """The ``steps`` (default ``horizon``) months after the last month of every series of ``history``: a long
-        table of series, month (``YYYY-MM``), forecast and the model used: ``lstm``, or ``seasonal_naive`` where
-        the LSTM lost the series' backtest to it, or cannot read it (too short, or the same every year)."""
+        table of series, month (``YYYY-MM``), forecast and the candidate used (``model``): the one chosen for the
+        series, or seasonal naive for a series the same every year and where the LSTM is needed but cannot read
+        the series (too short)."""
         steps = steps or self.horizon
-        values = np.zeros((len(history), steps))
-        used = np.array([NAIVE if sid in self.fallback else LSTM for sid in history.ids], dtype=object)
         short = [history.ids[i] for i in range(len(history)) if history.length(i) < self.season_length]
         if short:
             raise ConfigError(f"history of series {', '.join(map(repr, short[:5]))}: fewer than {self.season_length} "
                               f"months (a forecast needs at least a season)")
-        for i in np.flatnonzero(used == NAIVE):
-            values[i] = seasonal_naive(history.values_of(i), steps, self.season_length)
+        histories = list(history)
+        used = np.array([self.choice.get(sid, self.default) for sid in history.ids], dtype=object)
+        used[[flat(h, self.season_length) for h in histories]] = NAIVE  # the same every year: repeated, by rule
+        stats = statistical(histories, steps, self.season_length, self.value_domain)
+        lstm = stats[NAIVE].copy()
         shard = np.array([shard_for(sid, self.bounds) for sid in history.ids])
         for k, forecaster in enumerate(self.shards):
-            mine = np.flatnonzero((shard == k) & (used == LSTM))
+            mine = np.flatnonzero((shard == k) & np.isin(used, NEEDS_LSTM))
             if len(mine) and forecaster is None:
-                values[mine] = [seasonal_naive(history.values_of(i), steps, self.season_length) for i in mine]
                 used[mine] = NAIVE
             elif len(mine):
-                values[mine], read = forecaster.forecast([history.values_of(i) for i in mine], steps,
-                                                         self.season_length, self.value_domain)
+                lstm[mine], read = forecaster.forecast([histories[i] for i in mine], steps, self.season_length,
+                                                       self.value_domain)
                 used[mine[~read]] = NAIVE
+        candidates = all_candidates(lstm, stats)
+        values = np.stack([candidates[model][i] for i, model in enumerate(used)]) if len(used) \
+            else np.zeros((0, steps))
         months = [month_starts(history.end(i), steps).strftime("%Y-%m") for i in range(len(history))]
         table = pd.DataFrame({"series": np.repeat(np.array(history.ids, dtype=object), steps),
                               "month": np.concatenate(months) if months else [],
@@ -97,7 +109,8 @@ class ShardedForecaster:
                 files |= {f"shard_{k}_weights": saved["weights"], f"shard_{k}_spec": saved["spec"]}
         spec = write_json(folder / "panel.json", {"shards": len(self.shards), "bounds": self.bounds,
                                                   "season_length": self.season_length, "horizon": self.horizon,
-                                                  "fallback": sorted(self.fallback),
+                                                  "choice": dict(sorted(self.choice.items())),
+                                                  "default": self.default,
                                                   "value_domain": self.value_domain, "domain": self.domain,
                                                   "calibration": {m: c.to_dict() for m, c in self.calibration.items()}})
         return files | {"panel": str(spec)}
@@ -114,5 +127,7 @@ class ShardedForecaster:
                                   (checksums or {}).get(f"shard_{k}_weights")) if f"shard_{k}_weights" in files
                   else None for k in range(spec["shards"])]
         calibration = {m: Calibration.from_dict(c) for m, c in spec.get("calibration", {}).items()}
-        return cls(shards, spec["bounds"], spec["season_length"], spec["horizon"], set(spec["fallback"]), calibration,
-                   spec.get("value_domain", domains.POSITIVE), spec.get("domain", domains.POSITIVE))
+        choice = spec["choice"] if "choice" in spec else dict.fromkeys(spec["fallback"], NAIVE)  # a model saved
+        # before the candidates: its series fell back to seasonal naive where the LSTM lost their backtest
+        return cls(shards, spec["bounds"], spec["season_length"], spec["horizon"], choice, spec.get("default", LSTM),
+                   calibration, spec.get("value_domain", domains.POSITIVE), spec.get("domain", domains.POSITIVE))

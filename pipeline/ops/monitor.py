@@ -183,8 +183,9 @@ def summary_markdown(s: dict[str, Any]) -> str:
         f"- run: `{s['run_key']}`; data: {s['data_rows']} rows, {s['months_added']} month(s) new since the last run "
         f"({s.get('previous_data_month') or 'no earlier run'})",
         f"- series: {n['in']} in, {n['quarantined']} quarantined, {n.get('inactive', 0)} inactive, "
-        f"{n.get('short', 0)} too short, {n['kept']} modelled, {n['fallback']} fall back to seasonal naive (the LSTM "
-        "lost their backtest)",
+        f"{n.get('short', 0)} too short, {n['kept']} modelled",
+        *(["- forecast by (the candidate best on each series' backtest): "
+           + ", ".join(f"{model} {count}" for model, count in s["served"].items())] if s.get("served") else []),
         f"- validation: {s['validation']['status']}; fixes: {', '.join(s['validation']['fixes']) or 'none'}",
         *_domain_lines(s),
         *([f"- model settings: tuned_config latest, {s['tuned']}"] if s.get("tuned") else []),
@@ -237,6 +238,6 @@ def summary_markdown(s: dict[str, Any]) -> str:
         lines += ["", "The worst series (backtest mean MASE):", "", "| series | title | LSTM | seasonal naive | "
                   "published |", "|---|---|---|---|---|"]
         lines += [f"| {w['series']} | {str(w['title'])[:40]} | {_fmt(w['lstm.mase'], 3)} | "
-                  f"{_fmt(w['seasonal_naive.mase'], 3)} | {'seasonal naive' if w['fallback'] else 'LSTM'} |"
+                  f"{_fmt(w['seasonal_naive.mase'], 3)} | {w['model']} |"
                   for w in s["worst"]]
     return "\n".join(lines) + "\n"

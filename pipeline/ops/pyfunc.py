@@ -16,6 +16,7 @@ from pipeline import domains
 from pipeline.config import BOUNDS
 from pipeline.data.panel import Panel
 from pipeline.errors import ConfigError, PipelineError, excerpt
+from pipeline.model.candidates import served
 from pipeline.model.windows import forecast_windows, last_windows
 from pipeline.months import month_starts
 
@@ -85,7 +86,7 @@ def log_forecaster(files: dict[str, str], example: Panel, forecaster: ShardedFor
         input_example=frame, code_paths=[str(Path(pipeline.__file__).parent)],
         pip_requirements=_requirements(), model_config={"weights_sha256": checksums},
         metadata={"input": "history", "lookback": forecaster.lookback, "horizon": forecaster.horizon,
-                  "shards": len(forecaster.shards), "fallback_series": len(forecaster.fallback),
+                  "shards": len(forecaster.shards), "served": served(forecaster.choice),
                   "value_domain": forecaster.domain,
                   "weights_sha256": checksums})
 

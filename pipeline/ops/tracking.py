@@ -152,6 +152,13 @@ def backtest_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
             | {key: value for key, value in summary.items() if key.startswith("share_beats_")})
 
 
+def served_metrics(served: Mapping[str, int]) -> dict[str, float]:
+    """``series_<candidate>``: how many series each candidate serves; ``series_fallback``: how many another
+    candidate than the LSTM alone."""
+    return ({f"series_{model}": float(n) for model, n in served.items()}
+            | {"series_fallback": float(sum(n for model, n in served.items() if model != LSTM))})
+
+
 def log_fold_runs(parent_run_id: str, run_key: str, data_month: str, cfg: Config,
                   folds: list[dict[str, Any]]) -> None:
     """One nested run per backtest fold under the month's run (re-runs reuse them): its months and its scores."""

@@ -42,9 +42,9 @@ from pipeline.metrics import (
     mase_scale,
     mean_defined,
     metrics_rows,
-    seasonal_naive,
 )
 from pipeline.model.calibration import calibrate, scaled_residuals
+from pipeline.model.candidates import CANDIDATES, all_candidates, choose, served, statistical
 from pipeline.months import month_starts, month_text, parse_month
 from pipeline.scoring.intervals import interval_scores
 
@@ -55,6 +55,7 @@ if TYPE_CHECKING:  # torch loads only where a network trains or forecasts
 logger = logging.getLogger(__name__)
 
 STATS_MODELS = ("AutoARIMA", "AutoETS", "AutoTheta")
+PUBLISHED = "published"  # the forecast published: each series by its candidate chosen on earlier folds
 METRICS = ("mase", "mape", "smape", "rmse", "mae")
 
 
@@ -155,14 +156,14 @@ def stats_forecasts(train: Panel, steps: int, season_length: int, levels: Sequen
 
 def forecast_models(forecaster: Forecaster | None, train: Panel, steps: int, cfg: Config, stats_baselines: bool = False
                     ) -> tuple[dict[str, np.ndarray], dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]]:
-    """Each model's (n, steps) forecast of every series of ``train`` after its last month, and the intervals of
-    the models that bring their own (statsforecast's); the LSTM's and seasonal naive's come from the backtest
-    residuals (:func:`summarize`)."""
+    """Each model's (n, steps) forecast of every series of ``train`` after its last month (the candidates of
+    :mod:`pipeline.model.candidates`, then the statistical baselines when asked), and the intervals of the models
+    that bring their own (statsforecast's); the candidates' come from the backtest residuals (:func:`summarize`)."""
     histories = list(train)
-    naive = np.stack([seasonal_naive(h, steps, cfg.season_length) for h in histories]) if histories \
-        else np.zeros((0, steps))
-    out = {LSTM: forecaster.forecast(histories, steps, cfg.season_length, cfg.value_domain)[0]
-           if forecaster is not None else naive, NAIVE: naive}
+    stats = statistical(histories, steps, cfg.season_length, cfg.value_domain)
+    lstm = forecaster.forecast(histories, steps, cfg.season_length, cfg.value_domain)[0] \
+        if forecaster is not None and histories else stats[NAIVE]
+    out = all_candidates(lstm, stats)
     bounds: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
     if stats_baselines and histories:
         forecasts, bounds = stats_forecasts(train, steps, cfg.season_length, cfg.levels)
@@ -251,14 +252,17 @@ def fold_result(fold: int, origin: Origin, train: Panel, actual: np.ndarray, for
 
 def summarize(results: list[dict[str, Any]], levels: Sequence[int] = (80, 95)) -> dict[str, Any]:
     """Merge fold results (of one or several shards): per model the mean of each metric over all series-folds and
-    the median MASE; per fold the means; per series the means over its folds, and whether the LSTM lost to
-    seasonal naive there (its published forecast then falls back to seasonal naive). Intervals: the LSTM's and
-    seasonal naive's calibrated on the residuals of every fold (``calibration``, what the published model uses)
-    and scored fold by fold with a calibration on the other folds (cross-conformal), beside the baselines' own."""
+    the median MASE; per fold the means; per series the means over its folds and the candidate that serves it
+    (``choice``: the best over its folds, see :mod:`pipeline.model.candidates`; ``default`` for a series no fold
+    scored), with the ``published`` forecast scored as it would have been chosen (on earlier folds only).
+    Intervals: each candidate's calibrated on the residuals of every fold (``calibration``, what the published
+    model uses) and scored fold by fold with a calibration on the other folds (cross-conformal), beside the
+    baselines' own."""
     if not any(r["series"] for r in results):
         raise ConfigError("no series holds the months of any backtest fold (the fold's horizon months and, before "
                           "them, more than a season that changes from year to year): use fewer folds or a shorter "
                           "horizon")
+    results = _with_published(results)
     models = list(results[0]["scores"])
     folds = sorted({r["fold"] for r in results})
     rows: dict[str, dict[str, list[float]]] = {}  # series -> "model.metric" -> values over folds
@@ -286,8 +290,10 @@ def summarize(results: list[dict[str, Any]], levels: Sequence[int] = (80, 95)) -
         per_fold.append({"fold": fold, "train_end": parts[0]["train_end"],
                          "series": len(fold_scores[models[0]]["mase"]), **fold_means})
     per_series = {series: {key: mean_defined(values) for key, values in row.items()} for series, row in rows.items()}
-    for row in per_series.values():
-        row["fallback"] = bool(row[f"{LSTM}.mase"] >= row[f"{NAIVE}.mase"])
+    default = choose({c: pooled[c]["mase"] for c in CANDIDATES})
+    choice = {series: choose({c: row[f"{c}.mase"] for c in CANDIDATES}, default) for series, row in rows.items()}
+    for series, row in per_series.items():
+        row["model"] = choice[series]
     mean = {m: {k: mean_defined(pooled[m][k]) for k in METRICS} for m in models}
     for key, values in _interval_means(interval_rows).items():
         mean.setdefault(key[0], {})[key[1]] = values
@@ -297,10 +303,29 @@ def summarize(results: list[dict[str, Any]], levels: Sequence[int] = (80, 95)) -
     return {"folds": len(folds), "series": len(per_series), "mean": mean, "levels": list(levels),
             "median_mase": {m: mean_defined(pooled[m]["mase"], np.median) for m in models},
             "per_fold": per_fold, "per_series": per_series, **shares,
-            "calibration": {m: calibrate(_residuals(results, m), levels).to_dict() for m in (LSTM, NAIVE)},
-            "fallback": sorted(s for s, row in per_series.items() if row["fallback"]),
+            "calibration": {m: calibrate(_residuals(results, m), levels).to_dict() for m in CANDIDATES},
+            "choice": choice, "default": default, "served": served(choice),
             "lstm_beats_naive_every_fold": all(f[LSTM]["mase"] < f[NAIVE]["mase"] for f in per_fold if f["series"]),
             "train_seconds_mean": float(np.mean([r.get("train_seconds", 0.0) for r in results]))}
+
+
+def _with_published(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each fold result with the scores of the forecast the product would have published there: every series by
+    the candidate chosen on its earlier folds (never on the months scored), a series they did not score by the
+    candidate best on the whole panel in them, every series by the LSTM in the first fold."""
+    out = []
+    for r in results:
+        earlier = [o for o in results if o["fold"] < r["fold"]]
+        seen: dict[str, dict[str, list[float]]] = {}
+        for o in earlier:
+            for i, series in enumerate(o["series"]):
+                for c in CANDIDATES:
+                    seen.setdefault(series, {}).setdefault(c, []).append(o["scores"][c]["mase"][i])
+        default = choose({c: [v for o in earlier for v in o["scores"][c]["mase"]] for c in CANDIDATES})
+        picks = [choose(seen.get(series, {}), default) for series in r["series"]]
+        published = {k: [r["scores"][c][k][i] for i, c in enumerate(picks)] for k in METRICS}
+        out.append(r | {"scores": r["scores"] | {PUBLISHED: published}})
+    return out
 
 
 def _residuals(results: list[dict[str, Any]], model: str) -> np.ndarray:
@@ -317,12 +342,12 @@ def _interval_scores(results: list[dict[str, Any]], levels: Sequence[int]
     out: dict[tuple[int, str, str], dict[tuple[str, str], float]] = {}
     folds = sorted({r["fold"] for r in results})
     calibrations = {(model, fold): calibrate(_residuals([o for o in results if o["fold"] != fold], model), levels)
-                    for model in (LSTM, NAIVE) for fold in folds} if len(folds) > 1 else {}
+                    for model in CANDIDATES for fold in folds} if len(folds) > 1 else {}
     for r in results:
         actual = np.array(r["actual"])
         mase_scales = np.array(r["mase_scales"])
         bounds: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
-        for model in (LSTM, NAIVE) if calibrations else ():
+        for model in CANDIDATES if calibrations else ():
             bounds[model] = calibrations[model, r["fold"]].bounds(np.array(r["forecasts"][model]),
                                                                  np.array(r["interval_scales"]),
                                                                  np.array(r["kinds"], dtype=object))

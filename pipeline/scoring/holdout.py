@@ -10,10 +10,8 @@ import numpy as np
 from pipeline.config import Config
 from pipeline.data.panel import Panel
 from pipeline.metrics import mase_scale, mean_defined, seasonal_naive
-from pipeline.scoring.backtest import METRICS, NAIVE, final_origin, fold_split, score
+from pipeline.scoring.backtest import METRICS, NAIVE, PUBLISHED, final_origin, fold_split, score
 from pipeline.scoring.intervals import interval_scores
-
-PUBLISHED = "published"
 
 
 def holdout_scores(model: Any, panel: Panel, cfg: Config) -> dict[str, Any]:

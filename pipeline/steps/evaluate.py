@@ -12,6 +12,7 @@ import numpy as np
 from pipeline import domains
 from pipeline.data.panel import Panel
 from pipeline.io import read_json, write_json, write_text
+from pipeline.model.candidates import served
 from pipeline.months import month_text
 from pipeline.ops import pyfunc, tracking
 from pipeline.scoring.holdout import holdout_metrics, holdout_scores
@@ -24,9 +25,9 @@ logger = logging.getLogger(__name__)
 
 
 def evaluate(ctx: RunContext | Mapping[str, Any], fit_paths: list[str]) -> str:
-    """Assemble the candidate from the shards' final models (with the fallback series and the interval calibration
-    of the backtest), score the holdout months, forecast the coming months, plot, and log the model to MLflow.
-    Returns the candidate file (its model URI; the holdout metrics are in ``metrics.json``)."""
+    """Assemble the candidate from the shards' final models (with each series' candidate chosen and the interval
+    calibrations of the backtest), score the holdout months, forecast the coming months, plot, and log the model
+    to MLflow. Returns the candidate file (its model URI; the holdout metrics are in ``metrics.json``)."""
     import mlflow
 
     from pipeline.model.calibration import Calibration
@@ -43,7 +44,7 @@ def evaluate(ctx: RunContext | Mapping[str, Any], fit_paths: list[str]) -> str:
     forecasters = [Forecaster.load(r["final"]["files"]["weights"], r["final"]["files"]["spec"])
                    if r["final"]["files"] else None for r in finals]  # None: too few months for a network
     candidate = ShardedForecaster(forecasters, read_json(paths.shards)["bounds"], cfg.season_length, cfg.horizon,
-                                  set(summary["fallback"]),
+                                  summary["choice"], summary["default"],
                                   {m: Calibration.from_dict(c) for m, c in summary["calibration"].items()},
                                   cfg.value_domain, domains.of_panel(panel, cfg.value_domain))
 
@@ -99,5 +100,5 @@ def _network_summary(candidate: ShardedForecaster) -> str:
                   for i, (scaling, nets) in enumerate(forecaster.groups)]
     text = "\n".join(parts)
     networks = max((len(f.nets) for f in forecasters if f is not None), default=0)
-    return text + (f"Shards: {len(forecasters)}, networks each: {networks}, fallback series: "
-                   f"{len(candidate.fallback)}\n")
+    by = ", ".join(f"{n} by {model}" for model, n in served(candidate.choice).items())
+    return text + f"Shards: {len(forecasters)}, networks each: {networks}; series served: {by}\n"

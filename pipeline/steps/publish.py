@@ -76,7 +76,7 @@ def run_summary(ctx: RunContext) -> dict[str, Any]:
     backtest = read_json(paths.backtest_summary)
     per_series = pd.read_csv(paths.per_series)
     worst = per_series.sort_values(f"{bt.LSTM}.mase", ascending=False).head(WORST_LISTED)[
-        ["series", "title", f"{bt.LSTM}.mase", f"{bt.NAIVE}.mase", "fallback"]].to_dict(orient="records")
+        ["series", "title", f"{bt.LSTM}.mase", f"{bt.NAIVE}.mase", "model"]].to_dict(orient="records")
     published = pd.read_csv(paths.forecast, usecols=["series", "model", "model_version"]) \
         if paths.forecast.exists() else None
     return {
@@ -85,7 +85,8 @@ def run_summary(ctx: RunContext) -> dict[str, Any]:
         "months_added": monitored.get("months_added", report["rows"]),
         "previous_data_month": monitored.get("previous_data_month"),
         "validation": {"status": report["status"], "fixes": report["fixes"], "warnings": report["warnings"]},
-        "series": {**report["series"], "fallback": len(backtest["fallback"])},
+        "series": {**report["series"], "fallback": sum(n for m, n in backtest["served"].items() if m != bt.LSTM)},
+        "served": backtest["served"],
         "quarantine": report["quarantine"][:WORST_LISTED], "worst": worst,
         "inactive": report["inactive"][:WORST_LISTED], "short": report["short"][:WORST_LISTED],
         "value_domain": report["value_domain"], "anomalies": report["anomalies"][:WORST_LISTED],

@@ -63,7 +63,7 @@ def _curves(fitted: bt.OriginFit) -> dict[str, list[float]]:
 
 def backtest_summary(ctx: RunContext | Mapping[str, Any], fit_paths: list[str]) -> str:
     """Merge the folds of every shard: per-model means and medians, per-series scores (the table analysts read in
-    MLflow), the series that fall back to seasonal naive; one nested MLflow run per fold."""
+    MLflow), the candidate chosen for each series; one nested MLflow run per fold."""
     import mlflow
 
     ctx = RunContext.of(ctx)
@@ -78,13 +78,13 @@ def backtest_summary(ctx: RunContext | Mapping[str, Any], fit_paths: list[str]) 
     write_text(paths.per_series, table.to_csv(index=False, float_format="%.6g"))
     tracking.log_fold_runs(ctx.mlflow_run_id, ctx.run_key, ctx.data_month, cfg, summary["per_fold"])
     with tracking.resume(ctx.mlflow_run_id):
-        mlflow.log_metrics(tracking.backtest_metrics(summary) | {"series_fallback": float(len(summary["fallback"])),
-                                                                 "warm_started_fits": float(summary["fits"]["warm"])})
+        mlflow.log_metrics(tracking.backtest_metrics(summary) | tracking.served_metrics(summary["served"])
+                           | {"warm_started_fits": float(summary["fits"]["warm"])})
         mlflow.set_tag("warm_start", f"{summary['fits']['warm']} of {summary['fits']['total']} fits" if cfg.warm_start
                        else "off")
         mlflow.log_artifact(str(paths.backtest_summary), "backtest")
         mlflow.log_artifact(str(paths.per_series), "backtest")
         mlflow.log_table(table, "backtest/per_series_metrics.json")
-    logger.info("backtest mean MASE: %s; %d series fall back to seasonal naive",
-                {m: round(s["mase"], 4) for m, s in summary["mean"].items()}, len(summary["fallback"]))
+    logger.info("backtest mean MASE: %s; series served by %s",
+                {m: round(s["mase"], 4) for m, s in summary["mean"].items()}, summary["served"])
     return str(paths.backtest_summary)

@@ -140,11 +140,16 @@ def test_per_series_tables_and_the_published_forecast(panel_run):
     assert sorted(published["series"].unique()) == sorted(MODELLED) and len(published) == 10 * 6
     assert INACTIVE not in set(published["series"])  # reported, not forecast
     assert set(published["month"]) == {f"2019-{m:02d}" for m in (10, 11, 12)} | {f"2020-{m:02d}" for m in (1, 2, 3)}
-    fallback = set(per_series.loc[per_series["fallback"], "series"])
-    assert STEADY in fallback, "seasonal naive is all but exact there: the LSTM loses and its forecast falls back"
-    assert set(published.loc[published["model"] == "seasonal_naive", "series"]) == fallback
+    chosen = per_series.set_index("series")["model"]
+    assert chosen[STEADY] != "lstm", "seasonal naive is all but exact there: the LSTM loses, another serves it"
+    used = published.groupby("series")["model"].first()
+    assert (used == chosen[used.index]).all(), "each series published by the candidate its backtest chose"
+    served = used.value_counts()
+    assert all(run.data.metrics[f"series_{model}"] == n for model, n in served.items())
+    assert run.data.metrics["series_fallback"] == (used != "lstm").sum()
+    assert "- forecast by (the candidate best on each series' backtest): " in run.data.tags["mlflow.note.content"]
     history = panel_run["frame"]
-    for sid in fallback:  # seasonal naive: the same months a year earlier
+    for sid in used.index[used == "seasonal_naive"]:  # the same months a year earlier
         expected = history[(history["series_id"] == sid) & (history["month"] >= "2018-10")]["employed"].head(6)
         np.testing.assert_allclose(published.loc[published["series"] == sid, "forecast"], expected, rtol=1e-6)
 

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import numpy as np
@@ -8,19 +9,20 @@ from pipeline.data.panel import shard_bounds, shard_for, shards
 from pipeline.errors import ConfigError, ModelIntegrityError
 from pipeline.metrics import seasonal_naive
 from pipeline.model.sharded import ShardedForecaster
+from pipeline.model.theta import theta
 from tests.conftest import panel_of, seasonal_series, untrained_forecaster
 
 
-def _model(ids, fallback=()):
+def _model(ids, choice=None, default="lstm"):
     values = np.linspace(100.0, 400.0, 48)
     parts = shards(ids, 2)
     nets = [untrained_forecaster(values, steps=3, lookback=18), untrained_forecaster(values, members=1, steps=3)]
-    return ShardedForecaster(nets[: len(parts)], shard_bounds(ids, parts), 12, 3, set(fallback))
+    return ShardedForecaster(nets[: len(parts)], shard_bounds(ids, parts), 12, 3, dict(choice or {}), default)
 
 
 def test_each_series_is_forecast_by_its_shard_or_falls_back():
     history = panel_of(*(seasonal_series(36, level=100.0 * (i + 1), seed=i) for i in range(4)), ids=list("abcd"))
-    model = _model(history.ids, fallback={"c"})
+    model = _model(history.ids, choice={"c": "seasonal_naive"})
     table = model.forecast(history)
     assert list(table.columns) == ["series", "month", "forecast", "model"] and len(table) == 12
     assert table["month"].iloc[:3].tolist() == ["2003-01", "2003-02", "2003-03"]
@@ -81,9 +83,10 @@ def test_zeros_negative_values_and_unchanging_series_are_forecast_in_their_domai
 
 def test_save_load_round_trip_checks_every_shards_weights(tmp_path):
     history = panel_of(*(seasonal_series(36, seed=i) for i in range(4)), ids=list("wxyz"))
-    model = _model(history.ids, fallback={"x"})
+    model = _model(history.ids, choice={"x": "theta", "y": "lstm"}, default="lstm_theta")
     files = model.save(tmp_path)
     loaded = ShardedForecaster.load(files, model.checksums(files))
+    assert (loaded.choice, loaded.default) == ({"x": "theta", "y": "lstm"}, "lstm_theta")
     assert loaded.fallback == {"x"} and loaded.bounds == model.bounds and len(loaded.shards) == len(model.shards)
     np.testing.assert_allclose(loaded.forecast(history)["forecast"], model.forecast(history)["forecast"])
     weights = Path(files["shard_1_weights"])
@@ -92,3 +95,31 @@ def test_save_load_round_trip_checks_every_shards_weights(tmp_path):
     weights.write_bytes(bytes(raw))
     with pytest.raises(ModelIntegrityError, match="do not match the checksum"):
         ShardedForecaster.load(files)  # the checksum in the shard's own spec catches it too
+
+
+def test_each_series_is_forecast_by_its_chosen_candidate_and_a_series_never_seen_by_the_default():
+    history = panel_of(*(seasonal_series(48, level=100.0 * (i + 1), seed=i) for i in range(4)), ids=list("abcd"))
+    model = _model(history.ids, choice={"a": "lstm", "b": "theta", "c": "lstm_theta"}, default="theta")
+    table = model.forecast(history, 6)
+    used = table.groupby("series")["model"].first().to_dict()
+    assert used == {"a": "lstm", "b": "theta", "c": "lstm_theta", "d": "theta"}, "d: never chosen, the default"
+    lstm = _model(history.ids).forecast(history, 6).set_index("series")["forecast"]
+    by = table.set_index("series")["forecast"]
+    for sid in "bcd":
+        expected = theta(history.values_of(history.position(sid)), 6, 12)
+        if sid == "c":
+            expected = (expected + lstm.loc[sid].to_numpy()) / 2
+        np.testing.assert_allclose(by.loc[sid], expected, rtol=1e-6)
+    np.testing.assert_allclose(by.loc["a"], lstm.loc["a"])
+
+
+def test_a_model_saved_with_seasonal_naive_fallbacks_loads_with_them_as_its_choice(tmp_path):
+    history = panel_of(*(seasonal_series(36, seed=i) for i in range(2)), ids=["x", "y"])
+    files = _model(history.ids).save(tmp_path)
+    spec = json.loads(Path(files["panel"]).read_text())
+    spec.pop("choice"), spec.pop("default")
+    Path(files["panel"]).write_text(json.dumps(spec | {"fallback": ["y"]}))  # the format before the candidates
+    loaded = ShardedForecaster.load(files)
+    assert (loaded.choice, loaded.default) == ({"y": "seasonal_naive"}, "lstm")
+    assert loaded.forecast(history).groupby("series")["model"].first().to_dict() == {"x": "lstm",
+                                                                                     "y": "seasonal_naive"}

@@ -94,11 +94,12 @@ def test_summary_reads_like_a_report():
                 "candidate": {"backtest_mase": 0.51, "holdout_mase": 0.4}, "baseline_backtest_mase": 0.8,
                 "champion": {"backtest_mase": 0.5, "holdout_mase": 0.39}}
     worst = [{"series": f"s{i}", "title": f"Series {i}", "lstm.mase": 2.0 - i / 10, "seasonal_naive.mase": 1.0,
-              "fallback": True} for i in range(3)]
+              "model": "seasonal_naive"} for i in range(3)]
     text = summary_markdown({
         "dag_id": "d", "run_key": "k", "data_month": "1960-12", "data_rows": 144, "months_added": 1,
         "previous_data_month": "1960-11", "validation": {"status": "passed", "fixes": []},
         "series": {"in": 7, "quarantined": 1, "inactive": 1, "short": 1, "kept": 5, "fallback": 3},
+        "served": {"lstm": 2, "seasonal_naive": 3},
         "quarantine": [{"series": "q", "reason": "value 0 is not positive"}], "worst": worst,
         "metrics": {"baseline_mase": 0.99, "holdout_mape": 4.0, "baseline_mape": 9.9},
         "backtest": {"lstm": {"mape": 5.1}, "seasonal_naive": {"mape": 8.0}},
@@ -106,7 +107,8 @@ def test_summary_reads_like_a_report():
         "live": {"version": "2", "months": 1, "trained_to": "1960-11", "live_mape": 2.5, "series": 4},
         "drift": {"checked": True, "findings": []}, "decision": decision, "published_version": "2"})
     assert "not promoted" in text and "| backtest mean MASE | 0.5100 | 0.5000 | 0.8000 |" in text
-    assert "series: 7 in, 1 quarantined, 1 inactive, 1 too short, 5 modelled, 3 fall back to seasonal naive" in text
-    assert "- q: value 0 is not positive" in text and "| s0 | Series 0 | 2.000 | 1.000 | seasonal naive |" in text
+    assert "series: 7 in, 1 quarantined, 1 inactive, 1 too short, 5 modelled" in text
+    assert "forecast by (the candidate best on each series' backtest): lstm 2, seasonal_naive 3" in text
+    assert "- q: value 0 is not positive" in text and "| s0 | Series 0 | 2.000 | 1.000 | seasonal_naive |" in text
     assert "beats seasonal_naive: 75%" in text and "published: the forecast of v2" in text
     assert "1 month(s) new since the last run (1960-11)" in text and "MAPE 2.50 %" in text and "drift: none" in text

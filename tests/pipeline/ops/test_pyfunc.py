@@ -23,7 +23,8 @@ def test_logged_panel_model_round_trips_through_the_registry(state):
     calibration = {m: calibrate(residuals * scale, (80, 95))
                    for m, scale in (("lstm", 1.0), ("seasonal_naive", 2.0))}
     forecaster = ShardedForecaster([untrained_forecaster(values, layers=2), untrained_forecaster(values)],
-                                   shard_bounds(history.ids, parts), 12, 3, {"e"}, calibration)
+                                   shard_bounds(history.ids, parts), 12, 3, {"e": "seasonal_naive"},
+                                   calibration=calibration)
     client = tracking.configure()
     tracking.ensure_experiment(client, "t")
     mlflow.set_experiment("t")

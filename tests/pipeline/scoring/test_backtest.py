@@ -5,10 +5,12 @@ import pandas as pd
 import pytest
 
 from pipeline.config import load_config
+from pipeline.model.candidates import CANDIDATES, COMBINED, THETA
 from pipeline.months import month_text
 from pipeline.scoring.backtest import (
     LSTM,
     NAIVE,
+    PUBLISHED,
     Origin,
     backtest,
     final_origin,
@@ -63,7 +65,9 @@ def test_backtest_scores_every_series_of_a_panel_beside_the_baseline():
     cfg = load_config(overrides=TINY)
     result = run_fold(panel, cfg, 1)
     assert (result["train_end"], result["test_start"], result["test_end"]) == ("2005-06", "2005-07", "2005-12")
-    assert result["series"] == ["small", "large"] and set(result["scores"]) == {LSTM, NAIVE}
+    assert result["series"] == ["small", "large"] and set(result["scores"]) == {LSTM, NAIVE, THETA, COMBINED}
+    np.testing.assert_allclose(result["forecasts"][COMBINED], (np.array(result["forecasts"][LSTM])
+                                                               + np.array(result["forecasts"][THETA])) / 2, atol=2e-6)
     assert np.array(result["forecasts"][LSTM]).shape == (2, 6) and len(result["scores"][LSTM]["mase"]) == 2
     assert run_fold(panel, cfg, 1)["scores"] == result["scores"], "deterministic for a seed"
     summary = summarize([run_fold(panel, cfg, 0), result])
@@ -79,22 +83,35 @@ def test_backtest_scores_every_series_of_a_panel_beside_the_baseline():
     assert summary["mean"][NAIVE]["mase"] == pytest.approx(np.mean(pooled))
     assert summary["median_mase"][NAIVE] == pytest.approx(np.median(pooled))
     row = summary["per_series"]["large"]
-    assert row["fallback"] == (row["lstm.mase"] >= row["seasonal_naive.mase"])
-    assert summary["fallback"] == sorted(s for s, r in summary["per_series"].items() if r["fallback"])
+    assert row["model"] == min(CANDIDATES, key=lambda c: row[f"{c}.mase"]) == summary["choice"]["large"]
+    assert set(summary["calibration"]) == set(CANDIDATES) and sum(summary["served"].values()) == 2
+    # published: fold 0 by the LSTM (no earlier fold to choose on), fold 1 by each series' best in fold 0
+    first = run_fold(panel, cfg, 0)
+    picks = [min(CANDIDATES, key=lambda c, i=i: (first["scores"][c]["mase"][i], CANDIDATES.index(c)))
+             for i in range(2)]
+    assert summary["per_fold"][0][PUBLISHED]["mase"] == pytest.approx(summary["per_fold"][0][LSTM]["mase"])
+    assert summary["per_fold"][1][PUBLISHED]["mase"] == pytest.approx(
+        np.mean([result["scores"][c]["mase"][i] for i, c in enumerate(picks)]))
     assert 0 <= summary["share_beats_seasonal_naive"] <= 1
 
 
-def test_summary_of_a_lost_series_marks_it_for_fallback():
-    fold = {"fold": 0, "train_end": "2000-12", "series": ["won", "lost"], "train_seconds": 1.0,
-            "scores": {LSTM: {k: [0.5, 2.0] for k in ("mase", "mape", "smape", "rmse", "mae")},
-                       NAIVE: {k: [1.0, 1.0] for k in ("mase", "mape", "smape", "rmse", "mae")}},
-            "actual": [[10.0, 11.0], [5.0, 6.0]], "forecasts": {LSTM: [[10.0, 11.0], [5.0, 6.0]],
-                                                                NAIVE: [[10.0, 11.0], [5.0, 6.0]]},
-            "kinds": ["positive", "positive"], "interval_scales": [0.1, 0.1], "mase_scales": [1.0, 1.0],
-            "intervals": {}}
+def _fold(fold, series, mase):
+    """A fold result with each candidate's MASE per series (``{candidate: [one value a series]}``)."""
+    keys = ("mase", "mape", "smape", "rmse", "mae")
+    actual = [[10.0, 11.0]] * len(series)
+    return {"fold": fold, "train_end": f"200{fold}-12", "series": series, "train_seconds": 1.0,
+            "scores": {c: {k: list(mase[c]) for k in keys} for c in CANDIDATES},
+            "actual": actual, "forecasts": dict.fromkeys(CANDIDATES, actual),
+            "kinds": ["positive"] * len(series), "interval_scales": [0.1] * len(series),
+            "mase_scales": [1.0] * len(series), "intervals": {}}
+
+
+def test_summary_of_a_lost_series_chooses_the_candidate_that_won_it():
+    fold = _fold(0, ["won", "lost"], {LSTM: [0.5, 2.0], NAIVE: [1.0, 1.0], THETA: [1.0, 1.5], COMBINED: [0.7, 1.2]})
     fold["scores"][LSTM]["mape"] = [float("nan"), 4.0]  # a zero month: MAPE is undefined there, not infinite
     summary = summarize([fold])
-    assert summary["fallback"] == ["lost"] and summary["share_beats_seasonal_naive"] == 0.5
+    assert summary["choice"] == {"won": LSTM, "lost": NAIVE} and summary["share_beats_seasonal_naive"] == 0.5
+    assert summary["served"] == {LSTM: 1, NAIVE: 1} and summary["default"] == COMBINED  # 0.95, the panel's best
     assert summary["mean"][LSTM]["mase"] == 1.25 and summary["median_mase"][LSTM] == 1.25
     assert summary["mean"][LSTM]["mape"] == 4.0
 
@@ -143,3 +160,14 @@ def test_a_library_upgrade_changes_the_fold_key(monkeypatch):
     assert set(installed) == {"torch", "numpy", "scikit-learn", "pandas"} and installed["torch"].startswith("2.")
     monkeypatch.setattr(bt, "library_versions", lambda stats=False: {**installed, "torch": "9.9.9"})
     assert bt.fold_key(panel, cfg, 0, False) != before, "a torch upgrade refits instead of reading a stale fold"
+
+
+def test_the_published_forecast_is_scored_by_choices_made_on_earlier_folds_only():
+    first = _fold(0, ["a", "b"], {LSTM: [0.5, 2.0], NAIVE: [1.0, 1.0], THETA: [0.9, 1.5], COMBINED: [0.7, 1.2]})
+    second = _fold(1, ["a", "b", "new"], {LSTM: [2.0, 0.1, 1.0], NAIVE: [1.0, 3.0, 2.0], THETA: [1.0, 1.0, 0.2],
+                                          COMBINED: [1.5, 1.0, 0.6]})
+    summary = summarize([second, first])
+    # fold 1: a by the LSTM (best in fold 0), b by seasonal naive, new (not in fold 0) by the panel's best there
+    assert summary["per_fold"][1][PUBLISHED]["mase"] == pytest.approx(np.mean([2.0, 3.0, 0.6]))
+    assert summary["per_fold"][0][PUBLISHED]["mase"] == pytest.approx(np.mean([0.5, 2.0]))
+    assert summary["choice"] == {"a": THETA, "b": LSTM, "new": THETA}, "the final choice reads every fold"

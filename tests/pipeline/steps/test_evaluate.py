@@ -29,7 +29,8 @@ def test_run_logs_everything_and_registers_a_champion(state, synthetic_csv):
     assert run.data.metrics["backtest_seasonal_naive_mase"] == pytest.approx(summary["mean"]["seasonal_naive"]["mase"])
     assert run.data.metrics["share_beats_seasonal_naive"] == summary["share_beats_seasonal_naive"]
     assert (run.data.metrics["series_in"], run.data.metrics["series_quarantined"]) == (1, 0)
-    assert run.data.metrics["series_fallback"] == len(summary["fallback"])
+    assert run.data.metrics["series_fallback"] == sum(n for m, n in summary["served"].items() if m != "lstm")
+    assert sum(run.data.metrics[f"series_{m}"] for m in summary["served"]) == 1
     folds = client.search_runs([run.info.experiment_id], f"tags.`mlflow.parentRunId` = '{run.info.run_id}'")
     assert sorted(f.data.params["train_end"] for f in folds) == ["2004-12", "2005-06"]
     assert all("backtest_mase" in f.data.metrics and "backtest_seasonal_naive_mase" in f.data.metrics

@@ -1,0 +1,60 @@
+"""The candidates for a series' published forecast, and the choice among them.
+
+Every series is forecast by the candidate that did best on its own backtest folds (lowest mean MASE; the LSTM on a
+tie or where no fold scored it):
+
+- ``lstm``: the global network, the product's core;
+- ``seasonal_naive``: the same month a year before;
+- ``theta``: the Theta method (:mod:`pipeline.model.theta`), the M3 competition's winner;
+- ``lstm_theta``: the mean of the LSTM's and Theta's forecasts (a combination: the M competitions' most reliable
+  gain over either part).
+
+Each is computed from the series' history alone, with nothing beyond the monthly run's own libraries, so the
+served model forecasts every series the way the backtest chose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from pipeline import domains
+from pipeline.metrics import LSTM, NAIVE, mean_defined, seasonal_naive
+from pipeline.model.theta import theta
+
+THETA, COMBINED = "theta", "lstm_theta"
+CANDIDATES = (LSTM, NAIVE, THETA, COMBINED)  # in order of preference on a tie
+NEEDS_LSTM = (LSTM, COMBINED)
+
+
+def statistical(histories: Sequence[np.ndarray], steps: int, season_length: int, setting: str = "auto"
+                ) -> dict[str, np.ndarray]:
+    """Seasonal naive's and Theta's (n, steps) forecasts of every history; Theta's clipped at zero where the
+    series' kind is not ``real`` (see :mod:`pipeline.domains`)."""
+    if not histories:
+        return {NAIVE: np.zeros((0, steps)), THETA: np.zeros((0, steps))}
+    kinds = domains.kinds(histories, setting)
+    return {NAIVE: np.stack([seasonal_naive(h, steps, season_length) for h in histories]),
+            THETA: domains.floor(np.stack([theta(h, steps, season_length) for h in histories]), kinds)}
+
+
+def all_candidates(lstm: np.ndarray, stats: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every candidate's forecasts from the LSTM's and :func:`statistical`'s, in :data:`CANDIDATES` order."""
+    return {LSTM: lstm, NAIVE: stats[NAIVE], THETA: stats[THETA], COMBINED: (lstm + stats[THETA]) / 2}
+
+
+def served(choice: Mapping[str, str]) -> dict[str, int]:
+    """How many series each candidate serves (``{series: candidate}``), in :data:`CANDIDATES` order, the ones
+    serving none left out."""
+    counts = {c: sum(1 for m in choice.values() if m == c) for c in CANDIDATES}
+    return {c: n for c, n in counts.items() if n}
+
+
+def choose(mase: Mapping[str, Sequence[float]], default: str = LSTM) -> str:
+    """The candidate with the lowest mean MASE over the folds given (``{candidate: [MASE of each fold]}``); the
+    earliest in :data:`CANDIDATES` on a tie; ``default`` when none is defined (no fold scored the series, or it
+    never changed: MASE undefined)."""
+    means = {c: mean_defined(mase[c]) for c in CANDIDATES if c in mase and len(mase[c])}
+    defined = {c: m for c, m in means.items() if np.isfinite(m)}
+    return min(defined, key=lambda c: (defined[c], CANDIDATES.index(c))) if defined else default
