@@ -168,7 +168,8 @@ def main() -> int:
         summary = bt.summarize(results, load_config(CONFIG).levels)
     n = report["series"]["in"]
     print(f"US employment: {n} series in, {report['series']['quarantined']} quarantined, {len(panel)} modelled; "
-          f"{summary['folds']} origins x 12 months; {len(summary['fallback'])} series fall back to seasonal naive")
+          f"{summary['folds']} origins x 12 months; series served by "
+          + ", ".join(f"{model} {count}" for model, count in summary["served"].items()))
     print()
     print("| model | mean MASE | median MASE | mean MAPE % | LSTM better on (series-folds) | 80 % coverage | "
           "95 % coverage | 95 % width (scaled) | MSIS |")

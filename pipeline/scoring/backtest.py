@@ -254,7 +254,9 @@ def summarize(results: list[dict[str, Any]], levels: Sequence[int] = (80, 95)) -
     """Merge fold results (of one or several shards): per model the mean of each metric over all series-folds and
     the median MASE; per fold the means; per series the means over its folds and the candidate that serves it
     (``choice``: the best over its folds, see :mod:`pipeline.model.candidates`; ``default`` for a series no fold
-    scored), with the ``published`` forecast scored as it would have been chosen (on earlier folds only).
+    scored), with the ``published`` forecast scored as it would have been chosen (on earlier folds only);
+    ``holdout_choice``: the choice made before the last fold (whose months are the holdout's when ``horizon``
+    equals ``holdout``), what the candidate's holdout score uses, so that it is not chosen on the months scored.
     Intervals: each candidate's calibrated on the residuals of every fold (``calibration``, what the published
     model uses) and scored fold by fold with a calibration on the other folds (cross-conformal), beside the
     baselines' own."""
@@ -262,7 +264,7 @@ def summarize(results: list[dict[str, Any]], levels: Sequence[int] = (80, 95)) -
         raise ConfigError("no series holds the months of any backtest fold (the fold's horizon months and, before "
                           "them, more than a season that changes from year to year): use fewer folds or a shorter "
                           "horizon")
-    results = _with_published(results)
+    results = with_published(results)
     models = list(results[0]["scores"])
     folds = sorted({r["fold"] for r in results})
     rows: dict[str, dict[str, list[float]]] = {}  # series -> "model.metric" -> values over folds
@@ -305,11 +307,14 @@ def summarize(results: list[dict[str, Any]], levels: Sequence[int] = (80, 95)) -
             "per_fold": per_fold, "per_series": per_series, **shares,
             "calibration": {m: calibrate(_residuals(results, m), levels).to_dict() for m in CANDIDATES},
             "choice": choice, "default": default, "served": served(choice),
+            "holdout_choice": {"choice": {s: c for r in results if r["fold"] == folds[-1]
+                                          for s, c in zip(r["series"], r["chosen"], strict=True)},
+                               "default": next(r["chosen_default"] for r in results if r["fold"] == folds[-1])},
             "lstm_beats_naive_every_fold": all(f[LSTM]["mase"] < f[NAIVE]["mase"] for f in per_fold if f["series"]),
             "train_seconds_mean": float(np.mean([r.get("train_seconds", 0.0) for r in results]))}
 
 
-def _with_published(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def with_published(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each fold result with the scores of the forecast the product would have published there: every series by
     the candidate chosen on its earlier folds (never on the months scored), a series they did not score by the
     candidate best on the whole panel in them, every series by the LSTM in the first fold."""
@@ -324,7 +329,7 @@ def _with_published(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         default = choose({c: [v for o in earlier for v in o["scores"][c]["mase"]] for c in CANDIDATES})
         picks = [choose(seen.get(series, {}), default) for series in r["series"]]
         published = {k: [r["scores"][c][k][i] for i, c in enumerate(picks)] for k in METRICS}
-        out.append(r | {"scores": r["scores"] | {PUBLISHED: published}})
+        out.append(r | {"scores": r["scores"] | {PUBLISHED: published}, "chosen": picks, "chosen_default": default})
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,7 +49,8 @@ def evaluate(ctx: RunContext | Mapping[str, Any], fit_paths: list[str]) -> str:
                                   {m: Calibration.from_dict(c) for m, c in summary["calibration"].items()},
                                   cfg.value_domain, domains.of_panel(panel, cfg.value_domain))
 
-    holdout = holdout_scores(candidate, panel, cfg)
+    before = summary["holdout_choice"]  # chosen before the holdout months: a score, not a choice, on them
+    holdout = holdout_scores(replace(candidate, choice=before["choice"], default=before["default"]), panel, cfg)
     scores = holdout_metrics(holdout)
     future = candidate.forecast(panel, cfg.horizon)
     histories = [r["final"] for r in finals]

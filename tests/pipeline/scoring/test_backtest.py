@@ -171,3 +171,5 @@ def test_the_published_forecast_is_scored_by_choices_made_on_earlier_folds_only(
     assert summary["per_fold"][1][PUBLISHED]["mase"] == pytest.approx(np.mean([2.0, 3.0, 0.6]))
     assert summary["per_fold"][0][PUBLISHED]["mase"] == pytest.approx(np.mean([0.5, 2.0]))
     assert summary["choice"] == {"a": THETA, "b": LSTM, "new": THETA}, "the final choice reads every fold"
+    # the holdout (the last fold's months) is scored with the choice made before it
+    assert summary["holdout_choice"] == {"choice": {"a": LSTM, "b": NAIVE, "new": COMBINED}, "default": COMBINED}
