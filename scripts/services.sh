@@ -9,6 +9,9 @@
 #   scripts/services.sh down     stop everything (whole process groups) and PostgreSQL
 #   scripts/services.sh status   what runs
 #   scripts/services.sh env      print the client settings (source it: eval "$(scripts/services.sh env)")
+#   scripts/services.sh kill N   kill one part as a machine that dies would (SIGKILL to it and every process under
+#                                it; postgres: an immediate stop): worker-1, redis, mlflow, scheduler, postgres, ...
+#                                `up` again brings back whatever is not running, as a supervisor would
 #
 # Ports and folders come from the environment (defaults below). Passwords are generated on the first `up`
 # and kept in $SERVICES_DIR/secrets.env (mode 600); nothing secret lives in the repository or on a command line.
@@ -97,6 +100,14 @@ export_env() {
   # each worker names itself (PIPELINE_WORKER_NAME): task instances show which worker ran them
   export AIRFLOW__CORE__HOSTNAME_CALLABLE=pipeline.settings.worker_hostname
   export AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT=86400  # a task may run a day before redelivery
+  # Failures mid-run (docs/deployment.md, "Faults and recovery"): a task whose worker died is failed, then retried
+  # on another worker, 90 s after its last heartbeat (Airflow's default: 300); a task queued in a broker that lost
+  # it is queued again after 300 s (600); a running task outlives 100 s of api-server or database outage (3
+  # failed heartbeats, 15 s, by default); the message of a task is acknowledged when it ends (acks_late).
+  export AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT=90
+  export AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT=300
+  export AIRFLOW__WORKERS__MAX_FAILED_HEARTBEATS=20
+  export AIRFLOW__CELERY__TASK_ACKS_LATE=True
   export AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
   export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin"
   export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$SERVICES_DIR/airflow-passwords.json"
@@ -207,7 +218,8 @@ up() {
   start triggerer "$BIN/airflow" triggerer --skip-serve-logs
   if [ "$EXECUTOR" = CeleryExecutor ]; then
     # the password lives in a mode-600 config file, never on a command line
-    (umask 077; printf 'bind %s\nport %s\nrequirepass %s\nprotected-mode yes\nsave ""\nappendonly no\ndir %s\n' \
+    # the queue is written to disk (append-only file, synced every second): a restarted Redis keeps its messages
+    (umask 077; printf 'bind %s\nport %s\nrequirepass %s\nprotected-mode yes\nsave ""\nappendonly yes\nappendfsync everysec\ndir %s\n' \
       "$HOST" "$REDIS_PORT" "$REDIS_PASSWORD" "$SERVICES_DIR" > "$SERVICES_DIR/redis.conf")
     start redis redis-server "$SERVICES_DIR/redis.conf"
     wait_for redis 30 redis_ok
@@ -252,6 +264,25 @@ down() {
   fi
 }
 
+descendants() {  # pid: every process under it
+  local child
+  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do echo "$child"; descendants "$child"; done
+}
+
+kill_one() {  # name: as a machine that dies: SIGKILL to it and every process under it, no clean-up
+  local name=$1 pid
+  export_env
+  if [ "$name" = postgres ]; then
+    as_postgres "$(pg_bin)/pg_ctl" -D "$PGDATA" -m immediate stop >/dev/null && log "postgres killed"; return
+  fi
+  [ -f "$RUN/$name.pid" ] || { log "$name is not running"; return 1; }
+  pid="$(cat "$RUN/$name.pid")"
+  kill -KILL $(descendants "$pid") "$pid" 2>/dev/null || true
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  rm -f "$RUN/$name.pid"
+  log "$name killed"
+}
+
 status() {
   for name in mlflow api-server scheduler dag-processor triggerer $([ "$EXECUTOR" = CeleryExecutor ] && echo redis) \
       $(for k in $(workers); do echo "worker-$k"; done); do
@@ -271,5 +302,6 @@ case "${1:-}" in
   env) export_env; for v in MLFLOW_TRACKING_URI MLFLOW_TRACKING_USERNAME MLFLOW_TRACKING_PASSWORD MLFLOW_DISABLE_TELEMETRY \
                              AIRFLOW__API__BASE_URL AIRFLOW_ADMIN_PASSWORD PIPELINE_STATE_DIR; do
          printf 'export %s=%q\n' "$v" "${!v}"; done ;;
-  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+  kill) kill_one "${2:?which part: worker-1, redis, mlflow, scheduler, postgres, ...}" ;;
+  *) echo "usage: $0 up|down|status|env|kill NAME" >&2; exit 2 ;;
 esac

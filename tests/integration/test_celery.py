@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import TINY_TRIGGER
-from tests.dags.test_dag_panel import NET, SERIES, SHORT, STEADY, ZEROS, small_panel_config
+from tests.dags.test_dag_panel import NAME, NET, SERIES, SHORT, STEADY, ZEROS, small_panel_config
 from tests.integration.test_services import DAG_ID, SCRIPT, clean_env, http, wait_for_dag
 from tests.pipeline.ops.test_faults import free_port
 
@@ -25,21 +26,25 @@ pytestmark = [pytest.mark.slow, pytest.mark.services]
 EXPERIMENT = "us-employment-test"
 
 
-def run_on(folder: Path, executor: str) -> dict:
-    """Start the services with ``executor``, wait for the scheduled panel run, collect what it did, stop them."""
+def run_on(folder: Path, executor: str, fault: Callable[[dict, dict], dict] | None = None) -> dict:
+    """Start the services with ``executor``, wait for the scheduled panel run, collect what it did, stop them.
+    With ``fault``, the DAG starts paused and ``fault(env, client settings)`` unpauses it and disturbs the run;
+    what it returns is collected under ``fault``."""
     folder.mkdir(parents=True, exist_ok=True)
     config = small_panel_config(folder, **TINY_TRIGGER)
     pg_dir = Path(tempfile.mkdtemp(prefix="lstm-pg-", dir="/var/tmp"))  # reachable by the postgres user
     pg_dir.chmod(0o755)
     env = clean_env(SERVICES_DIR=str(folder / "state"), PG_DIR=str(pg_dir), PG_PORT=str(free_port()),
                     MLFLOW_PORT=str(free_port()), AIRFLOW_PORT=str(free_port()), REDIS_PORT=str(free_port()),
-                    SCHEDULER_HEALTH_PORT=str(free_port()), PIPELINE_CONFIG=str(config), EXECUTOR=executor)
+                    SCHEDULER_HEALTH_PORT=str(free_port()), PIPELINE_CONFIG=str(config), EXECUTOR=executor,
+                    PIPELINE_DAGS_PAUSED=str(fault is not None))
     try:
         up = subprocess.run(["bash", SCRIPT, "up"], env=env, capture_output=True, text=True, timeout=1200)
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-5000:]
         values = dict(line.removeprefix("export ").split("=", 1) for line in subprocess.run(
             ["bash", SCRIPT, "env"], env=env, capture_output=True, text=True, check=True).stdout.splitlines())
-        return collect(folder, values)
+        disturbed = fault(env, values) if fault else None
+        return collect(folder, values) | {"fault": disturbed, "env": env, "values": values}
     finally:
         subprocess.run(["bash", SCRIPT, "down"], env=env, capture_output=True, text=True, timeout=300)
         shutil.rmtree(pg_dir, ignore_errors=True)
@@ -75,10 +80,15 @@ def collect(folder: Path, values: dict[str, str]) -> dict:
     _, found = http("POST", f"{mlflow}/api/2.0/mlflow/runs/search",
                     {"experiment_ids": [experiment["experiment"]["experiment_id"]],
                      "filter": f"tags.`airflow.run_id` = '{run.dag_run_id}'"}, basic=auth)
-    (mlflow_run,) = found["runs"]
+    (mlflow_run,) = found["runs"]  # one MLflow run for the DAG run, however often its tasks ran
+    _, versions = http("GET", f"{mlflow}/api/2.0/mlflow/model-versions/search?filter=name%3D%27{NAME}%27",
+                       basic=auth)
     published = pd.read_csv(folder / "state" / "pipeline-state" / "forecasts" / EXPERIMENT / "latest.csv")
-    return {"fits": [(ti.map_index, ti.hostname, ti.pid, ti.state) for ti in fits],
+    return {"fits": [{"map_index": ti.map_index, "hostname": ti.hostname, "pid": ti.pid, "state": ti.state,
+                      "try_number": ti.try_number, "start": ti.start_date} for ti in fits],
+            "run": {"id": run.dag_run_id, "start": run.start_date, "end": run.end_date},
             "metrics": {m["key"]: m["value"] for m in mlflow_run["data"]["metrics"]},
+            "versions": [v["version"] for v in versions.get("model_versions", [])],
             "published": published.drop(columns=["model_version"])}
 
 
@@ -86,11 +96,12 @@ def test_panel_shards_spread_over_two_celery_workers_give_the_local_executors_re
     with ThreadPoolExecutor(2) as pool:  # both stacks at once: their start-ups overlap (the numbers do not mind)
         celery, local = pool.map(run_on, (tmp_path / "celery", tmp_path / "local"), ("CeleryExecutor", "LocalExecutor"))
     # the small panel in 3 shards x 2 training origins, each its own task instance
-    assert sorted(i for i, *_ in celery["fits"]) == list(range(6)) and {s for *_, s in celery["fits"]} == {"success"}
-    workers = {host for _, host, _, _ in celery["fits"]}
+    assert sorted(f["map_index"] for f in celery["fits"]) == list(range(6))
+    assert {f["state"] for f in celery["fits"]} == {"success"}
+    workers = {f["hostname"] for f in celery["fits"]}
     assert len(workers) == 2 and all(h.startswith(("worker-1@", "worker-2@")) for h in workers), celery["fits"]
-    assert len({pid for _, _, pid, _ in celery["fits"]}) == 6, "each task in its own process"
-    assert len({host for _, host, _, _ in local["fits"]}) == 1, "the LocalExecutor runs every task on one host"
+    assert len({f["pid"] for f in celery["fits"]}) == 6, "each task in its own process"
+    assert len({f["hostname"] for f in local["fits"]}) == 1, "the LocalExecutor runs every task on one host"
     # the same numbers, whichever process trained which shard
     for key in ("backtest_mase", "backtest_seasonal_naive_mase", "holdout_mase", "holdout_mape", "series_kept",
                 "series_fallback", "backtest_coverage_80"):
