@@ -22,7 +22,9 @@ export PIPELINE_TORCH_THREADS ?= 1
 FROM ?= 1958-01
 TO ?= 1960-12
 
-.PHONY: setup run tune run-panel test lint mlflow-ui backfill clean
+SERVE_PORT ?= 5001
+
+.PHONY: setup run tune run-panel test lint mlflow-ui serve backfill clean
 
 setup: $(VENV)/.installed
 
@@ -61,6 +63,11 @@ lint: setup
 ## mlflow-ui: browse runs and models of the local store on http://127.0.0.1:5000
 mlflow-ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(PIPELINE_STATE_DIR)/mlflow.db --host 127.0.0.1 --port 5000
+
+## serve: the champion as a REST scoring server on http://127.0.0.1:$(SERVE_PORT)/invocations (POST a history
+## table); from the local store, or the deployment's MLflow server: eval "$$(scripts/services.sh env)"; make serve
+serve: setup
+	$(BIN)/python -m pipeline serve --port $(SERVE_PORT)
 
 ## backfill: one Airflow DAG run per month FROM..TO, each with that month's as-of data (conf: CONF)
 backfill: setup $(AIRFLOW_HOME)/airflow.db

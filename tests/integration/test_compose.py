@@ -39,7 +39,7 @@ def script_exports() -> set[str]:
 def test_the_official_topology_plus_mlflow():
     assert set(SERVICES) == {"postgres", "redis", "airflow-init", "airflow-apiserver", "airflow-scheduler",
                              "airflow-dag-processor", "airflow-triggerer", "airflow-worker", "mlflow", "mlflow-db",
-                             "mlflow-init", "statsd-exporter"}
+                             "mlflow-init", "statsd-exporter", "model-server"}
     assert SERVICES["airflow-worker"]["command"] == "celery worker --skip-serve-logs"
     assert "api-server" in SERVICES["airflow-apiserver"]["command"]
 
@@ -133,3 +133,11 @@ def test_mlflow_requires_sign_in_and_telemetry_is_off():
         assert env["MLFLOW_DISABLE_TELEMETRY"] == "true" and env["DO_NOT_TRACK"] == "true"
     assert "--app-name basic-auth" in SCRIPT and "MLFLOW_DISABLE_TELEMETRY=true" in SCRIPT
     assert "MLFLOW_DISABLE_TELEMETRY=true" in (ROOT / "docker" / "Dockerfile").read_text()
+
+
+def test_the_champion_is_served_on_loopback_with_the_pipelines_account():
+    server = SERVICES["model-server"]
+    assert server["entrypoint"][:4] == ["python", "-m", "pipeline", "serve"] and server["profiles"] == ["serving"]
+    assert server["environment"]["MLFLOW_TRACKING_USERNAME"] == "pipeline"
+    assert server["environment"]["MLFLOW_TRACKING_PASSWORD"] == "${MLFLOW_TRACKING_PASSWORD:?}"
+    assert (ROOT / "Makefile").read_text().count("python -m pipeline serve") == 1

@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import pytest
@@ -32,12 +32,11 @@ def free_port() -> int:
 @pytest.fixture
 def served(state):
     steps.run_all("serve/a", "1961-01-01", {**TINY, "csv_path": str(DATA)})
-    port, bin_dir = free_port(), str(Path(sys.executable).parent)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "MLFLOW_TRACKING_URI": f"sqlite:///{state}/mlflow.db"}
-    server = subprocess.Popen([str(Path(bin_dir) / "mlflow"), "models", "serve", "-m",
-                               "models:/air_passengers_lstm@champion", "--env-manager", "local", "-h", "127.0.0.1",
-                               "-p", str(port)], env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    port = free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{state}/mlflow.db"}
+    # what `make serve` runs: the champion on loopback
+    server = subprocess.Popen([sys.executable, "-m", "pipeline", "serve", "--port", str(port)], env=env,
+                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -64,7 +63,7 @@ def post(url: str, records: list[dict], params: dict | None = None) -> tuple[int
         return exc.code, json.load(exc)
 
 
-def test_a_served_champion_forecasts_a_good_history_and_says_what_is_wrong_with_a_bad_one(served):
+def test_a_served_champion_forecasts_good_histories_and_says_what_is_wrong_with_a_bad_one(served):
     frame = pd.read_csv(DATA)
     history = [{"series": "air", "month": m, "value": float(v)} for m, v in zip(frame["Month"], frame["#Passengers"],
                                                                                   strict=True)]
@@ -74,8 +73,11 @@ def test_a_served_champion_forecasts_a_good_history_and_says_what_is_wrong_with_
     assert first["lower_80"] < first["forecast"] < first["upper_80"]
     negative = [dict(row) for row in history]
     negative[50]["value"] = -5.0
-    unseen = [{**row, "series": "new"} for row in history[-24:]]
-    assert post(served, history + unseen)[0] == 200, "a series never seen is forecast too"
+    unseen = [{**row, "series": "new", "value": row["value"] * 3} for row in history[-24:]]
+    status, body = post(served, history + unseen)  # a panel: the series trained on and one never seen
+    assert status == 200 and len(body["predictions"]) == 2 * TINY["horizon"], body
+    by = pd.DataFrame(body["predictions"]).groupby("series")["forecast"].mean()
+    assert 2 < by["new"] / by["air"] < 4, "each series forecast at its own level"
     cases = {"a negative value": (negative, None, "history of series 'air', month 1953-03: value '-5.0' is not a "
                                                   "positive number"),
              "a missing month": (history[:60] + history[61:], None, "series 'air': months must be consecutive"),
@@ -86,3 +88,8 @@ def test_a_served_champion_forecasts_a_good_history_and_says_what_is_wrong_with_
         status, body = post(served, records, params)
         assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE", (case, body)
         assert message in body["message"] and "stack_trace" not in body and "Traceback" not in body["message"], case
+
+    with ThreadPoolExecutor(8) as pool:  # 8 clients at once (benchmarks/serving.py measures the latencies)
+        replies = list(pool.map(lambda _: post(served, history), range(40)))
+    assert {status for status, _ in replies} == {200}
+    assert all(body == replies[0][1] for _, body in replies), "the same history, the same forecast"
