@@ -73,6 +73,7 @@ def collect(folder: Path, values: dict[str, str]) -> dict:
         (run,) = scheduled
         assert run.state == "success", run
         fits = TaskInstanceApi(api).get_mapped_task_instances(DAG_ID, run.dag_run_id, "fit").task_instances
+        tasks = TaskInstanceApi(api).get_task_instances(DAG_ID, run.dag_run_id, limit=100).task_instances
     auth = (values["MLFLOW_TRACKING_USERNAME"], values["MLFLOW_TRACKING_PASSWORD"])
     mlflow = values["MLFLOW_TRACKING_URI"]
     _, experiment = http("GET", f"{mlflow}/api/2.0/mlflow/experiments/get-by-name?experiment_name={EXPERIMENT}",
@@ -87,6 +88,8 @@ def collect(folder: Path, values: dict[str, str]) -> dict:
     return {"fits": [{"map_index": ti.map_index, "hostname": ti.hostname, "pid": ti.pid, "state": ti.state,
                       "try_number": ti.try_number, "start": ti.start_date} for ti in fits],
             "run": {"id": run.dag_run_id, "start": run.start_date, "end": run.end_date},
+            "tasks": [{"task_id": ti.task_id, "map_index": ti.map_index, "state": ti.state, "try_number": ti.try_number,
+                       "start": ti.start_date, "end": ti.end_date} for ti in tasks],
             "metrics": {m["key"]: m["value"] for m in mlflow_run["data"]["metrics"]},
             "versions": [v["version"] for v in versions.get("model_versions", [])],
             "published": published.drop(columns=["model_version"])}
