@@ -60,6 +60,13 @@ class NotFoundError(PipelineError):
     """Something the command needs does not exist yet: the MLflow store, a registered model, its champion."""
 
 
+class StorageFullError(PipelineError, OSError):
+    """A file could not be written for want of room (a full disk, a quota, a file-size limit); the file it would
+    have replaced is unchanged (transient once room is made: orchestrators should retry)."""
+
+    retryable = True
+
+
 class TrackingUnavailableError(PipelineError, RuntimeError):
     """The MLflow tracking server cannot be reached (transient: orchestrators should retry)."""
 

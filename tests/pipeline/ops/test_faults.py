@@ -167,3 +167,48 @@ def test_two_racing_runs_promote_one_and_the_loser_says_why(server):
     client = MlflowClient(server.uri)
     assert str(client.get_model_version_by_alias(NAME, "champion").version) == winners[0]["candidate_version"]
     assert client.get_model_version(NAME, loser["candidate_version"]).tags["decision.reason"] == loser["reason"]
+
+
+FULL_DISK = """
+import json, resource, signal, sys
+from pipeline import steps
+from pipeline.steps import RunContext
+
+ctx, job, where = RunContext.of(json.loads(sys.argv[1])), json.loads(sys.argv[2]), sys.argv[3]
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing
+if where == "fit":
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # no file past 4 KB: the weights cannot be written
+    steps.fit(ctx, job)
+else:
+    fits = [steps.fit(ctx, j) for j in steps.plan(ctx)]
+    steps.backtest_summary(ctx, fits)
+    steps.evaluate(ctx, fits)
+    steps.score_champion(ctx)
+    steps.register(ctx)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))  # not even the forecast table
+    steps.publish(ctx)
+"""
+
+
+@pytest.mark.chaos
+def test_a_full_disk_fails_fit_or_publish_clearly_and_keeps_every_earlier_file(state):
+    """A file-size limit (RLIMIT_FSIZE: no mount needed) stands for a full disk of the state folder."""
+    first = steps.run_all("disk/1960-11", "1960-12-01", TINY)
+    latest = settings.state_dir() / "forecasts" / "lstm-monthly-retraining" / "latest.csv"
+    published = latest.read_bytes()
+    ctx = steps.validate(steps.ingest("disk/1960-12", "1961-01-01", TINY))
+    final = next(job for job in steps.plan(ctx) if job["final"])
+    for where in ("fit", "publish"):
+        failed = subprocess.run([sys.executable, "-c", FULL_DISK, json.dumps(ctx.to_json()), json.dumps(final),
+                                 where], cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert failed.returncode != 0, where
+        assert "StorageFullError" in failed.stderr and "no room to write" in failed.stderr, failed.stderr[-3000:]
+        assert "the file it would replace is unchanged" in failed.stderr, where
+        assert latest.read_bytes() == published, f"{where}: the previous published forecast is intact"
+        assert not list(settings.state_dir().rglob("*.tmp")), f"{where}: no partial file left behind"
+    # with room again, the same month's run completes and publishes, in the same MLflow run
+    rerun = steps.run_all("disk/1960-12", "1961-01-01", TINY)
+    assert rerun.mlflow_run_id == ctx.mlflow_run_id and rerun.mlflow_run_id != first.mlflow_run_id
+    assert latest.read_bytes() != published and "1961-01" in latest.read_text()
+    versions = MlflowClient(settings.tracking_uri()).search_model_versions(f"name='{NAME}'")
+    assert len(versions) == 2, "one version a month: the failed publish registered none twice"
