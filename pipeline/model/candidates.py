@@ -1,7 +1,8 @@
 """The candidates for a series' published forecast, and the choice among them.
 
-Every series is forecast by the candidate that did best on its own backtest folds (lowest mean MASE; the LSTM on a
-tie or where no fold scored it):
+Every series is forecast by the candidate that did best on its backtest folds, its own mean MASE shrunk towards the
+whole panel's (as if the panel's mean had been seen :data:`PRIOR_FOLDS` more times): a series' few folds are a noisy
+guide, and on M1 choosing on them alone lost 5 % to one candidate for all (docs/model.md). The candidates:
 
 - ``lstm``: the global network, the product's core;
 - ``seasonal_naive``: the same month a year before;
@@ -24,6 +25,7 @@ from pipeline.metrics import LSTM, NAIVE, mean_defined, seasonal_naive
 from pipeline.model.theta import theta
 
 THETA, COMBINED = "theta", "lstm_theta"
+PRIOR_FOLDS = 4  # the weight of the panel's mean MASE in a series' choice, in folds (measured: docs/model.md)
 CANDIDATES = (LSTM, NAIVE, THETA, COMBINED)  # in order of preference on a tie
 NEEDS_LSTM = (LSTM, COMBINED)
 
@@ -51,10 +53,27 @@ def served(choice: Mapping[str, str]) -> dict[str, int]:
     return {c: n for c, n in counts.items() if n}
 
 
-def choose(mase: Mapping[str, Sequence[float]], default: str = LSTM) -> str:
-    """The candidate with the lowest mean MASE over the folds given (``{candidate: [MASE of each fold]}``); the
-    earliest in :data:`CANDIDATES` on a tie; ``default`` when none is defined (no fold scored the series, or it
-    never changed: MASE undefined)."""
-    means = {c: mean_defined(mase[c]) for c in CANDIDATES if c in mase and len(mase[c])}
-    defined = {c: m for c, m in means.items() if np.isfinite(m)}
-    return min(defined, key=lambda c: (defined[c], CANDIDATES.index(c))) if defined else default
+def choose(mase: Mapping[str, Sequence[float]], prior: Mapping[str, float] | None = None,
+           default: str = LSTM) -> str:
+    """The candidate with the lowest shrunk mean MASE: its MASE over the folds given (``{candidate: [MASE of each
+    fold]}``) averaged with ``prior`` (the panel's mean MASE of each candidate) weighted as :data:`PRIOR_FOLDS`
+    folds; the earliest in :data:`CANDIDATES` on a tie; ``default`` when nothing is defined (no fold scored the
+    series, or it never changed: MASE undefined)."""
+    scores = {}
+    for c in CANDIDATES:
+        values = np.asarray(mase.get(c, []), dtype=float)
+        values = values[np.isfinite(values)]
+        if len(values) and prior and c in prior:
+            scores[c] = (values.sum() + PRIOR_FOLDS * prior[c]) / (len(values) + PRIOR_FOLDS)
+        elif len(values):
+            scores[c] = values.mean()
+    return min(scores, key=lambda c: (scores[c], CANDIDATES.index(c))) if scores else default
+
+
+def panel_choice(mase: Mapping[str, Sequence[float]]) -> tuple[dict[str, float], str]:
+    """The panel's mean MASE of each candidate over every series-fold given, and the best of them (the LSTM when
+    none is defined): the prior of :func:`choose` and the choice for a series no fold scored."""
+    prior = {c: mean_defined(mase[c]) for c in CANDIDATES if c in mase and len(mase[c])}
+    defined = {c: m for c, m in prior.items() if np.isfinite(m)}
+    best = min(defined, key=lambda c: (defined[c], CANDIDATES.index(c))) if defined else LSTM
+    return defined, best

@@ -44,7 +44,7 @@ from pipeline.metrics import (
     metrics_rows,
 )
 from pipeline.model.calibration import calibrate, scaled_residuals
-from pipeline.model.candidates import CANDIDATES, all_candidates, choose, served, statistical
+from pipeline.model.candidates import CANDIDATES, all_candidates, choose, panel_choice, served, statistical
 from pipeline.months import month_starts, month_text, parse_month
 from pipeline.scoring.intervals import interval_scores
 
@@ -292,8 +292,9 @@ def summarize(results: list[dict[str, Any]], levels: Sequence[int] = (80, 95)) -
         per_fold.append({"fold": fold, "train_end": parts[0]["train_end"],
                          "series": len(fold_scores[models[0]]["mase"]), **fold_means})
     per_series = {series: {key: mean_defined(values) for key, values in row.items()} for series, row in rows.items()}
-    default = choose({c: pooled[c]["mase"] for c in CANDIDATES})
-    choice = {series: choose({c: row[f"{c}.mase"] for c in CANDIDATES}, default) for series, row in rows.items()}
+    prior, default = panel_choice({c: pooled[c]["mase"] for c in CANDIDATES})
+    choice = {series: choose({c: row[f"{c}.mase"] for c in CANDIDATES}, prior, default)
+              for series, row in rows.items()}
     for series, row in per_series.items():
         row["model"] = choice[series]
     mean = {m: {k: mean_defined(pooled[m][k]) for k in METRICS} for m in models}
@@ -326,8 +327,8 @@ def with_published(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for i, series in enumerate(o["series"]):
                 for c in CANDIDATES:
                     seen.setdefault(series, {}).setdefault(c, []).append(o["scores"][c]["mase"][i])
-        default = choose({c: [v for o in earlier for v in o["scores"][c]["mase"]] for c in CANDIDATES})
-        picks = [choose(seen.get(series, {}), default) for series in r["series"]]
+        prior, default = panel_choice({c: [v for o in earlier for v in o["scores"][c]["mase"]] for c in CANDIDATES})
+        picks = [choose(seen.get(series, {}), prior, default) for series in r["series"]]
         published = {k: [r["scores"][c][k][i] for i, c in enumerate(picks)] for k in METRICS}
         out.append(r | {"scores": r["scores"] | {PUBLISHED: published}, "chosen": picks, "chosen_default": default})
     return out
