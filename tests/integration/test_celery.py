@@ -26,10 +26,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.services]
 EXPERIMENT = "us-employment-test"
 
 
-def run_on(folder: Path, executor: str, fault: Callable[[dict, dict], dict] | None = None) -> dict:
+def run_on(folder: Path, executor: str, fault: Callable[[dict, dict], dict] | None = None, **extra: str) -> dict:
     """Start the services with ``executor``, wait for the scheduled panel run, collect what it did, stop them.
     With ``fault``, the DAG starts paused and ``fault(env, client settings)`` unpauses it and disturbs the run;
-    what it returns is collected under ``fault``."""
+    what it returns is collected under ``fault``. ``extra``: more environment for the services."""
     folder.mkdir(parents=True, exist_ok=True)
     config = small_panel_config(folder, **TINY_TRIGGER)
     pg_dir = Path(tempfile.mkdtemp(prefix="lstm-pg-", dir="/var/tmp"))  # reachable by the postgres user
@@ -37,7 +37,7 @@ def run_on(folder: Path, executor: str, fault: Callable[[dict, dict], dict] | No
     env = clean_env(SERVICES_DIR=str(folder / "state"), PG_DIR=str(pg_dir), PG_PORT=str(free_port()),
                     MLFLOW_PORT=str(free_port()), AIRFLOW_PORT=str(free_port()), REDIS_PORT=str(free_port()),
                     SCHEDULER_HEALTH_PORT=str(free_port()), PIPELINE_CONFIG=str(config), EXECUTOR=executor,
-                    PIPELINE_DAGS_PAUSED=str(fault is not None))
+                    PIPELINE_DAGS_PAUSED=str(fault is not None), **extra)
     try:
         up = subprocess.run(["bash", SCRIPT, "up"], env=env, capture_output=True, text=True, timeout=1200)
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-5000:]
