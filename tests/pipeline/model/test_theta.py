@@ -3,7 +3,6 @@ import pandas as pd
 import pytest
 
 from pipeline.metrics import metrics
-from pipeline.model.candidates import CANDIDATES, choose, panel_choice, served, statistical
 from pipeline.model.theta import seasonal, seasonal_indices, ses, theta
 from tests.conftest import DATA
 
@@ -29,26 +28,6 @@ def test_theta_forecasts_air_passengers_within_its_published_accuracy():
     air = pd.read_csv(DATA)["#Passengers"].to_numpy(dtype=float)
     forecast = theta(air[:-12], 12, 12)
     assert metrics(air[-12:], forecast, 1.0)["mape"] < 10.0  # 5.3 %: plain statistics (the LSTM: 4.6 % over 3 years)
-
-
-def test_a_candidate_is_chosen_by_its_mean_mase_shrunk_towards_the_panel_and_the_lstm_wins_a_tie():
-    folds = {"lstm": [1.0, 0.8], "seasonal_naive": [0.5, 1.5], "theta": [0.9, 0.85]}
-    assert choose(folds) == "theta", "no prior: its own folds alone"
-    prior, best = panel_choice({"lstm": [0.7, 0.8], "seasonal_naive": [1.2, 1.4], "theta": [1.0, 1.1]})
-    assert prior == pytest.approx({"lstm": 0.75, "seasonal_naive": 1.3, "theta": 1.05}) and best == "lstm"
-    # with the panel: lstm (1.8 + 4 x 0.75) / 6 = 0.8, theta (1.75 + 4 x 1.05) / 6 = 0.99
-    assert choose(folds, prior, best) == "lstm"
-    assert choose({c: [1.0] for c in CANDIDATES}) == "lstm"
-    assert choose({"lstm": [float("nan")], "theta": [float("nan")]}, prior, default="theta") == "theta", "unscored"
-    assert choose({}) == "lstm"
-    assert served({"a": "theta", "b": "lstm", "c": "theta"}) == {"lstm": 1, "theta": 2}
-
-
-def test_statistical_forecasts_of_a_counting_series_never_go_below_zero():
-    falling = np.maximum(0.0, 50.0 - 2.0 * np.arange(36))
-    stats = statistical([falling], 12, 12)
-    assert (stats["theta"] >= 0).all() and stats["theta"].shape == (1, 12)
-    assert statistical([], 5, 12)["theta"].shape == (0, 5)
 
 
 @pytest.mark.parametrize("months", [12, 13, 35])
