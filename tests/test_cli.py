@@ -147,6 +147,8 @@ def test_commands_without_a_store_or_champion_say_so_in_one_line(state, capsys):
     assert "no MLflow store at sqlite:///" in _one_error_line(capsys)
     assert main(["rollback", "--reason", "x"]) == 1
     assert "no MLflow store" in _one_error_line(capsys)
+    assert main(["serve"]) == 1
+    assert "no MLflow store" in _one_error_line(capsys)
     assert not (state / "mlflow.db").exists(), "a command that reads must not create an empty store"
     from pipeline.ops import tracking
 
@@ -156,6 +158,8 @@ def test_commands_without_a_store_or_champion_say_so_in_one_line(state, capsys):
     assert "registered model 'air_passengers_lstm' has no champion yet" in _one_error_line(capsys)
     assert main(["rollback", "--reason", "x"]) == 1
     assert "has no champion to roll back" in _one_error_line(capsys)
+    assert main(["serve"]) == 1
+    assert "air_passengers_lstm has no version aliased 'champion'" in _one_error_line(capsys)
 
 
 @pytest.mark.parametrize("argv, message", [
