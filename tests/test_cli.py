@@ -76,15 +76,17 @@ def test_backtest_on_any_monthly_csv(tmp_path, capsys):
     assert main([*args, "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["folds"] == 2 and [f["train_end"] for f in summary["per_fold"]] == ["2003-12", "2004-06"]
-    assert set(summary["mean"]) == {"lstm", "seasonal_naive"}
+    assert set(summary["mean"]) == {"lstm", "seasonal_naive", "theta", "lstm_theta", "published"}
     # 2 folds of 6 months: 6 residuals calibrate each fold's intervals, enough for 80 % but not for 95 % (19)
     assert set(summary["mean"]["lstm"]) == {"mape", "smape", "rmse", "mae", "mase", "coverage_80", "width_80",
                                             "msis_80"}
     assert main(args) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0] == "1 series, 2 folds; means over series-folds"
-    assert table[1].split()[:3] == ["fold", "train", "to"] and table[-2].startswith("mean")
-    assert table[-1].startswith("LSTM better than seasonal_naive on")
+    assert table[1].split()[:3] == ["fold", "train", "to"]
+    means = [line.split()[1] for line in table if line.startswith("mean")]
+    assert means == ["lstm", "seasonal_naive", "theta", "lstm_theta", "published"], table
+    assert table[-4].startswith("LSTM better than seasonal_naive on") and table[-1].startswith("LSTM better than")
 
 
 @pytest.mark.slow
