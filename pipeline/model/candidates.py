@@ -53,6 +53,11 @@ def served(choice: Mapping[str, str]) -> dict[str, int]:
     return {c: n for c, n in counts.items() if n}
 
 
+def fallbacks(counts: Mapping[str, int]) -> int:
+    """How many series another candidate than the LSTM alone serves (of :func:`served`'s counts)."""
+    return sum(n for c, n in counts.items() if c != LSTM)
+
+
 def choose(mase: Mapping[str, Sequence[float]], prior: Mapping[str, float] | None = None,
            default: str = LSTM) -> str:
     """The candidate with the lowest shrunk mean MASE: its MASE over the folds given (``{candidate: [MASE of each

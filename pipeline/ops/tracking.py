@@ -23,6 +23,7 @@ from pipeline import settings
 from pipeline.config import Config
 from pipeline.errors import NotFoundError, TrackingUnavailableError
 from pipeline.metrics import LSTM
+from pipeline.model.candidates import fallbacks
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ def served_metrics(served: Mapping[str, int]) -> dict[str, float]:
     """``series_<candidate>``: how many series each candidate serves; ``series_fallback``: how many another
     candidate than the LSTM alone."""
     return ({f"series_{model}": float(n) for model, n in served.items()}
-            | {"series_fallback": float(sum(n for model, n in served.items() if model != LSTM))})
+            | {"series_fallback": float(fallbacks(served))})
 
 
 def log_fold_runs(parent_run_id: str, run_key: str, data_month: str, cfg: Config,

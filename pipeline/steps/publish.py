@@ -11,6 +11,7 @@ import pandas as pd
 from pipeline.data.panel import Panel
 from pipeline.errors import ConfigError
 from pipeline.io import read_json, write_json, write_text
+from pipeline.model.candidates import fallbacks
 from pipeline.ops import gauges, pyfunc, registry, tracking
 from pipeline.ops import monitor as checks
 from pipeline.scoring import backtest as bt
@@ -85,7 +86,7 @@ def run_summary(ctx: RunContext) -> dict[str, Any]:
         "months_added": monitored.get("months_added", report["rows"]),
         "previous_data_month": monitored.get("previous_data_month"),
         "validation": {"status": report["status"], "fixes": report["fixes"], "warnings": report["warnings"]},
-        "series": {**report["series"], "fallback": sum(n for m, n in backtest["served"].items() if m != bt.LSTM)},
+        "series": {**report["series"], "fallback": fallbacks(backtest["served"])},
         "served": backtest["served"],
         "quarantine": report["quarantine"][:WORST_LISTED], "worst": worst,
         "inactive": report["inactive"][:WORST_LISTED], "short": report["short"][:WORST_LISTED],
