@@ -1,4 +1,3 @@
-import json
 
 import numpy as np
 import pandas as pd
@@ -133,35 +132,6 @@ def test_default_configuration_beats_seasonal_naive_on_a_trending_seasonal_serie
     panel = panel_of(seasonal_series(120, trend=3.0, noise=0.01, seed=3))
     summary = backtest(panel, load_config(overrides={"ensemble_size": 1}))
     assert summary["mean"][LSTM]["mase"] < summary["mean"][NAIVE]["mase"]
-
-
-@pytest.mark.slow
-def test_cached_folds_are_read_back_and_any_change_refits(tmp_path, caplog):
-    panel = panel_of(seasonal_series(60), seasonal_series(60, level=50.0, seed=2))
-    cfg = load_config(overrides=TINY)
-    first = backtest(panel, cfg, cache_dir=tmp_path)
-    assert len(list(tmp_path.glob("*.json"))) == cfg.folds
-    with caplog.at_level("INFO", logger="pipeline.scoring.backtest"):
-        again = backtest(panel, cfg, cache_dir=tmp_path)
-    assert caplog.text.count("cached result") == cfg.folds
-    assert json.dumps(again, sort_keys=True) == json.dumps(first, sort_keys=True)  # NaN where 95 % is unknown
-    changed = panel_of(seasonal_series(60), seasonal_series(60, level=51.0, seed=2))  # other data
-    backtest(changed, cfg, cache_dir=tmp_path)
-    backtest(panel, load_config(overrides={**TINY, "epochs": 2}), cache_dir=tmp_path)  # another configuration
-    assert len(list(tmp_path.glob("*.json"))) == 3 * cfg.folds
-
-
-def test_a_library_upgrade_changes_the_fold_key(monkeypatch):
-    from pipeline.scoring import backtest as bt
-
-    panel = panel_of(seasonal_series(60))
-    cfg = load_config(overrides=TINY)
-    before = bt.fold_key(panel, cfg, 0, False)
-    assert bt.fold_key(panel, cfg, 0, False) == before, "the same facts, the same key"
-    installed = bt.library_versions()
-    assert set(installed) == {"torch", "numpy", "scikit-learn", "pandas"} and installed["torch"].startswith("2.")
-    monkeypatch.setattr(bt, "library_versions", lambda stats=False: {**installed, "torch": "9.9.9"})
-    assert bt.fold_key(panel, cfg, 0, False) != before, "a torch upgrade refits instead of reading a stale fold"
 
 
 def test_the_published_forecast_is_scored_by_choices_made_on_earlier_folds_only():
