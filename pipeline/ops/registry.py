@@ -138,6 +138,11 @@ def version_config(client: MlflowClient, name: str, version: str, base: Config) 
     return dataclasses.replace(base, **{k: coerce(k, params[k]) for k in MODEL_KEYS if k in params})
 
 
+def version_data_month(client: MlflowClient, name: str, version: str) -> str | None:
+    """The last month (YYYY-MM) of the data a registered version was trained on (its run's ``data_month``)."""
+    return client.get_run(client.get_model_version(name, version).run_id).data.tags.get("data_month")
+
+
 def tuned_name(name: str) -> str:
     """The registered model holding the tuned configurations of model ``name``."""
     return f"{name}{TUNED_SUFFIX}"

@@ -28,7 +28,9 @@ def score_champion(ctx: RunContext | Mapping[str, Any]) -> str:
     candidate, its configuration on the same backtest folds (refitted only when it differs from the candidate's;
     a refit already made for the same data and settings is read from the fold cache). Nothing to score when there
     is no champion or it is this run's own version (a re-run), or when the champion cannot forecast this data (values
-    outside the domain it was trained on: the file says why). Returns the file of scores."""
+    outside the domain it was trained on: the file says why), or when the champion was trained on newer data than
+    this run's (a past month re-run or backfilled after a later one: it never replaces the champion, and the
+    champion's score on months it was trained on would mean nothing). Returns the file of scores."""
     ctx = RunContext.of(ctx)
     cfg = ctx.cfg
     client = tracking.configure()
@@ -36,6 +38,14 @@ def score_champion(ctx: RunContext | Mapping[str, Any]) -> str:
     version = registry.alias_version(client, name, registry.CHAMPION)
     scores, unfit = None, None
     if version is not None and client.get_model_version(name, version).run_id != ctx.mlflow_run_id:
+        trained_to = registry.version_data_month(client, name, version)
+        if trained_to is not None and trained_to > ctx.data_month:
+            newer = (f"champion v{version} is trained on data to {trained_to}, newer than this run's "
+                     f"{ctx.data_month}: a past month never replaces it (`python -m pipeline rollback` moves it back "
+                     "on purpose)")
+            logger.info("%s: not scored", newer)
+            return str(write_json(ctx.paths.champion, {"version": version, "scores": None, "unfit": None,
+                                                       "newer": newer}))
         panel = Panel.load(ctx.paths.panel)
         published = pyfunc.load_version(name, version)
         try:
@@ -83,6 +93,8 @@ def register(ctx: RunContext | Mapping[str, Any]) -> str:
                                    (level, coverage.get(f"coverage_{level}"), cfg.coverage_tolerance))
     if scored.get("unfit"):
         reason = f"{scored['unfit']}; {reason.replace('no champion yet; ', '')}"
+    if scored.get("newer"):
+        promoted, reason = False, scored["newer"]
     with registry.champion_lock(name):  # one move at a time: the champion read here is the one replaced
         champion_version = registry.alias_version(client, name, registry.CHAMPION)
         if champion_version == version:

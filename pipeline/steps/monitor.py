@@ -32,7 +32,7 @@ def monitor(ctx: RunContext | Mapping[str, Any]) -> str:
 
     live = None
     if version is not None:
-        trained_to = client.get_run(client.get_model_version(name, version).run_id).data.tags.get("data_month")
+        trained_to = registry.version_data_month(client, name, version)
         live = checks.live_performance(pyfunc.load_version(name, version), panel, trained_to, cfg.season_length)
         if live:
             live["version"] = version

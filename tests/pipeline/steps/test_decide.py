@@ -83,6 +83,18 @@ def test_a_champion_that_moved_after_it_was_scored_is_not_replaced_blindly(state
     assert str(tracking_client().get_model_version_by_alias(NAME, CHAMPION).version) == "2"
 
 
+def test_a_past_month_run_after_a_later_one_never_replaces_the_champion(state, synthetic_csv):
+    """A backfill or re-run of an earlier month, after a later month decided: the champion keeps its newer data."""
+    overrides = {**TINY, "csv_path": str(synthetic_csv)}
+    later = steps.run_all("unit/2005-12", "2006-01-01", overrides)
+    earlier = steps.run_all("unit/2005-06", "2005-07-01", overrides)
+    decision = json.loads(earlier.paths.decision.read_text())
+    assert later.promoted and earlier.data_month == "2005-06"
+    assert decision["promoted"] is False and decision["champion_version"] == "1" and decision["champion"] is None
+    assert decision["reason"].startswith("champion v1 is trained on data to 2005-12, newer than this run's 2005-06")
+    assert str(tracking_client().get_model_version_by_alias(NAME, CHAMPION).version) == "1"
+
+
 def test_a_champion_that_cannot_read_this_months_values_is_decided_against_the_baselines(state, tmp_path):
     from tests.conftest import seasonal_series, write_csv
 
