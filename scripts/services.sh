@@ -116,7 +116,6 @@ export_env() {
   export AIRFLOW__API__HOST="$HOST" AIRFLOW__API__PORT="$AIRFLOW_PORT"
   export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
   export AIRFLOW__CORE__LOAD_EXAMPLES=False
-  export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
   export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="${PIPELINE_DAGS_PAUSED:-False}"
   export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=True
   export AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST="$HOST"
@@ -198,7 +197,9 @@ up() {
     fi
   done
 
-  printf '[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///%s/mlflow-auth.db\nadmin_username = admin\n' \
+  # auth_cache_ttl_seconds: a signed-in account's password is checked (scrypt, about 0.1-0.2 s of CPU) once a
+  # minute, not on every request (docs/deployment.md)
+  printf '[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///%s/mlflow-auth.db\nadmin_username = admin\nauth_cache_ttl_seconds = 60\n' \
     "$SERVICES_DIR" > "$MLFLOW_AUTH_CONFIG_PATH"
   start mlflow "$BIN/mlflow" server --app-name basic-auth \
     --artifacts-destination "$MLFLOW_ARTIFACTS_DESTINATION" --host "$HOST" --port "$MLFLOW_PORT" \

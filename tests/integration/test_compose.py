@@ -133,6 +133,8 @@ def test_mlflow_requires_sign_in_and_telemetry_is_off():
         assert env["MLFLOW_DISABLE_TELEMETRY"] == "true" and env["DO_NOT_TRACK"] == "true"
     assert "--app-name basic-auth" in SCRIPT and "MLFLOW_DISABLE_TELEMETRY=true" in SCRIPT
     assert "MLFLOW_DISABLE_TELEMETRY=true" in (ROOT / "docker" / "Dockerfile").read_text()
+    # a password is verified once a minute per account, not on every request (scrypt costs 0.1-0.2 s of CPU)
+    assert "\nauth_cache_ttl_seconds = 60\n" in ini and "\\nauth_cache_ttl_seconds = 60\\n" in SCRIPT
 
 
 def test_the_champion_is_served_on_loopback_with_the_pipelines_account():
