@@ -6,12 +6,8 @@ Each stack runs what ``up`` starts on its own: the scheduled run of the latest m
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -19,8 +15,7 @@ import pytest
 
 from tests.conftest import TINY_TRIGGER
 from tests.dags.test_dag_panel import NAME, NET, SERIES, SHORT, STEADY, ZEROS, small_panel_config
-from tests.integration.test_services import DAG_ID, SCRIPT, clean_env, http, wait_for_dag
-from tests.pipeline.ops.test_faults import free_port
+from tests.integration.test_services import DAG_ID, http, services_stack, wait_for_dag
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 EXPERIMENT = "us-employment-test"
@@ -32,22 +27,10 @@ def run_on(folder: Path, executor: str, fault: Callable[[dict, dict], dict] | No
     what it returns is collected under ``fault``. ``extra``: more environment for the services."""
     folder.mkdir(parents=True, exist_ok=True)
     config = small_panel_config(folder, **TINY_TRIGGER)
-    pg_dir = Path(tempfile.mkdtemp(prefix="lstm-pg-", dir="/var/tmp"))  # reachable by the postgres user
-    pg_dir.chmod(0o755)
-    env = clean_env(SERVICES_DIR=str(folder / "state"), PG_DIR=str(pg_dir), PG_PORT=str(free_port()),
-                    MLFLOW_PORT=str(free_port()), AIRFLOW_PORT=str(free_port()), REDIS_PORT=str(free_port()),
-                    SCHEDULER_HEALTH_PORT=str(free_port()), PIPELINE_CONFIG=str(config), EXECUTOR=executor,
-                    PIPELINE_DAGS_PAUSED=str(fault is not None), **extra)
-    try:
-        up = subprocess.run(["bash", SCRIPT, "up"], env=env, capture_output=True, text=True, timeout=1200)
-        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-5000:]
-        values = dict(line.removeprefix("export ").split("=", 1) for line in subprocess.run(
-            ["bash", SCRIPT, "env"], env=env, capture_output=True, text=True, check=True).stdout.splitlines())
-        disturbed = fault(env, values) if fault else None
-        return collect(folder, values) | {"fault": disturbed, "env": env, "values": values}
-    finally:
-        subprocess.run(["bash", SCRIPT, "down"], env=env, capture_output=True, text=True, timeout=300)
-        shutil.rmtree(pg_dir, ignore_errors=True)
+    with services_stack(folder, config, EXECUTOR=executor, PIPELINE_DAGS_PAUSED=str(fault is not None),
+                        **extra) as stack:
+        disturbed = fault(stack["env"], stack["values"]) if fault else None
+        return collect(folder, stack["values"]) | {"fault": disturbed, "env": stack["env"], "values": stack["values"]}
 
 
 def collect(folder: Path, values: dict[str, str]) -> dict:
@@ -95,9 +78,9 @@ def collect(folder: Path, values: dict[str, str]) -> dict:
             "published": published.drop(columns=["model_version"])}
 
 
-def test_panel_shards_spread_over_two_celery_workers_give_the_local_executors_results(tmp_path):
-    with ThreadPoolExecutor(2) as pool:  # both stacks at once: their start-ups overlap (the numbers do not mind)
-        celery, local = pool.map(run_on, (tmp_path / "celery", tmp_path / "local"), ("CeleryExecutor", "LocalExecutor"))
+def test_panel_shards_spread_over_two_celery_workers_give_the_local_executors_results(tmp_path, local_reference):
+    celery = run_on(tmp_path / "celery", "CeleryExecutor")  # while the reference runs (the numbers do not mind)
+    local = local_reference.result()
     # the small panel in 3 shards x 2 training origins, each its own task instance
     assert sorted(f["map_index"] for f in celery["fits"]) == list(range(6))
     assert {f["state"] for f in celery["fits"]} == {"success"}

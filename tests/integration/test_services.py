@@ -18,7 +18,11 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -57,30 +61,40 @@ def clean_env(**values: str) -> dict[str, str]:
     return {**keep, **values}
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("services")
-    config = folder / "deployment.yaml"  # a deployment-wide config: small settings for every run, scheduled too
-    config.write_text(yaml.safe_dump({**TINY_TRIGGER, "baseline_gate": False}))
+@contextmanager
+def services_stack(folder: Path, config: Path, **extra: str) -> Iterator[dict]:
+    """``scripts/services.sh up`` on free loopback ports, state in ``folder``, the deployment config ``config``
+    (``extra``: more environment); yields what a user needs (the settings ``env`` prints, ``values``); ``down`` and
+    a clean data folder at the end."""
     pg_dir = Path(tempfile.mkdtemp(prefix="lstm-pg-", dir="/var/tmp"))  # reachable by the postgres user
     pg_dir.chmod(0o755)
     env = clean_env(SERVICES_DIR=str(folder / "state"), PG_DIR=str(pg_dir), PG_PORT=str(free_port()),
                     MLFLOW_PORT=str(free_port()), AIRFLOW_PORT=str(free_port()), REDIS_PORT=str(free_port()),
-                    SCHEDULER_HEALTH_PORT=str(free_port()), PIPELINE_CONFIG=str(config))
+                    SCHEDULER_HEALTH_PORT=str(free_port()), PIPELINE_CONFIG=str(config), **extra)
     started = time.monotonic()
-    up = subprocess.run(["bash", SCRIPT, "up"], env=env, capture_output=True, text=True, timeout=1200)
-    seconds = time.monotonic() - started
     try:
+        up = subprocess.run(["bash", SCRIPT, "up"], env=env, capture_output=True, text=True, timeout=1200)
+        seconds = time.monotonic() - started
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-5000:]
         settings = subprocess.run(["bash", SCRIPT, "env"], env=env, capture_output=True, text=True, check=True)
         values = dict(line.removeprefix("export ").split("=", 1) for line in settings.stdout.splitlines())
         print(f"\nstack up in {seconds:.1f}s")
         yield {"airflow": values["AIRFLOW__API__BASE_URL"], "mlflow": values["MLFLOW_TRACKING_URI"],
-               "password": values["AIRFLOW_ADMIN_PASSWORD"], "env": env, "folder": folder, "up_log": up.stderr,
+               "password": values["AIRFLOW_ADMIN_PASSWORD"], "env": env, "values": values, "folder": folder,
+               "up_log": up.stderr, "config": config,
                "pipeline": (values["MLFLOW_TRACKING_USERNAME"], values["MLFLOW_TRACKING_PASSWORD"])}
     finally:
         subprocess.run(["bash", SCRIPT, "down"], env=env, capture_output=True, text=True, timeout=300)
         shutil.rmtree(pg_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("services")
+    config = folder / "deployment.yaml"  # a deployment-wide config: small settings for every run, scheduled too
+    config.write_text(yaml.safe_dump({**TINY_TRIGGER, "baseline_gate": False}))
+    with services_stack(folder, config) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")
@@ -199,6 +213,82 @@ def test_mlflow_refuses_anonymous_changes(stack):
     assert http("POST", f"{stack['mlflow']}/api/2.0/mlflow/registered-models/alias", alias)[0] == 401
     assert http("GET", f"{stack['mlflow']}/api/2.0/mlflow/experiments/search?max_results=5")[0] == 401
     assert http("GET", f"{stack['mlflow']}/health")[0] == 200
+
+
+def test_months_triggered_at_once_and_a_backfill_decide_as_one_after_the_other(stack, client, state):
+    """Two months triggered at the same moment, then a 12-month backfill (Airflow's backfill API, one run at a
+    time): the runs never overlap (the DAG's ``max_active_runs``, the backfill's), the backfill goes month by month,
+    and every month's champion decision is the one a sequential replay (``steps.run_all``, in this process, a fresh
+    MLflow store) makes in the same order. A registry of its own: the deployment config names another model."""
+    from airflow_client.client.api.backfill_api import BackfillApi
+    from airflow_client.client.api.dag_run_api import DagRunApi
+    from airflow_client.client.models.backfill_post_body import BackfillPostBody
+
+    from pipeline import steps
+
+    models, api = client
+    deployment = stack["config"].read_text()
+    names = {"registered_model_name": "air_passengers_backfill", "experiment_name": "lstm-backfill"}
+    stack["config"].write_text(deployment + yaml.safe_dump(names))
+    runs = DagRunApi(api)
+
+    def finished(ids: list[str]) -> list:
+        deadline = time.monotonic() + 1800
+        while True:
+            found = [runs.get_dag_run(DAG_ID, run_id) for run_id in ids]
+            if all(r.state in ("success", "failed") for r in found):
+                return found
+            assert time.monotonic() < deadline, [(r.dag_run_id, r.state) for r in found]
+            time.sleep(5)
+
+    try:
+        wait_for_dag(client)
+        with ThreadPoolExecutor(2) as pool:  # both at the same moment
+            triggered = list(pool.map(lambda day: runs.trigger_dag_run(DAG_ID, models.TriggerDAGRunPostBody(
+                logical_date=datetime.fromisoformat(f"{day}T00:00:00+00:00"), conf={})).dag_run_id,
+                ("1958-08-01", "1958-09-01")))
+        first = sorted(finished(triggered), key=lambda r: r.start_date)
+        backfill = BackfillApi(api).create_backfill(BackfillPostBody(
+            dag_id=DAG_ID, from_date=datetime.fromisoformat("1959-01-01T00:00:00+00:00"),
+            to_date=datetime.fromisoformat("1959-12-01T00:00:00+00:00"), max_active_runs=1))
+        assert backfill.max_active_runs == 1
+        deadline = time.monotonic() + 60
+        while len(ids := [r.dag_run_id for r in runs.get_dag_runs(DAG_ID, run_type=["backfill"]).dag_runs]) < 12:
+            assert time.monotonic() < deadline, ids
+            time.sleep(2)
+        filled = sorted(finished(ids), key=lambda r: r.start_date)
+    finally:
+        stack["config"].write_text(deployment)
+    assert [r.logical_date for r in filled] == sorted(r.logical_date for r in filled), "month by month"
+    order = first + filled
+    assert {r.state for r in order} == {"success"}, [(r.dag_run_id, r.state) for r in order]
+    for earlier, later in pairwise(order):
+        assert later.start_date >= earlier.end_date, f"{later.dag_run_id} overlapped {earlier.dag_run_id}"
+
+    _, experiment = mlflow_get(stack, "experiments/get-by-name", experiment_name=names["experiment_name"])
+    decided = []
+    for run in order:
+        query = {"experiment_ids": [experiment["experiment"]["experiment_id"]],
+                 "filter": f"tags.`airflow.run_id` = '{run.dag_run_id}'"}
+        (found,) = http("POST", f"{stack['mlflow']}/api/2.0/mlflow/runs/search", query,
+                        basic=stack["pipeline"])[1]["runs"]
+        tags = {t["key"]: t["value"] for t in found["data"]["tags"]}
+        _, version = mlflow_get(stack, "model-versions/get", name=names["registered_model_name"],
+                                version=tags["model_version"])
+        decision = {t["key"]: t["value"] for t in version["model_version"]["tags"]}
+        decided.append((tags["data_month"], tags["as_of"], decision["decision.promoted"],
+                        decision["decision.champion_version"], decision["decision.candidate_backtest_mase"]))
+    assert len({d[0] for d in decided}) == 14 and {d[2] for d in decided} == {"True", "False"}, decided
+
+    config = state.parent / "deployment.yaml"  # the same deployment config, in this process
+    config.write_text(deployment + yaml.safe_dump(names))
+    replayed = []
+    for month, as_of, *_ in decided:
+        result = steps.run_all(f"replay/{month}", as_of, config_path=str(config))
+        d = result.decision
+        replayed.append((result.data_month, as_of, str(d["promoted"]), str(d["champion_version"]),
+                         str(d["candidate"]["backtest_mase"])))
+    assert decided == replayed
 
 
 def _service_pids(stack) -> list[int]:
