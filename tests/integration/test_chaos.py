@@ -1,6 +1,9 @@
-"""Faults on the real distributed stack (scripts/services.sh: PostgreSQL, Redis, an MLflow server, Airflow's
-scheduler and two Celery workers) while the panel DAG runs, compared with an undisturbed run of the same month on
-the LocalExecutor, number for number. One run takes every fault in turn (a stack costs minutes to start):
+"""The panel DAG on the Celery deployment of scripts/services.sh (PostgreSQL, Redis, an MLflow server, Airflow's
+scheduler and two Celery workers, as in the official compose file), with faults while it runs, compared with an
+undisturbed run of the same month on the LocalExecutor (``local_reference``), number for number: the shards and
+training origins (mapped ``fit`` tasks) are spread over both workers, and the results are the LocalExecutor's
+whichever process trained which shard and whatever failed on the way. One run takes every fault in turn (a stack
+costs minutes to start):
 
 1. a worker killed (SIGKILL to it and every process under it, as a machine that dies) while it trains a shard:
    the scheduler notices the missing heartbeats (``task_instance_heartbeat_timeout``, 90 s in both deployments),
@@ -22,8 +25,8 @@ from collections.abc import Callable
 import pandas as pd
 import pytest
 
-from tests.integration.test_celery import run_on
-from tests.integration.test_services import DAG_ID, SCRIPT, http, wait_for_dag
+from tests.dags.test_dag_panel import NET, SERIES, SHORT, STEADY, ZEROS
+from tests.integration.stacks import DAG_ID, SCRIPT, http, run_on, wait_for_dag
 
 pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.chaos]
 COMPARED = ("backtest_mase", "backtest_seasonal_naive_mase", "holdout_mase", "holdout_mape", "series_kept",
@@ -120,9 +123,16 @@ def test_a_run_survives_a_dead_worker_and_restarted_broker_database_and_tracking
     (victim,) = [f for f in chaos["fits"] if f["map_index"] == happened["worker"]["map_index"]]
     assert victim["state"] == "success" and victim["try_number"] >= 2, victim
     assert not victim["hostname"].startswith(happened["worker"]["worker"] + "@"), "retried on the worker alive"
-    assert {f["state"] for f in chaos["fits"]} == {"success"} and len(chaos["fits"]) == 6
+    # the small panel in 3 shards x 2 training origins, each its own task instance, spread over both workers
+    assert sorted(f["map_index"] for f in chaos["fits"]) == list(range(6))
+    assert {f["state"] for f in chaos["fits"]} == {"success"}
+    workers = {f["hostname"].split("@")[0] for f in chaos["fits"]} | {happened["worker"]["worker"]}
+    assert workers == {"worker-1", "worker-2"}, chaos["fits"]
+    assert len({f["pid"] for f in chaos["fits"]}) == 6, "each task in its own process"
+    assert len({f["hostname"] for f in calm["fits"]}) == 1, "the LocalExecutor runs every task on one host"
     for key in COMPARED:
         assert chaos["metrics"][key] == calm["metrics"][key], key
+    assert sorted(chaos["published"]["series"].unique()) == sorted([*SERIES, STEADY, ZEROS, NET, SHORT])
     pd.testing.assert_frame_equal(chaos["published"], calm["published"])
     assert chaos["versions"] == ["1"], "one model version for the month: no orphan from the MLflow restart"
     retry = (pd.Timestamp(victim["start"]) - happened["worker"]["at"]).total_seconds()
