@@ -108,6 +108,8 @@ export_env() {
   export AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT=300
   export AIRFLOW__WORKERS__MAX_FAILED_HEARTBEATS=20
   export AIRFLOW__CELERY__TASK_ACKS_LATE=True
+  # a worker imports the pipeline's modules once; each task, forked from it, starts with them (pipeline/worker.py)
+  export AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS=pipeline.worker.CELERY_CONFIG
   export AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
   export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin"
   export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$SERVICES_DIR/airflow-passwords.json"

@@ -17,7 +17,7 @@ LAYERS = [
     ("scoring", ["pipeline.scoring"]),
     ("ops", ["pipeline.ops"]),
     ("steps", ["pipeline.steps"]),
-    ("entry points", ["pipeline.cli", "pipeline.__main__", "pipeline.dagkit", "dags"]),
+    ("entry points", ["pipeline.cli", "pipeline.__main__", "pipeline.dagkit", "pipeline.worker", "dags"]),
 ]
 
 

@@ -222,6 +222,12 @@ def test_months_triggered_at_once_and_a_backfill_decide_as_one_after_the_other(s
     assert decided == replayed
 
 
+def test_workers_import_the_pipeline_once_for_all_their_tasks(stack):
+    for worker in ("worker-1", "worker-2"):
+        log = (stack["folder"] / "state" / "logs" / f"{worker}.log").read_text(errors="replace")
+        assert "preloaded the pipeline's modules" in log, log[-2000:]
+
+
 def _service_pids(stack) -> list[int]:
     """Every process of the services (their process groups) and PostgreSQL's."""
     groups = {int(p.read_text()) for p in (stack["folder"] / "state" / "run").glob("*.pid")}
