@@ -169,14 +169,14 @@ def test_months_triggered_at_once_and_a_backfill_decide_as_one_after_the_other(s
             assert time.monotonic() < deadline, [(r.dag_run_id, r.state) for r in found]
             time.sleep(5)
 
+    year = 1957 if months < 12 else 1954  # the backfill's year: months no other test (or case) runs
     try:
         wait_for_dag(client)
-        with ThreadPoolExecutor(2) as pool:  # both at the same moment
+        with ThreadPoolExecutor(2) as pool:  # two months of the year before, at the same moment
             triggered = list(pool.map(lambda day: runs.trigger_dag_run(DAG_ID, models.TriggerDAGRunPostBody(
                 logical_date=datetime.fromisoformat(f"{day}T00:00:00+00:00"), conf={})).dag_run_id,
-                (f"{1956 - months // 12}-08-01", f"{1956 - months // 12}-09-01")))
+                (f"{year - 1}-08-01", f"{year - 1}-09-01")))
         first = sorted(finished(triggered), key=lambda r: r.start_date)
-        year = 1957 - months // 12  # months no other test ran
         backfill = BackfillApi(api).create_backfill(BackfillPostBody(
             dag_id=DAG_ID, from_date=datetime.fromisoformat(f"{year}-01-01T00:00:00+00:00"),
             to_date=datetime.fromisoformat(f"{year}-{months:02d}-01T00:00:00+00:00"), max_active_runs=1))
