@@ -97,7 +97,8 @@ def run_on(folder: Path, executor: str, fault: Callable[[dict, dict], dict] | No
     With ``fault``, the DAG starts paused and ``fault(env, client settings)`` unpauses it and disturbs the run;
     what it returns is collected under ``fault``. ``extra``: more environment for the services."""
     folder.mkdir(parents=True, exist_ok=True)
-    config = small_panel_config(folder, **TINY_TRIGGER)
+    # fits of about 10 s each (60 epochs): long enough to be killed inside one
+    config = small_panel_config(folder, **{**TINY_TRIGGER, "epochs": 60})
     with services_stack(folder, config, EXECUTOR=executor, PIPELINE_DAGS_PAUSED=str(fault is not None),
                         **extra) as stack:
         disturbed = fault(stack["env"], stack["values"]) if fault else None

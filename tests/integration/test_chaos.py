@@ -11,7 +11,8 @@ costs minutes to start):
 2. Redis (the Celery broker) killed and brought back while tasks are in flight (its queue is on disk);
 3. PostgreSQL (Airflow's database) stopped at once (``pg_ctl -m immediate``, a crash) and brought back while a
    task runs (``max_failed_heartbeats`` lets a task outlive 100 s of it);
-4. the MLflow server killed once the candidate is evaluated, before it is registered, and brought back 20 s later.
+4. the MLflow server killed while the candidate is evaluated and logged (between the fits and the registration),
+   and brought back 20 s later.
 
 "Brought back" is ``services.sh up``: it starts whatever is not running, as a supervisor would. The run succeeds
 with the undisturbed run's numbers and forecast, one MLflow run, one model version (the champion)."""
@@ -61,46 +62,53 @@ def faults(env: dict, values: dict) -> dict:
     from airflow_client.client.api.task_instance_api import TaskInstanceApi
     from airflow_client.client.models.dag_patch_body import DAGPatchBody
 
-    def tasks(api) -> list:
-        """The scheduled run's task instances, once it exists; [] while the API cannot answer (a fault)."""
+    def state(api) -> tuple[str | None, list]:
+        """The scheduled run's state and task instances, once it exists; (None, []) while the API cannot answer
+        (a fault)."""
         try:
             runs = DagRunApi(api).get_dag_runs(DAG_ID, run_type=["scheduled"]).dag_runs
-            return TaskInstanceApi(api).get_task_instances(DAG_ID, runs[0].dag_run_id, limit=100).task_instances \
-                if runs else []
+            if not runs:
+                return None, []
+            return runs[0].state, TaskInstanceApi(api).get_task_instances(DAG_ID, runs[0].dag_run_id,
+                                                                           limit=100).task_instances
         except Exception:  # the database is down: ask again
-            return []
+            return None, []
 
     def wait(api, found: Callable[[list], object], what: str) -> object:
         deadline = time.monotonic() + 1200
-        while not (hit := found(tasks(api))):
+        while True:
+            run_state, tis = state(api)
+            if hit := found(tis):
+                return hit
+            assert run_state not in ("success", "failed"), f"the run ended ({run_state}) before {what}"
             assert time.monotonic() < deadline, f"never: {what}"
             time.sleep(0.3)
-        return hit
+
+    def running(task_id: str) -> Callable[[list], object]:
+        return lambda tis: next((ti for ti in tis if ti.task_id == task_id and ti.state == "running"
+                                 and ti.hostname), None)
 
     happened: dict = {}
     with api_client(values) as api:
         wait_for_dag((airflow_client, api))
         DAGApi(api).patch_dag(DAG_ID, DAGPatchBody(is_paused=False))
-        victim = wait(api, lambda tis: next((ti for ti in tis if ti.task_id == "fit" and ti.state == "running"
-                                             and ti.hostname), None), "a fit running on a worker")
+        victim = wait(api, running("fit"), "a fit running on a worker")
         worker = victim.hostname.split("@")[0]
-        time.sleep(2)  # inside the fit, past its start-up
+        time.sleep(2)  # inside the fit (about 10 s), past its start-up
         services(env, "kill", worker)
         happened["worker"] = {"at": now(), "worker": worker, "map_index": victim.map_index}
-        wait(api, lambda tis: any(ti.task_id == "fit" and ti.map_index == victim.map_index and ti.try_number >= 2
-                                  and ti.state == "running" for ti in tis), "the killed fit retried")
+        wait(api, running("fit"), "a fit running on the other worker")
         services(env, "kill", "redis")
         happened["redis"] = {"at": now()}
         time.sleep(5)
         services(env, "up")  # Redis back (and the killed worker: a supervisor restarts it)
-        wait(api, lambda tis: any(ti.state == "running" for ti in tis), "a task running")
+        wait(api, running("fit"), "a fit running")  # another shard's, or the killed one's retry
         services(env, "kill", "postgres")
         happened["postgres"] = {"at": now()}
         time.sleep(10)
         services(env, "up")
     with api_client(values) as api:  # a new session: the old one's token outlived nothing, but its pool did not
-        wait(api, lambda tis: any(ti.task_id == "evaluate" and ti.state == "success" for ti in tis),
-             "the candidate evaluated")
+        wait(api, running("evaluate"), "the candidate's evaluation (it logs the model to MLflow)")
         services(env, "kill", "mlflow")
         happened["mlflow"] = {"at": now()}
         time.sleep(20)
