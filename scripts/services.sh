@@ -11,7 +11,8 @@
 #   scripts/services.sh env      print the client settings (source it: eval "$(scripts/services.sh env)")
 #   scripts/services.sh kill N   kill one part as a machine that dies would (SIGKILL to it and every process under
 #                                it; postgres: an immediate stop): worker-1, redis, mlflow, scheduler, postgres, ...
-#                                `up` again brings back whatever is not running, as a supervisor would
+#                                `up` again brings back whatever is not running, as a supervisor would, except the
+#                                workers listed in WORKERS_DOWN (e.g. WORKERS_DOWN="1": worker-1's machine is gone)
 #
 # Ports and folders come from the environment (defaults below). Passwords are generated on the first `up`
 # and kept in $SERVICES_DIR/secrets.env (mode 600); nothing secret lives in the repository or on a command line.
@@ -29,6 +30,7 @@ AIRFLOW_PORT="${AIRFLOW_PORT:-58080}"
 REDIS_PORT="${REDIS_PORT:-56379}"
 EXECUTOR="${EXECUTOR:-CeleryExecutor}"
 CELERY_WORKERS="${CELERY_WORKERS:-2}"
+WORKERS_DOWN="${WORKERS_DOWN:-}"  # numbers of workers `up` leaves stopped (their machine is gone or repaired)
 HOST=127.0.0.1
 RUN="$SERVICES_DIR/run"
 LOGS="$SERVICES_DIR/logs"
@@ -63,7 +65,11 @@ ensure_redis() {
     fi ) 9>"$INSTALL_LOCK"
 }
 
-workers() { [ "$EXECUTOR" = CeleryExecutor ] && seq 1 "$CELERY_WORKERS" || true; }
+workers() {  # the workers to run: 1..CELERY_WORKERS but those in WORKERS_DOWN
+  [ "$EXECUTOR" = CeleryExecutor ] || return 0
+  local k
+  for k in $(seq 1 "$CELERY_WORKERS"); do [[ " $WORKERS_DOWN " == *" $k "* ]] || echo "$k"; done
+}
 
 secrets() {
   mkdir -p "$SERVICES_DIR"
@@ -288,7 +294,7 @@ kill_one() {  # name: as a machine that dies: SIGKILL to it and every process un
 
 status() {
   for name in mlflow api-server scheduler dag-processor triggerer $([ "$EXECUTOR" = CeleryExecutor ] && echo redis) \
-      $(for k in $(workers); do echo "worker-$k"; done); do
+      $([ "$EXECUTOR" = CeleryExecutor ] && for k in $(seq 1 "$CELERY_WORKERS"); do echo "worker-$k"; done); do
     if [ -f "$RUN/$name.pid" ] && kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null; then
       echo "$name: running (pid $(cat "$RUN/$name.pid"))"
     else

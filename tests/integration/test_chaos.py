@@ -5,9 +5,10 @@ training origins (mapped ``fit`` tasks) are spread over both workers, and the re
 whichever process trained which shard and whatever failed on the way. One run takes every fault in turn (a stack
 costs minutes to start):
 
-1. a worker killed (SIGKILL to it and every process under it, as a machine that dies) while it trains a shard:
-   the scheduler notices the missing heartbeats (``task_instance_heartbeat_timeout``, 90 s in both deployments),
-   fails that try and retries it on the other worker;
+1. a worker killed (SIGKILL to it and every process under it, as a machine that dies) while it trains a shard,
+   and kept down (``WORKERS_DOWN``) until the fits are done: the scheduler notices the missing heartbeats
+   (``task_instance_heartbeat_timeout``, 90 s in both deployments), fails that try and retries it on the other
+   worker;
 2. Redis (the Celery broker) killed and brought back while tasks are in flight (its queue is on disk);
 3. PostgreSQL (Airflow's database) stopped at once (``pg_ctl -m immediate``, a crash) and brought back while a
    task runs (``max_failed_heartbeats`` lets a task outlive 100 s of it);
@@ -97,22 +98,23 @@ def faults(env: dict, values: dict) -> dict:
         time.sleep(2)  # inside the fit (about 10 s), past its start-up
         services(env, "kill", worker)
         happened["worker"] = {"at": now(), "worker": worker, "map_index": victim.map_index}
+        machine_gone = {**env, "WORKERS_DOWN": worker.removeprefix("worker-")}  # `up` leaves it down
         wait(api, running("fit"), "a fit running on the other worker")
         services(env, "kill", "redis")
         happened["redis"] = {"at": now()}
         time.sleep(5)
-        services(env, "up")  # Redis back (and the killed worker: a supervisor restarts it)
+        services(machine_gone, "up")  # Redis back, as a supervisor brings it
         wait(api, running("fit"), "a fit running")  # another shard's, or the killed one's retry
         services(env, "kill", "postgres")
         happened["postgres"] = {"at": now()}
         time.sleep(10)
-        services(env, "up")
+        services(machine_gone, "up")
     with api_client(values) as api:  # a new session: the old one's token outlived nothing, but its pool did not
         wait(api, running("evaluate"), "the candidate's evaluation (it logs the model to MLflow)")
         services(env, "kill", "mlflow")
         happened["mlflow"] = {"at": now()}
         time.sleep(20)
-        services(env, "up")
+        services(env, "up")  # MLflow back, and the dead worker's machine, repaired
     return happened
 
 
