@@ -24,7 +24,7 @@ TO ?= 1960-12
 
 SERVE_PORT ?= 5001
 
-.PHONY: setup run tune run-panel test test-all lint mlflow-ui serve backfill clean
+.PHONY: setup run tune run-panel test lint mlflow-ui serve backfill clean
 
 setup: $(VENV)/.installed
 
@@ -55,10 +55,6 @@ run-panel:
 
 ## test: lint, then the whole test suite (unit, DAG integrity, real Airflow and MLflow runs)
 test: setup lint
-	$(BIN)/python -m pytest -m "not long"
-
-## test-all: the same, with the tests too long for CI's time budget (marker long)
-test-all: setup lint
 	$(BIN)/python -m pytest
 
 lint: setup
