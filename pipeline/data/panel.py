@@ -134,9 +134,7 @@ class Panel:
         data = data.sort_values(["series", "month"], kind="stable")
         ids, starts, lengths = [], [], []
         for series_id, group in data.groupby("series", sort=False):
-            steps = np.diff(group["month"].to_numpy())
-            if (steps != 1).any():
-                raise ConfigError(f"series {series_id!r}: months must be consecutive, without duplicates or gaps")
+            _check_consecutive(series_id, group["month"].to_numpy())
             ids.append(str(series_id))
             starts.append(int(group["month"].iloc[0]))
             lengths.append(len(group))
@@ -170,6 +168,23 @@ class Panel:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             return cls(meta["ids"], meta["titles"], data["starts"], data["offsets"], data["values"], meta["source"])
+
+
+def _check_consecutive(series_id: object, months: np.ndarray) -> None:
+    """Refuse a series' sorted month indexes that repeat or skip a month, naming the first such month."""
+    steps = np.diff(months)
+    wrong = np.flatnonzero(steps != 1)
+    if not len(wrong):
+        return
+    before, after = int(months[wrong[0]]), int(months[wrong[0] + 1])
+    if after == before:
+        problem = f"month {month_text(before)} appears more than once"
+    elif after == before + 2:
+        problem = f"month {month_text(before + 1)} is missing"
+    else:
+        problem = f"months {month_text(before + 1)} to {month_text(after - 1)} are missing"
+    raise ConfigError(f"history of series {series_id!r}: {problem} (months must be consecutive, without "
+                      f"duplicates or gaps; {len(wrong)} such place(s))")
 
 
 def _refused(series_id: str, month: int, value: object, count: int, domain: str) -> ConfigError:

@@ -33,8 +33,12 @@ def test_round_trips_through_a_file_and_a_long_table(tmp_path):
 
 
 @pytest.mark.parametrize("frame, message", [
-    (pd.DataFrame({"series": ["a", "a"], "month": ["2000-01", "2000-03"], "value": [1.0, 2.0]}), "consecutive"),
-    (pd.DataFrame({"series": ["a", "a"], "month": ["2000-01", "2000-01"], "value": [1.0, 2.0]}), "consecutive"),
+    (pd.DataFrame({"series": ["a", "a"], "month": ["2000-01", "2000-03"], "value": [1.0, 2.0]}),
+     r"history of series 'a': month 2000-02 is missing \(months must be consecutive"),
+    (pd.DataFrame({"series": ["a", "a"], "month": ["2000-01", "2000-01"], "value": [1.0, 2.0]}),
+     "series 'a': month 2000-01 appears more than once"),
+    (pd.DataFrame({"series": ["b"] * 4, "month": ["2000-01", "2000-05", "2000-06", "2000-06"], "value": [1] * 4}),
+     r"series 'b': months 2000-02 to 2000-04 are missing .*; 2 such place\(s\)"),
     (pd.DataFrame({"series": ["a"], "month": ["2000-01"]}), "missing"),
     (pd.DataFrame({"series": ["a", "a"], "month": ["2000-01", "2000-02"], "value": [1.0, np.nan]}),
      r"series 'a', month 2000-02: value 'nan' is not a positive number"),
