@@ -16,6 +16,17 @@ def month_text(index: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
+def calendar_break(before: int, after: int) -> str:
+    """What is wrong between two months of a series sorted by month that should follow each other (``after`` is
+    ``before`` again, or more than one month later): "duplicate month ..." or "missing month(s) ... before ..."."""
+    if after == before:
+        return f"duplicate month {month_text(after)}"
+    start, end = before + 1, after - 1
+    missing = (month_text(start) if start == end
+               else f"{month_text(start)}..{month_text(end)} ({end - start + 1} months)")
+    return f"missing month(s) {missing} before {month_text(after)}"
+
+
 def index_of(year: int, month: int) -> int:
     """The month index of a year and a month (1..12): ``year * 12 + month - 1`` (element-wise on arrays too)."""
     return year * 12 + month - 1

@@ -23,7 +23,7 @@ from pipeline.data.ingest import MAX_LISTED, MAX_PROBLEMS, Table, read_table
 from pipeline.data.panel import Panel
 from pipeline.errors import DataValidationError
 from pipeline.metrics import flat
-from pipeline.months import month_text
+from pipeline.months import calendar_break, month_text
 
 logger = logging.getLogger(__name__)
 
@@ -271,14 +271,10 @@ def _calendar(series: np.ndarray, months: np.ndarray, rows: np.ndarray, problems
     run_start = np.maximum.accumulate(np.where(np.concatenate([[True], ~repeated]), np.arange(len(series)), 0))
 
     def duplicate(pos: int) -> str:
-        return (f"duplicate month {month_text(int(months[pos + 1]))} (first seen at row "
-                f"{int(rows[run_start[pos + 1]])})")
+        return f"{gap(pos)} (first seen at row {int(rows[run_start[pos + 1]])})"
 
     def gap(pos: int) -> str:
-        start, end = int(months[pos]) + 1, int(months[pos + 1]) - 1
-        missing = (month_text(start) if start == end else
-                   f"{month_text(start)}..{month_text(end)} ({end - start + 1} months)")
-        return f"missing month(s) {missing} before {month_text(int(months[pos + 1]))}"
+        return calendar_break(int(months[pos]), int(months[pos + 1]))
 
     problems.add_where(repeated, series[1:], rows[1:], column, duplicate)
     problems.add_where(same & (steps > 1), series[1:], rows[1:], column, gap)

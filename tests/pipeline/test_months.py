@@ -2,7 +2,15 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import ConfigError
-from pipeline.months import as_of_month, month_index, month_starts, month_text, months_between, parse_month
+from pipeline.months import (
+    as_of_month,
+    calendar_break,
+    month_index,
+    month_starts,
+    month_text,
+    months_between,
+    parse_month,
+)
 
 
 def test_a_month_is_an_index_and_its_text():
@@ -31,3 +39,10 @@ def test_no_as_of_keeps_everything_and_a_bad_one_is_refused():
     assert as_of_month(None) is None
     with pytest.raises(ConfigError, match="as-of date 'yesterday' is not a date"):
         as_of_month("yesterday")
+
+
+def test_a_break_in_the_calendar_names_the_months():
+    march = parse_month("1949-03")
+    assert calendar_break(march, march) == "duplicate month 1949-03"
+    assert calendar_break(march, march + 2) == "missing month(s) 1949-04 before 1949-05"
+    assert calendar_break(march, march + 12) == "missing month(s) 1949-04..1950-02 (11 months) before 1950-03"
