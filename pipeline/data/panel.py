@@ -20,7 +20,7 @@ import pandas as pd
 from pipeline import domains
 from pipeline.errors import ConfigError
 from pipeline.io import sha256_arrays, write_bytes
-from pipeline.months import index_of, month_index, month_starts, month_text
+from pipeline.months import calendar_break, index_of, month_index, month_starts, month_text
 
 
 @dataclass
@@ -172,19 +172,11 @@ class Panel:
 
 def _check_consecutive(series_id: object, months: np.ndarray) -> None:
     """Refuse a series' sorted month indexes that repeat or skip a month, naming the first such month."""
-    steps = np.diff(months)
-    wrong = np.flatnonzero(steps != 1)
-    if not len(wrong):
-        return
-    before, after = int(months[wrong[0]]), int(months[wrong[0] + 1])
-    if after == before:
-        problem = f"month {month_text(before)} appears more than once"
-    elif after == before + 2:
-        problem = f"month {month_text(before + 1)} is missing"
-    else:
-        problem = f"months {month_text(before + 1)} to {month_text(after - 1)} are missing"
-    raise ConfigError(f"history of series {series_id!r}: {problem} (months must be consecutive, without "
-                      f"duplicates or gaps; {len(wrong)} such place(s))")
+    wrong = np.flatnonzero(np.diff(months) != 1)
+    if len(wrong):
+        first = calendar_break(int(months[wrong[0]]), int(months[wrong[0] + 1]))
+        raise ConfigError(f"history of series {series_id!r}: {first} (months must be consecutive, without duplicates "
+                          f"or gaps; {len(wrong)} such place(s))")
 
 
 def _refused(series_id: str, month: int, value: object, count: int, domain: str) -> ConfigError:

@@ -65,8 +65,8 @@ def test_a_served_champion_forecasts_good_histories_and_says_what_is_wrong_with_
     assert 2 < by["new"] / by["air"] < 4, "each series forecast at its own level"
     cases = {"a negative value": (negative, None, "history of series 'air', month 1953-03: value '-5.0' is not a "
                                                   "positive number"),
-             "a missing month": (history[:60] + history[61:], None, "series 'air': month 1954-01 is missing"),
-             "a duplicate month": (history + history[-1:], None, "series 'air': month 1960-12 appears more than once"),
+             "a missing month": (history[:60] + history[61:], None, "'air': missing month(s) 1954-01 before 1954-02"),
+             "a duplicate month": (history + history[-1:], None, "series 'air': duplicate month 1960-12"),
              "one row": (history[:1], None, "history of series 'air': fewer than 12 months"),
              "horizon 10000": (history, {"horizon": 10000}, "param 'horizon' must be a whole number of months")}
     for case, (records, params, message) in cases.items():

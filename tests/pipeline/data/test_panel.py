@@ -34,11 +34,11 @@ def test_round_trips_through_a_file_and_a_long_table(tmp_path):
 
 @pytest.mark.parametrize("frame, message", [
     (pd.DataFrame({"series": ["a", "a"], "month": ["2000-01", "2000-03"], "value": [1.0, 2.0]}),
-     r"history of series 'a': month 2000-02 is missing \(months must be consecutive"),
+     r"history of series 'a': missing month\(s\) 2000-02 before 2000-03 \(months must be consecutive"),
     (pd.DataFrame({"series": ["a", "a"], "month": ["2000-01", "2000-01"], "value": [1.0, 2.0]}),
-     "series 'a': month 2000-01 appears more than once"),
+     "series 'a': duplicate month 2000-01"),
     (pd.DataFrame({"series": ["b"] * 4, "month": ["2000-01", "2000-05", "2000-06", "2000-06"], "value": [1] * 4}),
-     r"series 'b': months 2000-02 to 2000-04 are missing .*; 2 such place\(s\)"),
+     r"series 'b': missing month\(s\) 2000-02..2000-04 \(3 months\) before 2000-05 .*; 2 such place\(s\)"),
     (pd.DataFrame({"series": ["a"], "month": ["2000-01"]}), "missing"),
     (pd.DataFrame({"series": ["a", "a"], "month": ["2000-01", "2000-02"], "value": [1.0, np.nan]}),
      r"series 'a', month 2000-02: value 'nan' is not a positive number"),

@@ -67,7 +67,7 @@ def test_logged_panel_model_round_trips_through_the_registry(state):
 
     negative = frame.assign(value=lambda f: f["value"].where(f.index != f.index[5], -5.0))
     bad = {"a negative value": (negative, None, "is not a positive number"),
-           "a duplicate month": (frame.iloc[[0, *range(len(frame))]], None, "appears more than once"),
+           "a duplicate month": (frame.iloc[[0, *range(len(frame))]], None, "duplicate month"),
            "horizon 10000": (frame, {"horizon": 10000}, "'horizon' must be a whole number of months from 1 to 60"),
            "one row": (frame.sort_values(["series", "month"]).iloc[:1], None, "history of series 'a': fewer than 12"),
            "horizon 0": (frame, {"horizon": 0}, "'horizon' must be a whole number of months from 1 to 60")}
