@@ -98,21 +98,24 @@ def main() -> int:
                   f"processes, {os.cpu_count()} cores\n")
             print("| request | p50 ms | p90 ms | p99 ms | max ms | requests/s | errors |")
             print("|---|---|---|---|---|---|---|")
-            first_ms = []
-            for kind, body in histories().items():
-                with ThreadPoolExecutor(args.clients) as pool:
-                    # Warm: each server process loads the model on its first request (a burst reaches them all).
-                    warm = list(pool.map(lambda _, b=body: post(f"{base}/invocations", b), range(args.clients)))
-                    first_ms.append(max(seconds for _, seconds in warm) * 1000)
+            url = f"{base}/invocations"
+            bodies = histories()
+            with ThreadPoolExecutor(args.clients) as pool:
+                def burst(body: bytes, count: int) -> list[tuple[int, float]]:
+                    return list(pool.map(lambda _: post(url, body), range(count)))
+
+                # Each server process loads the model on its first request: a first burst reaches them all.
+                first = max(seconds for _, seconds in burst(next(iter(bodies.values())), args.clients))
+                for kind, body in bodies.items():
                     started = time.perf_counter()
-                    replies = list(pool.map(lambda _, b=body: post(f"{base}/invocations", b), range(args.requests)))
-                wall = time.perf_counter() - started
-                ms = np.array([seconds for _, seconds in replies]) * 1000
-                errors = sum(status != 200 for status, _ in replies)
-                p50, p90, p99 = np.percentile(ms, [50, 90, 99])
-                print(f"| {kind} | {p50:.0f} | {p90:.0f} | {p99:.0f} | {ms.max():.0f} | "
-                      f"{args.requests / wall:.1f} | {errors} |")
-            print(f"\nfirst burst of {args.clients} (server processes loading the model): {first_ms[0]:.0f} ms")
+                    replies = burst(body, args.requests)
+                    wall = time.perf_counter() - started
+                    ms = np.array([seconds for _, seconds in replies]) * 1000
+                    errors = sum(status != 200 for status, _ in replies)
+                    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+                    print(f"| {kind} | {p50:.0f} | {p90:.0f} | {p99:.0f} | {ms.max():.0f} | "
+                          f"{args.requests / wall:.1f} | {errors} |")
+            print(f"\nfirst burst of {args.clients} (server processes loading the model): {first * 1000:.0f} ms")
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
