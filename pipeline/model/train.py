@@ -40,9 +40,17 @@ class History:
     seconds: float = 0.0
 
 
+def use_torch_threads() -> None:
+    """Give torch's kernels ``PIPELINE_TORCH_THREADS`` threads in the calling thread. OpenMP's and MKL's counts are
+    per thread: a thread started after ``torch.set_num_threads`` has every core, and MKL picks its own count from
+    call to call under load (a matrix product split another way, a loss another in the sixth digit), until torch
+    sets them on the thread's first large operation."""
+    torch.set_num_threads(torch_threads())
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch, ask torch for deterministic kernels and set its thread count."""
-    torch.set_num_threads(torch_threads())
+    use_torch_threads()
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -225,7 +233,7 @@ def fit_ensemble(views: list[tuple[FeatureSet, Scaling]], cfg: Config,
 
     if threads > 1:
         nets = [build(k) for k in range(len(jobs))]  # here, in one thread: seeding is global
-        with ThreadPoolExecutor(threads, thread_name_prefix="train") as pool:
+        with ThreadPoolExecutor(threads, thread_name_prefix="train", initializer=use_torch_threads) as pool:
             results = list(pool.map(run, range(len(jobs)), nets))
     else:
         results = [run(k, build(k)) for k in range(len(jobs))]

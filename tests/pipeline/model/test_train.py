@@ -1,3 +1,7 @@
+import ctypes
+import threading
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -75,6 +79,35 @@ def test_ensembles_train_on_threads_with_the_results_of_one_thread(monkeypatch, 
 
     with pytest.raises(ConfigError, match="PIPELINE_TRAIN_THREADS must be a positive integer, got '-1'"):
         fit_forecaster(panel, _small_config())
+
+
+def _kernel_threads() -> tuple[int, int]:
+    """The threads OpenMP and MKL give the next kernel in the calling thread, asked of the libraries torch runs on
+    (asking torch would set them first)."""
+    lib = Path(torch.__file__).parent / "lib"
+    omp, mkl = ctypes.CDLL(str(next(lib.glob("libgomp*.so*")))), ctypes.CDLL(str(lib / "libtorch_cpu.so"))
+    return omp.omp_get_max_threads(), mkl.mkl_get_max_threads()
+
+
+@pytest.mark.parametrize("torch_threads", ["", "3"])
+def test_networks_trained_side_by_side_run_their_kernels_on_the_set_threads(monkeypatch, torch_threads):
+    from pipeline.model import train as train_module
+
+    seen = []
+
+    def spied(*args, **kwargs):  # the real training, once the thread's counts are noted
+        seen.append((threading.current_thread().name.startswith("train"), _kernel_threads()))
+        return real(*args, **kwargs)
+
+    real = train_module.train
+    monkeypatch.setattr(train_module, "train", spied)
+    monkeypatch.setenv("PIPELINE_TRAIN_THREADS", "2")
+    monkeypatch.setenv("PIPELINE_TORCH_THREADS", torch_threads)
+    train_module.fit_forecaster(panel_of(seasonal_series(60)), _small_config(ensemble_size=1, epochs=1))
+    expected = int(torch_threads or 1)
+    assert seen == [(True, (expected, expected))] * 2
+    monkeypatch.delenv("PIPELINE_TORCH_THREADS")
+    train_module.use_torch_threads()  # the default again for the tests after
 
 
 def test_bf16_training_is_deterministic_and_close_to_fp32():
