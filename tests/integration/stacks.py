@@ -129,6 +129,8 @@ def collect(folder: Path, values: dict[str, str]) -> dict:
         assert run.state == "success", run
         fits = TaskInstanceApi(api).get_mapped_task_instances(DAG_ID, run.dag_run_id, "fit").task_instances
         tasks = TaskInstanceApi(api).get_task_instances(DAG_ID, run.dag_run_id, limit=100).task_instances
+        tries = {ti.map_index: TaskInstanceApi(api).get_mapped_task_instance_tries(
+            DAG_ID, run.dag_run_id, "fit", ti.map_index).task_instances for ti in fits}
     auth = (values["MLFLOW_TRACKING_USERNAME"], values["MLFLOW_TRACKING_PASSWORD"])
     mlflow = values["MLFLOW_TRACKING_URI"]
     _, experiment = http("GET", f"{mlflow}/api/2.0/mlflow/experiments/get-by-name?experiment_name={EXPERIMENT}",
@@ -141,7 +143,10 @@ def collect(folder: Path, values: dict[str, str]) -> dict:
                        basic=auth)
     published = pd.read_csv(folder / "state" / "pipeline-state" / "forecasts" / EXPERIMENT / "latest.csv")
     return {"fits": [{"map_index": ti.map_index, "hostname": ti.hostname, "pid": ti.pid, "state": ti.state,
-                      "try_number": ti.try_number, "start": ti.start_date} for ti in fits],
+                      "try_number": ti.try_number, "start": ti.start_date,
+                      "tries": [{"try_number": t.try_number, "state": t.state, "hostname": t.hostname,
+                                 "start": t.start_date, "end": t.end_date} for t in tries[ti.map_index]]}
+                     for ti in fits],
             "run": {"id": run.dag_run_id, "start": run.start_date, "end": run.end_date},
             "tasks": [{"task_id": ti.task_id, "map_index": ti.map_index, "state": ti.state, "try_number": ti.try_number,
                        "start": ti.start_date, "end": ti.end_date} for ti in tasks],
