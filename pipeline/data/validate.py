@@ -270,14 +270,14 @@ def _calendar(series: np.ndarray, months: np.ndarray, rows: np.ndarray, problems
     repeated = same & (steps == 0)
     run_start = np.maximum.accumulate(np.where(np.concatenate([[True], ~repeated]), np.arange(len(series)), 0))
 
-    def duplicate(pos: int) -> str:
-        return f"{gap(pos)} (first seen at row {int(rows[run_start[pos + 1]])})"
-
-    def gap(pos: int) -> str:
+    def broken(pos: int) -> str:  # between the months of rows pos and pos + 1
         return calendar_break(int(months[pos]), int(months[pos + 1]))
 
+    def duplicate(pos: int) -> str:
+        return f"{broken(pos)} (first seen at row {int(rows[run_start[pos + 1]])})"
+
     problems.add_where(repeated, series[1:], rows[1:], column, duplicate)
-    problems.add_where(same & (steps > 1), series[1:], rows[1:], column, gap)
+    problems.add_where(same & (steps > 1), series[1:], rows[1:], column, broken)
 
 
 def _panel(table: Table, keep: np.ndarray, series: np.ndarray, months: np.ndarray, values: np.ndarray) -> Panel:
