@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 # Airflow's settings, and: a state the worker cannot store in the result backend (Airflow's database) while that
 # database restarts is stored again, backing off up to 10 s a try for about 3 minutes, instead of failing the task
-# before it starts: such a task was lost until the scheduler's task_queued_timeout (300 s) queued it again.
+# before it starts (such a task would wait for the scheduler's task_queued_timeout, 300 s).
 RESULT_RETRIES: dict[str, Any] = {"result_backend_always_retry": True, "result_backend_max_retries": 40,
                                   "result_backend_max_sleep_between_retries_ms": 10_000}
 CELERY_CONFIG: dict[str, Any] = DEFAULT_CELERY_CONFIG | RESULT_RETRIES
