@@ -22,6 +22,11 @@ class RunPaths:
 
     # ingest, validate
     @property
+    def settings(self) -> Path:
+        """The configuration the run started with (kept by its first ingest; a retry reads it back)."""
+        return self.root / "settings.json"
+
+    @property
     def snapshot(self) -> Path:
         return self.root / "ingested.npz"
 

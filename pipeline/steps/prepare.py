@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping
@@ -16,7 +17,7 @@ from pipeline.data import ingest as ig
 from pipeline.data import validate as vd
 from pipeline.data.panel import Panel, shard_bounds, shards
 from pipeline.errors import ConfigError
-from pipeline.io import write_json, write_text
+from pipeline.io import read_json, write_json, write_text
 from pipeline.months import as_of_month, month_text
 from pipeline.ops import tracking
 from pipeline.scoring import backtest as bt
@@ -50,6 +51,7 @@ def ingest(run_key: str, as_of: str | None = None, overrides: Mapping[str, Any] 
     if cfg.tuned_config:
         cfg, tuned_tag = _tuned(cfg, config_path, requested)
     paths = RunPaths.of(run_key)
+    cfg, tuned_tag = _started_with(paths, cfg, tuned_tag)
     csv_path = settings.resolve_data_path(cfg.csv_path, cfg.data_dir, cfg.allow_any_csv_path)
     snap = ig.ingest(csv_path, paths.snapshot, cfg, as_of)
     data_month = snap.last_month or month_text(as_of_month(as_of) - 1)
@@ -60,9 +62,25 @@ def ingest(run_key: str, as_of: str | None = None, overrides: Mapping[str, Any] 
     run_id = tracking.open_run(client, experiment or cfg.experiment_name, run_key, data_month, run_tags)
     with tracking.resume(run_id):
         tracking.log_params(cfg.to_dict())
+    if not paths.settings.exists():
+        write_json(paths.settings, {"config": cfg.to_dict(), "tuned": tuned_tag})
     return RunContext(run_key=run_key, work_dir=str(paths.root), config=cfg.to_dict(), mlflow_run_id=run_id,
                       data_month=data_month, source=str(csv_path), data_sha256=snap.sha256,
                       dag_id=(tags or {}).get("airflow.dag_id", ""), tuned=tuned_tag)
+
+
+def _started_with(paths: RunPaths, cfg: Config, tuned_tag: str) -> tuple[Config, str]:
+    """The configuration a run started with, once its ingest has completed (a cleared or retried ingest of the same
+    run reads it back), so that one run never mixes two configurations: a deployment config edited while a run is
+    in flight counts from the next run. Before that, ``cfg`` (a fixed config file applies to the retry)."""
+    if not paths.settings.exists():
+        return cfg, tuned_tag
+    kept = read_json(paths.settings)
+    now = json.loads(json.dumps(cfg.to_dict(), default=str))
+    if changed := sorted(k for k, v in now.items() if kept["config"].get(k) != v):
+        logger.warning("the configuration changed since this run started (%s): the run keeps the one it started "
+                       "with; the change applies from the next run", ", ".join(changed))
+    return Config(**kept["config"]), kept["tuned"]
 
 
 def _tuned(cfg: Config, config_path: str | None, requested: Mapping[str, Any]) -> tuple[Config, str]:

@@ -46,3 +46,21 @@ def test_plan_maps_one_fit_per_shard_and_origin(tmp_path, holdout, expected_fits
     too_many = r"3 shards x \d training origins = \d+ mapped tasks, over max_mapped_tasks 4"
     with pytest.raises(ConfigError, match=too_many):
         steps.plan({**ctx.to_json(), "config": {**cfg.to_dict(), "max_mapped_tasks": 4}})
+
+
+def test_a_run_keeps_the_configuration_it_started_with(state, tmp_path, synthetic_csv, caplog):
+    """A deployment config edited while a run is in flight counts from the next run: a cleared or retried ingest of
+    the same run reads back what its first one resolved (and says that the file changed)."""
+    import yaml
+
+    config = tmp_path / "deployment.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "csv_path": str(synthetic_csv), "epochs": 2}))
+    first = steps.ingest("unit/kept", None, config_path=str(config))
+    config.write_text(yaml.safe_dump({**TINY, "csv_path": str(synthetic_csv), "epochs": 3,
+                                      "registered_model_name": "another_model"}))
+    again = steps.ingest("unit/kept", None, config_path=str(config))
+    assert again.config == first.config and again.cfg.epochs == 2
+    assert again.mlflow_run_id == first.mlflow_run_id
+    assert "the configuration changed since this run started (epochs, registered_model_name)" in caplog.text
+    following = steps.ingest("unit/next", None, config_path=str(config))
+    assert following.cfg.epochs == 3 and following.cfg.registered_model_name == "another_model"
