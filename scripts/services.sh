@@ -111,6 +111,13 @@ export_env() {
   # it is queued again after 300 s (600); a running task outlives 100 s of api-server or database outage (3
   # failed heartbeats, 15 s, by default); the message of a task is acknowledged when it ends (acks_late).
   export AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT=90
+  # A scheduler only fails the heartbeat-less tasks that it queued itself. When it dies (a database crash ends its
+  # loop) and comes back, the tasks the old one queued are adopted once that one's heartbeat is older than the
+  # health threshold (30 s), at the next orphan check: every 10 s, not every 300 s (Airflow's default), so a task
+  # on a worker that died is still failed within the heartbeat timeout plus the 10 s detection interval.
+  export AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL=10
+  export AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD=30
+  export AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL=10
   export AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT=300
   export AIRFLOW__WORKERS__MAX_FAILED_HEARTBEATS=20
   export AIRFLOW__CELERY__TASK_ACKS_LATE=True
@@ -147,12 +154,22 @@ export_env() {
   export PIPELINE_STATE_DIR="$SERVICES_DIR/pipeline-state"
 }
 
-start() {  # name, command...: in its own session (process group), pid and log under $SERVICES_DIR
+supervise() {  # command...: run it, and again 5 s after it exits, as compose's `restart: always` does
+  while :; do
+    "$@"
+    printf '[services] %s exited with %s at %s; restarting in 5 s\n' "$1" "$?" "$(date -u +%FT%TZ)"
+    sleep 5
+  done
+}
+
+start() {  # name, command...: supervised in its own session (process group), pid and log under $SERVICES_DIR
   local name=$1; shift
   if [ -f "$RUN/$name.pid" ] && kill -0 "$(cat "$RUN/$name.pid")" 2>/dev/null; then
     log "$name already running"; return
   fi
-  setsid "$@" > "$LOGS/$name.log" 2>&1 < /dev/null &
+  # the log is appended to: what a part wrote before it died is the evidence of why
+  printf '[services] %s starting at %s\n' "$name" "$(date -u +%FT%TZ)" >> "$LOGS/$name.log"
+  setsid bash -c "$(declare -f supervise); supervise \"\$@\"" supervise "$@" >> "$LOGS/$name.log" 2>&1 < /dev/null &
   echo $! > "$RUN/$name.pid"
   log "$name started (pid $!)"
 }
@@ -171,7 +188,8 @@ wait_for() {  # name, seconds, command...
 }
 
 redis_ok() { REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h "$HOST" -p "$REDIS_PORT" ping | grep -q PONG; }
-worker_ok() { grep -q "worker-${1#worker-}@.* ready" "$LOGS/$1.log"; }
+since_start() { awk '/^\[services\] .* starting at /{n=0} {line[n++]=$0} END{for (i=0;i<n;i++) print line[i]}' "$LOGS/$1.log"; }
+worker_ok() { since_start "$1" | grep -q "worker-${1#worker-}@.* ready"; }
 http_ok() { "$BIN/python" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=3)" "$1"; }
 
 up() {

@@ -143,3 +143,12 @@ def test_the_champion_is_served_on_loopback_with_the_pipelines_account():
     assert server["environment"]["MLFLOW_TRACKING_USERNAME"] == "pipeline"
     assert server["environment"]["MLFLOW_TRACKING_PASSWORD"] == "${MLFLOW_TRACKING_PASSWORD:?}"
     assert (ROOT / "Makefile").read_text().count("python -m pipeline serve") == 1
+
+
+def test_the_same_fault_settings():
+    """What bounds the recovery from a dead worker or scheduler (docs/deployment.md) is set alike in both."""
+    names = [k for k in COMMON_ENV if k.startswith(("AIRFLOW__SCHEDULER__", "AIRFLOW__WORKERS__"))
+             and ("TIMEOUT" in k or "INTERVAL" in k or "THRESHOLD" in k or "HEARTBEAT" in k)]
+    assert "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL" in names and len(names) >= 6, names
+    for name in names:
+        assert f"export {name}={COMMON_ENV[name]}\n" in SCRIPT, name
