@@ -24,7 +24,7 @@ TO ?= 1960-12
 
 SERVE_PORT ?= 5001
 
-.PHONY: setup run tune run-panel test lint mlflow-ui serve backfill clean
+.PHONY: setup run tune run-panel test chaos lint mlflow-ui serve backfill clean
 
 setup: $(VENV)/.installed
 
@@ -56,6 +56,10 @@ run-panel:
 ## test: lint, then the whole test suite (unit, DAG integrity, real Airflow and MLflow runs)
 test: setup lint
 	$(BIN)/python -m pytest
+
+## chaos: every chaos test on the real stack, the month-long fault campaign too (CHAOS_SEED=N replays a schedule)
+chaos: setup
+	$(BIN)/python -m pytest -m chaos -s
 
 lint: setup
 	$(BIN)/ruff check pipeline dags tests

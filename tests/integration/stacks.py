@@ -8,14 +8,17 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +30,13 @@ from tests.pipeline.ops.test_faults import free_port
 DAG_ID = "lstm_monthly_retraining"
 SCRIPT = str(ROOT / "scripts" / "services.sh")
 EXPERIMENT = "us-employment-test"
+
+
+def deployment_setting(name: str) -> int:
+    """An Airflow setting ``AIRFLOW__<name>`` as scripts/services.sh exports it (the compose file's, tested)."""
+    found = re.search(rf"export AIRFLOW__{name}=(\d+)", Path(SCRIPT).read_text())
+    assert found, f"scripts/services.sh sets no AIRFLOW__{name}"
+    return int(found[1])
 
 
 def http(method: str, url: str, body: dict | None = None, token: str | None = None,
@@ -79,6 +89,23 @@ def services_stack(folder: Path, config: Path, **extra: str) -> Iterator[dict]:
         shutil.rmtree(pg_dir, ignore_errors=True)
 
 
+def api_client(values: dict):
+    """Airflow's REST client, signed in as the admin."""
+    import airflow_client.client as airflow_client
+
+    base = values["AIRFLOW__API__BASE_URL"]
+    status, body = http("POST", f"{base}/auth/token",
+                        {"username": "admin", "password": values["AIRFLOW_ADMIN_PASSWORD"]})
+    assert status == 201, body
+    return airflow_client.ApiClient(airflow_client.Configuration(host=base, access_token=body["access_token"]))
+
+
+def services(env: dict, *command: str) -> None:
+    """``scripts/services.sh COMMAND...`` with the stack's environment; it must succeed."""
+    done = subprocess.run(["bash", SCRIPT, *command], env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def wait_for_dag(client, timeout: float = 300) -> None:
     from airflow_client.client.api.dag_api import DAGApi
 
@@ -111,11 +138,7 @@ def collect(folder: Path, values: dict[str, str]) -> dict:
     from airflow_client.client.api.dag_run_api import DagRunApi
     from airflow_client.client.api.task_instance_api import TaskInstanceApi
 
-    base = values["AIRFLOW__API__BASE_URL"]
-    password = values["AIRFLOW_ADMIN_PASSWORD"]
-    status, body = http("POST", f"{base}/auth/token", {"username": "admin", "password": password})
-    assert status == 201, body
-    with airflow_client.ApiClient(airflow_client.Configuration(host=base, access_token=body["access_token"])) as api:
+    with api_client(values) as api:
         wait_for_dag((airflow_client, api))
         runs = DagRunApi(api)
         deadline = time.monotonic() + 900
@@ -153,3 +176,76 @@ def collect(folder: Path, values: dict[str, str]) -> dict:
             "metrics": {m["key"]: m["value"] for m in mlflow_run["data"]["metrics"]},
             "versions": [v["version"] for v in versions.get("model_versions", [])],
             "published": published.drop(columns=["model_version"])}
+
+
+def mlflow_api(values: dict[str, str], path: str, body: dict | None = None, **query: str) -> dict:
+    """MLflow's REST API with the pipeline's account: GET with ``query``, or POST ``body``."""
+    url = f"{values['MLFLOW_TRACKING_URI']}/api/2.0/mlflow/{path}"
+    auth = (values["MLFLOW_TRACKING_USERNAME"], values["MLFLOW_TRACKING_PASSWORD"])
+    if body is None:
+        status, found = http("GET", url + ("?" + urllib.parse.urlencode(query) if query else ""), basic=auth)
+    else:
+        status, found = http("POST", url, body, basic=auth)
+    assert status == 200, (path, status, found)
+    return found
+
+
+def decisions(values: dict[str, str], experiment: str, model: str, run_ids: list[str]) -> list[tuple[str, ...]]:
+    """For each DAG run, in order: its data month, as-of date and champion decision (promoted, the champion it was
+    compared with, the candidate's backtest MASE), read from its one MLflow run and the version it registered."""
+    experiment_id = mlflow_api(values, "experiments/get-by-name", experiment_name=experiment)["experiment"][
+        "experiment_id"]
+    decided = []
+    for run_id in run_ids:
+        (found,) = mlflow_api(values, "runs/search", {"experiment_ids": [experiment_id],
+                                                      "filter": f"tags.`airflow.run_id` = '{run_id}'"})["runs"]
+        tags = {t["key"]: t["value"] for t in found["data"]["tags"]}
+        version = mlflow_api(values, "model-versions/get", name=model, version=tags["model_version"])
+        decision = {t["key"]: t["value"] for t in version["model_version"]["tags"]}
+        decided.append((tags["data_month"], tags["as_of"], decision["decision.promoted"],
+                        decision["decision.champion_version"], decision["decision.candidate_backtest_mase"]))
+    return decided
+
+
+def replay(decided: list[tuple[str, ...]], config: Path) -> list[tuple[str, ...]]:
+    """The same months one after the other in this process (``steps.run_all``, the store of the test's ``state``
+    fixture), undisturbed: their decisions, in the form of :func:`decisions`."""
+    from pipeline import steps
+
+    replayed = []
+    for month, as_of, *_ in decided:
+        result = steps.run_all(f"replay/{month}", as_of, config_path=str(config))
+        d = result.decision
+        replayed.append((result.data_month, as_of, str(d["promoted"]), str(d["champion_version"]),
+                         str(d["candidate"]["backtest_mase"])))
+    return replayed
+
+
+def wait_idle(api, timeout: float = 900) -> None:
+    """Until no run of the DAG is queued or running (the latest month's scheduled run starts as a stack comes up
+    with the DAG unpaused)."""
+    from airflow_client.client.api.dag_run_api import DagRunApi
+
+    deadline = time.monotonic() + timeout
+    while active := [r.dag_run_id for r in DagRunApi(api).get_dag_runs(DAG_ID, state=["queued", "running"]).dag_runs]:
+        assert time.monotonic() < deadline, active
+        time.sleep(3)
+
+
+def backfill(api, year: int, months: int) -> list[str]:
+    """Airflow's backfill of the first ``months`` months of ``year``, one run at a time (docs/deployment.md); the
+    ids of its runs, by month."""
+    from airflow_client.client.api.backfill_api import BackfillApi
+    from airflow_client.client.api.dag_run_api import DagRunApi
+    from airflow_client.client.models.backfill_post_body import BackfillPostBody
+
+    created = BackfillApi(api).create_backfill(BackfillPostBody(
+        dag_id=DAG_ID, from_date=datetime.fromisoformat(f"{year}-01-01T00:00:00+00:00"),
+        to_date=datetime.fromisoformat(f"{year}-{months:02d}-01T00:00:00+00:00"), max_active_runs=1))
+    assert created.max_active_runs == 1
+    deadline = time.monotonic() + 60
+    while len(runs := DagRunApi(api).get_dag_runs(DAG_ID, run_type=["backfill"], logical_date_gte=created.from_date,
+                                                   logical_date_lte=created.to_date).dag_runs) < months:
+        assert time.monotonic() < deadline, [r.dag_run_id for r in runs]
+        time.sleep(2)
+    return [r.dag_run_id for r in sorted(runs, key=lambda r: r.logical_date)]
