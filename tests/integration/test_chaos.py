@@ -8,12 +8,14 @@ costs minutes to start):
 1. a worker killed (SIGKILL to it and every process under it, as a machine that dies) while it trains a shard,
    and kept down (``WORKERS_DOWN``) until the fits are done: the scheduler notices the missing heartbeats
    (``task_instance_heartbeat_timeout``, 90 s in both deployments, looked for every 10 s), fails that try and
-   retries it on the other worker, even when the database crash below has restarted the scheduler meanwhile (a
-   restarted scheduler adopts its predecessor's tasks within 40 s: ``orphaned_tasks_check_interval``);
-2. Redis (the Celery broker) killed and brought back while tasks are in flight (its queue is on disk);
-3. PostgreSQL (Airflow's database) stopped at once (``pg_ctl -m immediate``, a crash) and brought back while a
+   retries it on the other worker;
+2. the scheduler killed 5 s later and back 5 s after that: the new scheduler must adopt the tasks its
+   predecessor queued before it can fail the dead worker's (``orphaned_tasks_check_interval``: within 40 s, where
+   Airflow's default 300 s made the try fail 316 s after the kill);
+3. Redis (the Celery broker) killed and brought back while tasks are in flight (its queue is on disk);
+4. PostgreSQL (Airflow's database) stopped at once (``pg_ctl -m immediate``, a crash) and brought back while a
    task runs (``max_failed_heartbeats`` lets a task outlive 100 s of it);
-4. the MLflow server killed while the candidate is evaluated and logged (between the fits and the registration),
+5. the MLflow server killed while the candidate is evaluated and logged (between the fits and the registration),
    and brought back 20 s later.
 
 "Brought back" is ``services.sh up``: it starts whatever is not running, as a supervisor would. The run succeeds
@@ -77,16 +79,25 @@ def faults(env: dict, values: dict) -> dict:
         return lambda tis: next((ti for ti in tis if ti.task_id == task_id and ti.state == "running"
                                  and ti.hostname), None)
 
+    def just_started(task_id: str) -> Callable[[list], object]:  # a fault that must land inside the task
+        return lambda tis: next((ti for ti in tis if running(task_id)([ti])
+                                 and (now() - pd.Timestamp(ti.start_date)).total_seconds() < 4), None)
+
     happened: dict = {}
     with api_client(values) as api:
         wait_for_dag((airflow_client, api))
         DAGApi(api).patch_dag(DAG_ID, DAGPatchBody(is_paused=False))
-        victim = wait(api, running("fit"), "a fit running on a worker")
+        victim = wait(api, just_started("fit"), "a fit that just started on a worker")
         worker = victim.hostname.split("@")[0]
-        time.sleep(2)  # inside the fit (about 10 s), past its start-up
+        time.sleep(1)  # inside the fit (about 10 s), past its start-up
         services(env, "kill", worker)
         happened["worker"] = {"at": now(), "worker": worker, "map_index": victim.map_index}
         machine_gone = {**env, "WORKERS_DOWN": worker.removeprefix("worker-")}  # `up` leaves it down
+        time.sleep(5)
+        services(env, "kill", "scheduler")
+        happened["scheduler"] = {"at": now()}
+        time.sleep(5)
+        services(machine_gone, "up")  # the scheduler back, as a supervisor brings it
         wait(api, running("fit"), "a fit running on the other worker")
         services(env, "kill", "redis")
         happened["redis"] = {"at": now()}
@@ -123,7 +134,7 @@ def test_a_run_survives_a_dead_worker_and_restarted_broker_database_and_tracking
                   for what, when in (("its try failed", killed["end"]), ("its retry started", victim["start"]))}
     report = {**{f"worker killed mid-fit ({what})": seconds for what, seconds in since_kill.items()},
               **{f"{part} restarted (next task done)": recovered_after(chaos, happened[part]["at"])
-                 for part in ("redis", "postgres", "mlflow")},
+                 for part in ("scheduler", "redis", "postgres", "mlflow")},
               "run (first fault to end)": (pd.Timestamp(chaos["run"]["end"])
                                            - happened["worker"]["at"]).total_seconds()}
     print("\n".join(f"{what}: {seconds:.0f} s" for what, seconds in report.items()))
