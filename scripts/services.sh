@@ -154,10 +154,11 @@ export_env() {
   export PIPELINE_STATE_DIR="$SERVICES_DIR/pipeline-state"
 }
 
-supervise() {  # command...: run it, and again 5 s after it exits, as compose's `restart: always` does
+supervise() {  # name, command...: run it, and again 5 s after it exits, as compose's `restart: always` does
+  local name=$1; shift
   while :; do
     "$@"
-    printf '[services] %s exited with %s at %s; restarting in 5 s\n' "$1" "$?" "$(date -u +%FT%TZ)"
+    printf '[services] %s exited with %s at %s; restarting in 5 s\n' "$name" "$?" "$(date -u +%FT%TZ)"
     sleep 5
   done
 }
@@ -169,7 +170,7 @@ start() {  # name, command...: supervised in its own session (process group), pi
   fi
   # the log is appended to: what a part wrote before it died is the evidence of why
   printf '[services] %s starting at %s\n' "$name" "$(date -u +%FT%TZ)" >> "$LOGS/$name.log"
-  setsid bash -c "$(declare -f supervise); supervise \"\$@\"" supervise "$@" >> "$LOGS/$name.log" 2>&1 < /dev/null &
+  setsid bash -c "$(declare -f supervise); supervise \"\$@\"" supervise "$name" "$@" >> "$LOGS/$name.log" 2>&1 < /dev/null &
   echo $! > "$RUN/$name.pid"
   log "$name started (pid $!)"
 }
@@ -188,8 +189,12 @@ wait_for() {  # name, seconds, command...
 }
 
 redis_ok() { REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h "$HOST" -p "$REDIS_PORT" ping | grep -q PONG; }
-since_start() { awk '/^\[services\] .* starting at /{n=0} {line[n++]=$0} END{for (i=0;i<n;i++) print line[i]}' "$LOGS/$1.log"; }
-worker_ok() { since_start "$1" | grep -q "worker-${1#worker-}@.* ready"; }
+# ready since it was last started (the log is appended to); one awk, no pipe: under pipefail a reader that stops at
+# the first match fails the pipe of a long log
+worker_ok() {
+  awk -v ready="worker-${1#worker-}@.* ready" '/^\[services\] .* starting at /{ok=0} $0 ~ ready {ok=1} END{exit !ok}' \
+    "$LOGS/$1.log"
+}
 http_ok() { "$BIN/python" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=3)" "$1"; }
 
 up() {
@@ -237,6 +242,10 @@ up() {
   printf '{"admin": "%s"}\n' "$AIRFLOW_ADMIN_PASSWORD" > "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
   chmod 600 "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
   "$BIN/airflow" db migrate > "$LOGS/airflow-db-migrate.log" 2>&1 || { tail -n 40 "$LOGS/airflow-db-migrate.log" >&2; exit 1; }
+  # the pipeline's MLflow account exists before a task can start (compose: mlflow-init before the Airflow services);
+  # an unpaused DAG's first run would otherwise fail its ingest with 401 and wait for its retry
+  wait_for mlflow 180 http_ok "$MLFLOW_TRACKING_URI/health"
+  MLFLOW_AUTH_ADMIN_PASSWORD=$mlflow_admin_password "$BIN/python" "$ROOT/scripts/mlflow_user.py" >&2
   # No log servers (they bind every interface, and their host cannot be set): the api-server reads the task and
   # trigger logs from the shared log folder.
   start api-server "$BIN/airflow" api-server --host "$HOST" --port "$AIRFLOW_PORT"
@@ -257,8 +266,6 @@ up() {
     done
   fi
 
-  wait_for mlflow 180 http_ok "$MLFLOW_TRACKING_URI/health"
-  MLFLOW_AUTH_ADMIN_PASSWORD=$mlflow_admin_password "$BIN/python" "$ROOT/scripts/mlflow_user.py" >&2
   wait_for api-server 180 http_ok "http://$HOST:$AIRFLOW_PORT/api/v2/monitor/health"
   wait_for scheduler 120 http_ok "http://$HOST:$AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT/health"
   for k in $(workers); do wait_for "worker-$k" 120 worker_ok "worker-$k"; done
