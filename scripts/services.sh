@@ -9,10 +9,13 @@
 #   scripts/services.sh down     stop everything (whole process groups) and PostgreSQL
 #   scripts/services.sh status   what runs
 #   scripts/services.sh env      print the client settings (source it: eval "$(scripts/services.sh env)")
-#   scripts/services.sh kill N   kill one part as a machine that dies would (SIGKILL to it and every process under
-#                                it; postgres: an immediate stop): worker-1, redis, mlflow, scheduler, postgres, ...
-#                                `up` again brings back whatever is not running, as a supervisor would, except the
+#   scripts/services.sh kill N   kill one part as a machine that dies would (SIGKILL to it, its restart loop and
+#                                every process under it; postgres: an immediate stop): worker-1, redis, mlflow,
+#                                scheduler, postgres, ... `up` again brings back whatever is not running, except the
 #                                workers listed in WORKERS_DOWN (e.g. WORKERS_DOWN="1": worker-1's machine is gone)
+#
+# Each part runs under a restart loop (started again 5 s after it exits, as compose's `restart: always`: Airflow's
+# scheduler exits when its database goes away); its log, $SERVICES_DIR/logs/<part>.log, is appended to.
 #
 # Ports and folders come from the environment (defaults below). Passwords are generated on the first `up`
 # and kept in $SERVICES_DIR/secrets.env (mode 600); nothing secret lives in the repository or on a command line.
