@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,8 +133,8 @@ def test_a_12_month_backfill_under_random_faults_equals_an_undisturbed_replay(tm
         decided = decisions(values, NAMES["experiment_name"], NAMES["registered_model_name"], ids)
         experiment_id = mlflow_api(values, "experiments/get-by-name", experiment_name=NAMES["experiment_name"])[
             "experiment"]["experiment_id"]
-        kinds = run_kinds(mlflow_api(values, "runs/search", {"experiment_ids": [experiment_id],
-                                                             "max_results": 1000})["runs"])
+        kinds = run_kinds([{t["key"]: t["value"] for t in r["data"]["tags"]} for r in mlflow_api(
+            values, "runs/search", {"experiment_ids": [experiment_id], "max_results": 1000})["runs"]])
         versions = mlflow_api(values, "model-versions/search", filter=f"name='{NAMES['registered_model_name']}'",
                               max_results="1000")["model_versions"]
         published = Path(values["PIPELINE_STATE_DIR"]) / "forecasts" / NAMES["experiment_name"]
@@ -154,15 +155,13 @@ def test_a_12_month_backfill_under_random_faults_equals_an_undisturbed_replay(tm
 
     client = MlflowClient(tracking_uri=settings.tracking_uri())
     replayed = client.get_experiment_by_name(NAMES["experiment_name"])
-    assert kinds == run_kinds([{"data": {"tags": [{"key": k, "value": v} for k, v in r.data.tags.items()]}}
-                               for r in client.search_runs([replayed.experiment_id], max_results=1000)])
+    assert kinds == run_kinds([r.data.tags for r in client.search_runs([replayed.experiment_id], max_results=1000)])
     expected = {p.name: p.read_bytes() for p in published_forecasts(NAMES["experiment_name"]).iterdir()}
     assert sorted(files) == sorted(expected)
     for name, content in expected.items():
         assert files[name] == content, f"{name}: the published forecast differs from the undisturbed replay's"
 
 
-def run_kinds(runs: list[dict]) -> dict[str, int]:
-    """How many MLflow runs of each kind (monthly, backtest-fold, ...) an experiment holds."""
-    kinds = [next((t["value"] for t in r["data"]["tags"] if t["key"] == "kind"), "") for r in runs]
-    return {kind: kinds.count(kind) for kind in sorted(set(kinds))}
+def run_kinds(tags: list[dict[str, str]]) -> dict[str, int]:
+    """How many MLflow runs of each kind (monthly, backtest-fold, ...), from each run's tags."""
+    return dict(sorted(Counter(t.get("kind", "") for t in tags).items()))
