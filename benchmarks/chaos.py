@@ -2,7 +2,7 @@
 the min / median / max of its recovery over the runs, and how many runs passed. A bound that holds in some runs
 and not in others is not a bound: this is how docs/deployment.md's recovery table is measured.
 
-    .venv/bin/python benchmarks/chaos.py --runs 5          # about 9 minutes a run on 2 cores
+    .venv/bin/python benchmarks/chaos.py --runs 5          # 7.4-8.2 minutes a run on 2 cores
     .venv/bin/python benchmarks/chaos.py --runs 5 --keep /var/tmp/chaos   # keep each run's service logs
 
 Each run's output (the timings the test prints, and its failure if any) is written to <folder>/run-<k>.log."""

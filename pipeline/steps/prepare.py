@@ -62,8 +62,7 @@ def ingest(run_key: str, as_of: str | None = None, overrides: Mapping[str, Any] 
     run_id = tracking.open_run(client, experiment or cfg.experiment_name, run_key, data_month, run_tags)
     with tracking.resume(run_id):
         tracking.log_params(cfg.to_dict())
-    if not paths.settings.exists():
-        write_json(paths.settings, {"config": cfg.to_dict(), "tuned": tuned_tag})
+    write_json(paths.settings, {"config": cfg.to_dict(), "tuned": tuned_tag})  # the same, once it was kept
     return RunContext(run_key=run_key, work_dir=str(paths.root), config=cfg.to_dict(), mlflow_run_id=run_id,
                       data_month=data_month, source=str(csv_path), data_sha256=snap.sha256,
                       dag_id=(tags or {}).get("airflow.dag_id", ""), tuned=tuned_tag)
