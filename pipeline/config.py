@@ -29,6 +29,8 @@ _UNSET = object()
 # Arithmetic of training: float32, or bfloat16 for the network's forward and backward (CPU autocast: about twice as
 # fast where the CPU has bfloat16 instructions, such as AVX512-BF16; the weights stay float32).
 PRECISIONS = ("fp32", "bf16")
+# How an ensemble's networks combine, its losses, and the learning rate over training.
+COMBINES, LOSSES, LR_SCHEDULES = ("mean", "median"), ("mse", "mae"), ("constant", "cosine")
 # Backtest folds at the same calendar months for every series, or at each series' own last months.
 ALIGNMENTS = ("calendar", "series_end")
 # The preset of a run that names none: by the shape of its data.
@@ -127,8 +129,15 @@ class Config:
     # the network and its training
     log_transform: bool = setting(True, "model the logs of the values", model=True)
     relative_windows: bool = setting(True, "each window relative to its last month", model=True)
-    output_steps: int = setting(12, "months each forecast step predicts at once (1: recursive)", model=True,
-                                bounds=(1, 60))
+    output_steps: int = setting(12, "months each forecast step predicts at once (1: recursive; 0: the whole "
+                                "horizon)", model=True, bounds=(0, 60))
+    level_lookback: str = setting("", "months of the level view's windows (each against the mean of its last "
+                                  "season); several, comma-separated, make an ensemble over input lengths; empty: "
+                                  "no such view", model=True, legacy="")
+    deseasonalise: bool = setting(False, "the level view takes each window's significant seasonality out and puts "
+                                  "it back on the forecast", model=True, legacy=False)
+    theta_input: bool = setting(False, "the level view also reads Theta's forecast of each window and predicts its "
+                                "correction", model=True, legacy=False)
     hidden_size: int = setting(64, "LSTM units per layer", model=True, bounds=(1, 1024))
     num_layers: int = setting(1, "stacked LSTM layers", model=True, bounds=(1, 8))
     dropout: float = setting(0.0, "dropout between LSTM layers", model=True, bounds=(0.0, 0.9))
@@ -142,6 +151,12 @@ class Config:
                                       model=True, bounds=(0, 100_000), legacy=0)
     mase_loss: bool = setting(False, "weight each window's loss by its series' scale (the loss reads like MASE)",
                               model=True, legacy=False)
+    loss: str = setting("mse", "the networks' training loss: mse or mae; several, comma-separated, cycle over the "
+                        "ensemble's members", model=True, legacy="mse")
+    combine: str = setting("mean", "how the networks' forecasts combine: mean or median", model=True,
+                           choices=COMBINES, legacy="mean")
+    lr_schedule: str = setting("constant", "the learning rate over training: constant, or cosine (annealed to zero "
+                               "by the last step)", model=True, choices=LR_SCHEDULES, legacy="constant")
     warm_start: bool = setting(False, "each fit starts from the same fit's weights of last month's run",
                                model=True, legacy=False)
     warm_epochs: int = setting(0, "epochs of a warm-started network (0: epochs)", model=True, bounds=(0, 5000),
@@ -203,14 +218,38 @@ class Config:
         if not 1 <= len(levels) <= 4 or not all(part.isdigit() and 50 <= int(part) <= 99 for part in levels):
             raise ConfigError(f"config 'interval_levels' must be 1 to 4 comma-separated percentages from 50 to 99, "
                               f"got {excerpt(self.interval_levels)}")
-        if not self.lookback and not self.seasonal_lookback:
-            raise ConfigError("config 'lookback' and 'seasonal_lookback' are both 0: the model would read nothing")
+        if not self.lookback and not self.seasonal_lookback and not self.level_lookback:
+            raise ConfigError("config 'lookback', 'seasonal_lookback' and 'level_lookback' are all empty: the model "
+                              "would read nothing")
+        months = [part.strip() for part in self.level_lookback.split(",")] if self.level_lookback else []
+        if len(months) > 8 or not all(part.isdigit() and 1 <= int(part) <= 240 for part in months):
+            raise ConfigError(f"config 'level_lookback' must be up to 8 comma-separated month counts from 1 to 240, "
+                              f"got {excerpt(self.level_lookback)}")
+        losses = [part.strip() for part in self.loss.split(",")]
+        if not 1 <= len(losses) <= 4 or not all(part in LOSSES for part in losses):
+            raise ConfigError(f"config 'loss' must be 1 to 4 comma-separated of {', '.join(LOSSES)}, "
+                              f"got {excerpt(self.loss)}")
         if self.min_series_months <= self.season_length:
             raise ConfigError(f"config 'min_series_months' must be above season_length ({self.season_length}): a "
                               f"series needs a season and a month to be scored, got {self.min_series_months}")
-        if self.seasonal_lookback and self.output_steps > self.season_length:
+        if self.seasonal_lookback and self.steps_out > self.season_length:
             raise ConfigError(f"config 'seasonal_lookback' needs output_steps <= season_length "
-                              f"({self.output_steps} > {self.season_length}); set seasonal_lookback: 0")
+                              f"({self.steps_out} > {self.season_length}); set seasonal_lookback: 0")
+
+    @property
+    def steps_out(self) -> int:
+        """Months each network predicts at once: ``output_steps``, or the horizon when it is 0."""
+        return self.output_steps or self.horizon
+
+    @property
+    def level_lookbacks(self) -> list[int]:
+        """The level view's window lengths, in months (none: no level view)."""
+        return [int(part) for part in self.level_lookback.split(",")] if self.level_lookback else []
+
+    @property
+    def losses(self) -> list[str]:
+        """The training losses the ensemble's members cycle over."""
+        return [part.strip() for part in self.loss.split(",")]
 
     @property
     def levels(self) -> tuple[int, ...]:
@@ -220,12 +259,13 @@ class Config:
     @property
     def input_months(self) -> int:
         """Months of history the model reads per forecast (the widest of its views)."""
-        return max(self.lookback, self.seasonal_lookback + self.season_length if self.seasonal_lookback else 0)
+        return max(self.lookback, self.seasonal_lookback + self.season_length if self.seasonal_lookback else 0,
+                   *self.level_lookbacks)
 
     @property
     def networks(self) -> int:
         """Networks a fit trains: ``ensemble_size`` per view (``lookback`` months, ``seasonal_lookback`` changes)."""
-        return self.ensemble_size * (bool(self.lookback) + bool(self.seasonal_lookback))
+        return self.ensemble_size * (bool(self.lookback) + bool(self.seasonal_lookback) + len(self.level_lookbacks))
 
     def model_settings(self) -> dict[str, Any]:
         """The values that decide what a fit produces (two configs equal here train identical models)."""
@@ -274,10 +314,13 @@ def _read_yaml(text: str, origin: str) -> dict[str, Any]:
     return data
 
 
+LISTS = ("interval_levels", "level_lookback")  # text settings that hold comma-separated numbers
+
+
 def coerce(name: str, value: Any) -> Any:
     """Turn a string (from a CLI flag or env) into the field's type; typed values pass through."""
     kind = str(FIELDS[name].type)
-    if name == "interval_levels" and not isinstance(value, bool):  # YAML `95` or `[80, 95]` mean "95", "80,95"
+    if name in LISTS and not isinstance(value, bool):  # YAML `95` or `[80, 95]` mean "95", "80,95"
         if isinstance(value, int):
             return str(value)
         if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):

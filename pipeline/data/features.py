@@ -25,6 +25,7 @@ import pandas as pd
 
 from pipeline import domains
 from pipeline.config import Config
+from pipeline.data.level import LevelScaling
 from pipeline.data.panel import Panel
 from pipeline.io import read_json, write_bytes, write_json
 from pipeline.metrics import flat, seasonal_change, series_level
@@ -183,6 +184,15 @@ class Scaling:
         """Raw (n, >= lookback) windows (the last ``lookback`` months are read) -> scaled inputs (n, time_steps)."""
         return self._scale(self._changes(windows, rows))
 
+    @property
+    def features(self) -> int:
+        """Inputs per time step."""
+        return 1
+
+    def network_inputs(self, windows: np.ndarray, rows: Rows | None = None) -> np.ndarray:
+        """Raw windows -> the network's inputs (n, time_steps, 1)."""
+        return self.inputs(windows, rows)[..., None]
+
     def targets(self, windows: np.ndarray, values: np.ndarray, rows: Rows | None = None) -> np.ndarray:
         """Raw (n, k) months after each window -> scaled training targets (n, k)."""
         return self._scale(self._shifted(windows, values, rows))
@@ -270,17 +280,21 @@ class ViewSpec:
     weighted: bool = False
     season_length: int = 12
     value_domain: str = "auto"
+    level: bool = False
+    deseasonalise: bool = False
+    theta: bool = False
 
     @classmethod
     def views(cls, cfg: Config) -> list[ViewSpec]:
         """The configured views: windows of ``lookback`` months (when > 0), then the last ``seasonal_lookback``
         year-over-year changes (when > 0)."""
-        common = {"val_size": cfg.val_size, "steps": cfg.output_steps, "log": cfg.log_transform,
+        common = {"val_size": cfg.val_size, "steps": cfg.steps_out, "log": cfg.log_transform,
                   "relative": cfg.relative_windows, "max_windows": cfg.windows_per_series, "weighted": cfg.mase_loss,
                   "season_length": cfg.season_length, "value_domain": cfg.value_domain}
+        level = {"level": True, "deseasonalise": cfg.deseasonalise, "theta": cfg.theta_input}
         return ([cls(cfg.lookback, **common)] if cfg.lookback else []) + (
             [cls(cfg.seasonal_lookback + cfg.season_length, season=cfg.season_length, **common)]
-            if cfg.seasonal_lookback else [])
+            if cfg.seasonal_lookback else []) + [cls(months, **common, **level) for months in cfg.level_lookbacks]
 
     def windows(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """The windows of one series (backcast where it is short), or None when it is too short for any."""
@@ -297,7 +311,7 @@ class ViewSpec:
         return x, y
 
 
-def build_features(train: Panel, view: ViewSpec) -> tuple[FeatureSet, Scaling]:
+def build_features(train: Panel, view: ViewSpec) -> tuple[FeatureSet, Scaling | LevelScaling]:
     """Windows of every series of ``train`` pooled into one training set (a global model's), with one scaling
     fitted on all of them (see :class:`ViewSpec`). Series too short for one window are left out, and so are series
     that never change from year to year (nothing to learn; they are forecast by rule)."""
@@ -316,15 +330,17 @@ def build_features(train: Panel, view: ViewSpec) -> tuple[FeatureSet, Scaling]:
                                  f"{MIN_TRAINING_WINDOWS}")
     series_rows = Rows.of(histories, view.value_domain)
     rows = series_rows.repeat([len(x) for x, _ in parts])
-    scaling = _pooled_scaling(parts, rows, view.lookback, view.steps, view.log, view.relative, view.season)
-    scales = [seasonal_change(Scaling._apply(h, series_rows.log[i], series_rows.level[i]) if view.log else h,
-                              view.season_length) for i, h in enumerate(histories)]
+    scaling: Scaling | LevelScaling = (
+        LevelScaling(view.lookback, view.steps, view.season_length, view.deseasonalise, view.theta) if view.level
+        else _pooled_scaling(parts, rows, view.lookback, view.steps, view.log, view.relative, view.season))
+    scales = [seasonal_change(Scaling._apply(h, series_rows.log[i], series_rows.level[i])
+                              if view.log or view.level else h, view.season_length) for i, h in enumerate(histories)]
     columns: dict[str, list[np.ndarray]] = {k: [] for k in ("x_train", "y_train", "x_val", "y_val", "w_train", "w_val")}
     at = 0
     for (x, y), scale in zip(parts, scales, strict=True):
         mine = Rows(rows.kinds[at:at + len(x)], rows.level[at:at + len(x)])
         at += len(x)
-        xs, ys = scaling.inputs(x, mine).astype(np.float32)[..., None], scaling.targets(x, y, mine).astype(np.float32)
+        xs, ys = scaling.network_inputs(x, mine).astype(np.float32), scaling.targets(x, y, mine).astype(np.float32)
         cut = len(xs) - val_size
         for key, value in (("x_train", xs[:cut]), ("y_train", ys[:cut]), ("x_val", xs[cut:]), ("y_val", ys[cut:])):
             columns[key].append(value)
@@ -354,7 +370,7 @@ def _pooled_scaling(parts: list[tuple[np.ndarray, np.ndarray]], rows: Rows | Non
     return Scaling(log, relative, float(scaler.data_min_[0]), float(scaler.data_max_[0]), lookback, season)
 
 
-def build_views(train: Panel, cfg: Config) -> list[tuple[FeatureSet, Scaling]]:
+def build_views(train: Panel, cfg: Config) -> list[tuple[FeatureSet, Scaling | LevelScaling]]:
     """Features for each way the configured ensemble reads the data (:meth:`ViewSpec.views`); a view whose windows
     are too long for the months of ``train`` is left out (the others train), and :class:`TooFewWindowsError` is
     raised when every view is."""

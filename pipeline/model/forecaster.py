@@ -14,7 +14,9 @@ import numpy as np
 import torch
 
 from pipeline import domains
+from pipeline.config import COMBINES
 from pipeline.data.features import Rows, Scaling, read_months
+from pipeline.data.level import LevelScaling
 from pipeline.errors import ModelIntegrityError
 from pipeline.io import read_json, sha256_file, write_bytes, write_json
 from pipeline.metrics import flat, seasonal_naive
@@ -28,12 +30,16 @@ class Forecaster:
     """Trained networks with the scaling each reads the data through, in the data's own units.
 
     ``groups`` pairs a scaling (one view of the data) with the networks (seeds) trained on it; the forecast
-    is the mean over every network of every group.
+    is the mean (``combine``: or the median) over every network of every group.
     """
 
-    def __init__(self, groups: Sequence[tuple[Scaling, Sequence[LSTMRegressor]]]):
+    def __init__(self, groups: Sequence[tuple[Scaling | LevelScaling, Sequence[LSTMRegressor]]],
+                 combine: str = "mean"):
         if not groups or not all(nets for _, nets in groups):
             raise ValueError("a forecaster needs at least one network per group")
+        if combine not in COMBINES:
+            raise ValueError(f"combine must be one of {COMBINES}, got {combine!r}")
+        self.combine = combine
         self.groups = [(scaling, [net.eval() for net in nets]) for scaling, nets in groups]
         self.nets = [net for _, nets in self.groups for net in nets]
         self.lookback = max(scaling.lookback for scaling, _ in self.groups)
@@ -55,9 +61,10 @@ class Forecaster:
         outputs = []
         with torch.inference_mode():
             for scaling, nets in self.groups:
-                inputs = torch.as_tensor(scaling.inputs(windows, rows), dtype=torch.float32).unsqueeze(-1)
+                inputs = torch.as_tensor(scaling.network_inputs(windows, rows), dtype=torch.float32)
                 outputs += [scaling.decode(windows, net(inputs).numpy(), rows) for net in nets]
-        forecast = np.mean(outputs, axis=0) if rows is None else domains.floor(np.mean(outputs, axis=0), rows.kinds)
+        combined = (np.median if self.combine == "median" else np.mean)(outputs, axis=0)
+        forecast = combined if rows is None else domains.floor(combined, rows.kinds)
         if not np.isfinite(forecast).all():
             raise ModelIntegrityError(f"the model forecast {int((~np.isfinite(forecast)).sum())} NaN or infinite "
                                       "value(s) (broken weights, or windows it cannot read, such as zeros on a "
@@ -95,6 +102,7 @@ class Forecaster:
         groups = [{"net": asdict(nets[0].spec), "members": len(nets), "scaling": scaling.to_dict()}
                   for scaling, nets in self.groups]
         spec = write_json(folder / "forecaster.json", {"lookback": self.lookback, "groups": groups,
+                                                        "combine": self.combine,
                                                         "weights_sha256": sha256_file(weights)})
         return {"weights": str(weights), "spec": str(spec)}
 
@@ -120,8 +128,15 @@ class Forecaster:
                 net.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
                 nets.append(net)
                 index += 1
-            built.append((Scaling(**group["scaling"]), nets))
-        return cls(built)
+            built.append((scaling_of(group["scaling"]), nets))
+        return cls(built, meta.get("combine", "mean"))
+
+
+def scaling_of(saved: dict[str, Any]) -> Scaling | LevelScaling:
+    """A view's scaling from its saved parameters (:meth:`Scaling.to_dict`, :meth:`LevelScaling.to_dict`)."""
+    if saved.get("kind") == "level":
+        return LevelScaling(**saved)
+    return Scaling(**saved)
 
 
 def verify_weights(weights: str | Path, *expected: str | None) -> None:

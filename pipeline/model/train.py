@@ -18,6 +18,7 @@ from torch import nn
 
 from pipeline.config import Config
 from pipeline.data.features import FeatureSet, Scaling, build_views
+from pipeline.data.level import LevelScaling
 from pipeline.data.panel import Panel
 from pipeline.errors import ConfigError, TrainingDivergedError
 from pipeline.model.forecaster import Forecaster
@@ -75,12 +76,32 @@ def weighted_mse(prediction: torch.Tensor, target: torch.Tensor, weights: torch.
     return torch.mean(weights[:, None] * (prediction - target) ** 2)
 
 
+def weighted_mae(prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error, each window's (row's) weighted by the square root of its weight (the weights are of
+    squared errors: 1 / scale**2)."""
+    return torch.mean(weights.sqrt()[:, None] * (prediction - target).abs())
+
+
+LOSS_FUNCTIONS = {"mse": (nn.MSELoss, weighted_mse), "mae": (nn.L1Loss, weighted_mae)}
+
+
+def set_learning_rate(optimizer: Adam | torch.optim.Optimizer, rate: float) -> None:
+    """Set the learning rate of the next steps."""
+    if isinstance(optimizer, Adam):
+        optimizer.lr = rate
+    else:
+        for group in optimizer.param_groups:
+            group["lr"] = rate
+
+
 def _loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module,
           weights: torch.Tensor | None, bf16: bool = False) -> torch.Tensor:
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         prediction = model(x)
     prediction = prediction.float()
-    return loss_fn(prediction, y) if weights is None else weighted_mse(prediction, y, weights)
+    if weights is None:
+        return loss_fn(prediction, y)
+    return (weighted_mae if isinstance(loss_fn, nn.L1Loss) else weighted_mse)(prediction, y, weights)
 
 
 def train_step(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, optimizer: Adam | torch.optim.Optimizer,
@@ -126,12 +147,16 @@ class TrainSettings:
     patience: int = 0
     precision: str = "fp32"
     log_every: int = 10
+    loss: str = "mse"
+    lr_schedule: str = "constant"
 
     @classmethod
-    def of(cls, cfg: Config, seed: int, epochs: int | None = None) -> TrainSettings:
-        """The settings of a config's networks (``epochs`` when given: a warm start's)."""
+    def of(cls, cfg: Config, seed: int, epochs: int | None = None, member: int = 0) -> TrainSettings:
+        """The settings of a config's networks (``epochs`` when given: a warm start's); ``member``: the network's
+        place in its view's ensemble (it picks its loss from ``loss``)."""
         return cls(epochs=epochs or cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
-                   seed=seed, patience=cfg.patience, precision=cfg.precision)
+                   seed=seed, patience=cfg.patience, precision=cfg.precision,
+                   loss=cfg.losses[member % len(cfg.losses)], lr_schedule=cfg.lr_schedule)
 
 
 def fit(data: FeatureSet, spec: NetSpec, settings: TrainSettings, on_epoch: EpochCallback | None = None
@@ -148,7 +173,7 @@ def train(model: LSTMRegressor, data: FeatureSet, settings: TrainSettings, on_ep
     epochs, batch_size, learning_rate = settings.epochs, settings.batch_size, settings.learning_rate
     patience, log_every = settings.patience, settings.log_every
     optimizer = make_adam(model.parameters(), learning_rate)
-    loss_fn = nn.MSELoss()
+    loss_fn = LOSS_FUNCTIONS[settings.loss][0]()
     steps = model.spec.output_steps
     x_train, y_train = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train).reshape(-1, steps)
     x_val, y_val = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val).reshape(-1, steps)
@@ -159,10 +184,14 @@ def train(model: LSTMRegressor, data: FeatureSet, settings: TrainSettings, on_ep
     history = History()
     best_loss, best_state = float("inf"), None
     started = time.perf_counter()
+    total_steps, step = epochs * math.ceil(len(x_train) / batch_size), 0
     for epoch in range(1, epochs + 1):
         permutation = torch.randperm(len(x_train), generator=order)
         total = 0.0
         for start in range(0, len(x_train), batch_size):
+            if settings.lr_schedule == "cosine":
+                set_learning_rate(optimizer, learning_rate * 0.5 * (1 + math.cos(math.pi * step / total_steps)))
+            step += 1
             idx = permutation[start:start + batch_size]
             weights = w_train[idx] if w_train is not None else None
             total += train_step(model, x_train[idx], y_train[idx], optimizer, loss_fn, weights, bf16) * len(idx)
@@ -194,13 +223,13 @@ def train(model: LSTMRegressor, data: FeatureSet, settings: TrainSettings, on_ep
     return model.eval(), history
 
 
-def net_spec(cfg: Config) -> NetSpec:
-    """The network shape a config asks for."""
+def net_spec(cfg: Config, input_size: int = 1) -> NetSpec:
+    """The network shape a config asks for, of a view reading ``input_size`` values a time step."""
     return NetSpec(hidden_size=cfg.hidden_size, num_layers=cfg.num_layers, dropout=cfg.dropout,
-                   output_steps=cfg.output_steps)
+                   input_size=input_size, output_steps=cfg.steps_out)
 
 
-def fit_ensemble(views: list[tuple[FeatureSet, Scaling]], cfg: Config,
+def fit_ensemble(views: list[tuple[FeatureSet, Scaling | LevelScaling]], cfg: Config,
                  start: list[dict[str, torch.Tensor]] | None = None) -> tuple[Forecaster, list[History]]:
     """Train ``cfg.ensemble_size`` networks (seeds ``seed``, ``seed + 1``, ...) per view and average them all.
 
@@ -226,10 +255,11 @@ def fit_ensemble(views: list[tuple[FeatureSet, Scaling]], cfg: Config,
         data, scaling, member = jobs[k]
         logger.info("view %s (%d time steps), member %d/%d", scaling.view, scaling.time_steps, member + 1,
                     cfg.ensemble_size)
-        return train(net, data, TrainSettings.of(cfg, cfg.seed + member, epochs))
+        return train(net, data, TrainSettings.of(cfg, cfg.seed + member, epochs, member))
 
     def build(k: int) -> LSTMRegressor:
-        return init_network(net_spec(cfg), cfg.seed + jobs[k][2], None if start is None else start[k])
+        return init_network(net_spec(cfg, jobs[k][1].features), cfg.seed + jobs[k][2],
+                            None if start is None else start[k])
 
     if threads > 1:
         nets = [build(k) for k in range(len(jobs))]  # here, in one thread: seeding is global
@@ -238,7 +268,7 @@ def fit_ensemble(views: list[tuple[FeatureSet, Scaling]], cfg: Config,
     else:
         results = [run(k, build(k)) for k in range(len(jobs))]
     groups = [(scaling, [results[k][0] for k in range(len(jobs)) if jobs[k][1] is scaling]) for _, scaling in views]
-    return Forecaster(groups), [history for _, history in results]
+    return Forecaster(groups, cfg.combine), [history for _, history in results]
 
 
 def fit_forecaster(panel: Panel, cfg: Config, start: list[dict[str, torch.Tensor]] | None = None
