@@ -104,8 +104,8 @@ def peer_forecasts(train: Panel, steps: int, season_length: int) -> dict[str, np
     frame = pd.DataFrame({"unique_id": np.repeat(np.arange(len(train)), np.diff(train.offsets)),
                           "ds": np.concatenate([month_starts(int(train.starts[i]), train.length(i))
                                                 for i in range(len(train))]), "y": train.values})
-    models = [AutoETS(season_length=season_length), AutoCES(season_length=season_length),
-              DynamicOptimizedTheta(season_length=season_length), AutoARIMA(season_length=season_length)]
+    models = [model(season_length=season_length, alias=name) for model, name in
+              zip((AutoETS, AutoCES, DynamicOptimizedTheta, AutoARIMA), PEERS, strict=True)]
     out = StatsForecast(models=models, freq="MS", n_jobs=2).forecast(df=frame, h=steps).sort_values(["unique_id", "ds"])
     found = {name: out[name].to_numpy(float).reshape(len(train), steps) for name in PEERS}
     return found | {SCUM: np.median(np.stack([found[name] for name in PEERS]), axis=0)}
@@ -138,8 +138,14 @@ def run_set(dev: DevSet, settings: dict[str, Any]) -> dict[str, Any]:
         peers = cached_peers(dev.name, train, cfg.horizon, cfg.season_length)
         lstm = np.array(r["forecasts"][LSTM])
         scales = np.array([mase_scale(h, cfg.season_length) for h in train])
+        theta = np.array(r["forecasts"]["theta"])
+        three = [peers[p] for p in PEERS if p != "AutoARIMA"]
         forecasts = peers | {f"{LSTM}+{SCUM}": np.median(np.stack([*(peers[p] for p in PEERS), lstm]), axis=0),
-                             f"mean({LSTM},{SCUM})": (lstm + peers[SCUM]) / 2}
+                             f"mean({LSTM},{SCUM})": (lstm + peers[SCUM]) / 2,
+                             "median(ETS,CES,DOT)": np.median(np.stack(three), axis=0),
+                             "median(ETS,CES,DOT,theta)": np.median(np.stack([*three, theta]), axis=0),
+                             "median(ETS,CES,DOT,lstm)": np.median(np.stack([*three, lstm]), axis=0),
+                             "median(ETS,CES,DOT,theta,lstm)": np.median(np.stack([*three, theta, lstm]), axis=0)}
         for model, forecast in forecasts.items():
             mase.setdefault(model, []).extend(metrics_rows(actual, forecast, scales)["mase"].tolist())
         for model, values in r["scores"].items():

@@ -8,14 +8,20 @@ guide, and on M1 choosing on them alone lost 5 % to one candidate for all (docs/
 - ``seasonal_naive``: the same month a year before;
 - ``theta``: the Theta method (:mod:`pipeline.model.theta`), the M3 competition's winner;
 - ``lstm_theta``: the mean of the LSTM's and Theta's forecasts (a combination: the M competitions' most reliable
-  gain over either part).
+  gain over either part);
+- ``ets``: AutoETS (exponential smoothing, its form chosen by AICc: statsforecast);
+- ``stats_median``: the median of the statistical models (AutoETS, AutoCES, Dynamic Optimized Theta and Theta: the
+  SCUM recipe of Petropoulos & Svetunkov, with the numpy Theta in AutoARIMA's place, which costs a hundred times
+  more to fit);
+- ``lstm_stats``: the median of the same models and the LSTM (the SCUM recipe with the LSTM added).
 
-Each is computed from the series' history alone, with nothing beyond the monthly run's own libraries, so the
-served model forecasts every series the way the backtest chose.
+Each is computed from the series' history alone, with the monthly run's own libraries (statsforecast among them),
+so the served model forecasts every series the way the backtest chose.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -24,26 +30,55 @@ from pipeline import domains
 from pipeline.metrics import LSTM, NAIVE, mean_defined, seasonal_naive
 from pipeline.model.theta import theta
 
-THETA, COMBINED = "theta", "lstm_theta"
+THETA, COMBINED, ETS, STATS, LSTM_STATS = "theta", "lstm_theta", "ets", "stats_median", "lstm_stats"
+CES, DOT = "ces", "dynamic_theta"  # statistical models the candidates combine, not candidates themselves
 PRIOR_FOLDS = 4  # the weight of the panel's mean MASE in a series' choice, in folds (measured: docs/model.md)
-CANDIDATES = (LSTM, NAIVE, THETA, COMBINED)  # in order of preference on a tie
-NEEDS_LSTM = (LSTM, COMBINED)
+CANDIDATES = (LSTM, NAIVE, THETA, COMBINED, ETS, STATS, LSTM_STATS)  # in order of preference on a tie
+NEEDS_LSTM = (LSTM, COMBINED, LSTM_STATS)
+MEDIAN_OF = (ETS, CES, DOT, THETA)  # the statistical models of stats_median and lstm_stats
 
 
 def statistical(histories: Sequence[np.ndarray], steps: int, season_length: int, setting: str = "auto"
                 ) -> dict[str, np.ndarray]:
-    """Seasonal naive's and Theta's (n, steps) forecasts of every history; Theta's clipped at zero where the
-    series' kind is not ``real`` (see :mod:`pipeline.domains`)."""
+    """The (n, steps) forecasts of every history by seasonal naive, Theta and statsforecast's models
+    (:func:`statsforecast_models`); all but seasonal naive clipped at zero where the series' kind is not ``real``
+    (see :mod:`pipeline.domains`)."""
     if not histories:
-        return {NAIVE: np.zeros((0, steps)), THETA: np.zeros((0, steps))}
+        return {name: np.zeros((0, steps)) for name in (NAIVE, *MEDIAN_OF)}
     kinds = domains.kinds(histories, setting)
+    found = {THETA: np.stack([theta(h, steps, season_length) for h in histories]),
+             **statsforecast_models(histories, steps, season_length)}
     return {NAIVE: np.stack([seasonal_naive(h, steps, season_length) for h in histories]),
-            THETA: domains.floor(np.stack([theta(h, steps, season_length) for h in histories]), kinds)}
+            **{name: domains.floor(found[name], kinds) for name in MEDIAN_OF}}
+
+
+def statsforecast_models(histories: Sequence[np.ndarray], steps: int, season_length: int
+                         ) -> dict[str, np.ndarray]:
+    """AutoETS's, AutoCES's and Dynamic Optimized Theta's (n, steps) forecasts of every history (statsforecast,
+    fitted series by series); a model that cannot fit a series leaves seasonal naive's forecast there."""
+    import pandas as pd
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoCES, AutoETS, DynamicOptimizedTheta, SeasonalNaive
+
+    lengths = np.array([len(h) for h in histories])
+    frame = pd.DataFrame({"unique_id": np.repeat(np.arange(len(histories)), lengths),
+                          "ds": np.concatenate([np.arange(n) for n in lengths]),
+                          "y": np.concatenate([np.asarray(h, dtype=float) for h in histories])})
+    models = [AutoETS(season_length=season_length, alias=ETS), AutoCES(season_length=season_length, alias=CES),
+              DynamicOptimizedTheta(season_length=season_length, alias=DOT)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = StatsForecast(models=models, freq=1, fallback_model=SeasonalNaive(season_length=season_length)
+                            ).forecast(df=frame, h=steps).sort_values(["unique_id", "ds"])
+    return {name: out[name].to_numpy(dtype=float).reshape(len(histories), steps) for name in (ETS, CES, DOT)}
 
 
 def all_candidates(lstm: np.ndarray, stats: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Every candidate's forecasts from the LSTM's and :func:`statistical`'s, in :data:`CANDIDATES` order."""
-    return {LSTM: lstm, NAIVE: stats[NAIVE], THETA: stats[THETA], COMBINED: (lstm + stats[THETA]) / 2}
+    models = np.stack([stats[name] for name in MEDIAN_OF])
+    return {LSTM: lstm, NAIVE: stats[NAIVE], THETA: stats[THETA], COMBINED: (lstm + stats[THETA]) / 2,
+            ETS: stats[ETS], STATS: np.median(models, axis=0),
+            LSTM_STATS: np.median(np.concatenate([models, lstm[None]]), axis=0)}
 
 
 def served(choice: Mapping[str, str]) -> dict[str, int]:

@@ -68,11 +68,14 @@ def requested_horizon(params: dict[str, Any] | None, default: int) -> int:
 
 
 def _requirements() -> list[str]:
+    from importlib.metadata import version
+
     import sklearn
     import torch
 
     return [f"mlflow=={mlflow.__version__}", f"torch=={torch.__version__.split('+')[0]}",
-            f"scikit-learn=={sklearn.__version__}", f"numpy=={np.__version__}", f"pandas=={pd.__version__}"]
+            f"scikit-learn=={sklearn.__version__}", f"numpy=={np.__version__}", f"pandas=={pd.__version__}",
+            f"statsforecast=={version('statsforecast')}"]
 
 
 def log_forecaster(files: dict[str, str], example: Panel, forecaster: ShardedForecaster,

@@ -66,5 +66,5 @@ def library_versions(stats_baselines: bool = False) -> dict[str, str]:
     """The installed versions of the libraries a fold's numbers depend on."""
     from importlib.metadata import version
 
-    names = ["torch", "numpy", "scikit-learn", "pandas", *(["statsforecast"] if stats_baselines else [])]
+    names = ["torch", "numpy", "scikit-learn", "pandas", "statsforecast"]
     return {name: version(name) for name in names}

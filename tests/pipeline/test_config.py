@@ -81,7 +81,7 @@ def test_seasonal_view_cannot_predict_past_a_season():
     with pytest.raises(ConfigError, match=r"seasonal_lookback.*output_steps <= season_length"):
         load_config(overrides={"output_steps": 13, "horizon": 13})
     assert load_config(overrides={"output_steps": 13, "horizon": 13, "seasonal_lookback": 0}).output_steps == 13
-    with pytest.raises(ConfigError, match="both 0"):
+    with pytest.raises(ConfigError, match="all empty"):
         load_config(overrides={"lookback": 0, "seasonal_lookback": 0})
     assert load_config(overrides={"lookback": 0}).input_months == 18  # the year-over-year view alone
 
@@ -157,7 +157,9 @@ def test_each_setting_is_declared_once_with_its_facts():
     assert {"lookback", "shard_size", "precision"} <= set(MODEL_KEYS) and "holdout" not in MODEL_KEYS
     assert LEGACY_MODEL_SETTINGS == {"seasonal_lookback": 0, "windows_per_series": 0, "mase_loss": False,
                                      "warm_start": False, "warm_epochs": 0, "precision": "fp32",
-                                     "value_domain": "positive"}
+                                     "value_domain": "positive", "level_lookback": "", "deseasonalise": False,
+                                     "theta_input": False, "loss": "mse", "combine": "mean",
+                                     "lr_schedule": "constant"}
     assert all(s.doc for s in SETTINGS.values())
 
 
