@@ -172,6 +172,17 @@ def _domain_lines(s: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _lstm_adds(backtest: dict[str, Any]) -> list[str]:
+    """What the LSTM adds to the published forecast: its backtest mean MASE with the LSTM's candidates and with the
+    statistical ones only (none before folds scored both)."""
+    with_lstm = (backtest.get("published") or {}).get("mase")
+    without = (backtest.get("published_without_lstm") or {}).get("mase")
+    if with_lstm is None or without is None or not without:
+        return []
+    return [f"- the LSTM's part: the published forecast's backtest mean MASE {with_lstm:.3f}, {without:.3f} without "
+            f"the LSTM's candidates ({1 - with_lstm / without:+.1%} from the LSTM)"]
+
+
 def summary_markdown(s: dict[str, Any]) -> str:
     """The run summary as markdown (MLflow run description, artifact and task log)."""
     d, champ = s["decision"], s["decision"].get("champion") or {}
@@ -186,6 +197,7 @@ def summary_markdown(s: dict[str, Any]) -> str:
         f"{n.get('short', 0)} too short, {n['kept']} modelled",
         *(["- forecast by (the candidate best on each series' backtest): "
            + ", ".join(f"{model} {count}" for model, count in s["served"].items())] if s.get("served") else []),
+        *_lstm_adds(backtest),
         f"- validation: {s['validation']['status']}; fixes: {', '.join(s['validation']['fixes']) or 'none'}",
         *_domain_lines(s),
         *([f"- model settings: tuned_config latest, {s['tuned']}"] if s.get("tuned") else []),

@@ -40,7 +40,16 @@ from pipeline.metrics import (
     metrics_rows,
 )
 from pipeline.model.calibration import calibrate, scaled_residuals
-from pipeline.model.candidates import CANDIDATES, all_candidates, choose, panel_choice, served, statistical
+from pipeline.model.candidates import (
+    CANDIDATES,
+    NEEDS_LSTM,
+    THETA,
+    all_candidates,
+    choose,
+    panel_choice,
+    served,
+    statistical,
+)
 from pipeline.months import month_starts, month_text, parse_month
 from pipeline.scoring.intervals import interval_scores
 
@@ -52,6 +61,7 @@ logger = logging.getLogger(__name__)
 
 STATS_MODELS = ("AutoARIMA", "AutoETS", "AutoTheta")
 PUBLISHED = "published"  # the forecast published: each series by its candidate chosen on earlier folds
+WITHOUT_LSTM = "published_without_lstm"  # the same choice among the candidates that do not need the LSTM
 METRICS = ("mase", "mape", "smape", "rmse", "mae")
 
 
@@ -314,20 +324,33 @@ def summarize(results: list[dict[str, Any]], levels: Sequence[int] = (80, 95)) -
 def with_published(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each fold result with the scores of the forecast the product would have published there: every series by
     the candidate chosen on its earlier folds (never on the months scored), a series they did not score by the
-    candidate best on the whole panel in them, every series by the LSTM in the first fold."""
+    candidate best on the whole panel in them, every series by the LSTM in the first fold. Beside it, the forecast
+    the same choice publishes among the candidates without the LSTM (:data:`WITHOUT_LSTM`; Theta in the first
+    fold): what the LSTM adds is the difference."""
     out = []
     for r in results:
         earlier = [o for o in results if o["fold"] < r["fold"]]
-        seen: dict[str, dict[str, list[float]]] = {}
-        for o in earlier:
-            for i, series in enumerate(o["series"]):
-                for c in CANDIDATES:
-                    seen.setdefault(series, {}).setdefault(c, []).append(o["scores"][c]["mase"][i])
-        prior, default = panel_choice({c: [v for o in earlier for v in o["scores"][c]["mase"]] for c in CANDIDATES})
-        picks = [choose(seen.get(series, {}), prior, default) for series in r["series"]]
-        published = {k: [r["scores"][c][k][i] for i, c in enumerate(picks)] for k in METRICS}
-        out.append(r | {"scores": r["scores"] | {PUBLISHED: published}, "chosen": picks, "chosen_default": default})
+        picks, default = _picks(r, earlier, CANDIDATES, LSTM)
+        without, _ = _picks(r, earlier, tuple(c for c in CANDIDATES if c not in NEEDS_LSTM), THETA)
+        scores = {name: {k: [r["scores"][c][k][i] for i, c in enumerate(chosen)] for k in METRICS}
+                  for name, chosen in ((PUBLISHED, picks), (WITHOUT_LSTM, without))}
+        out.append(r | {"scores": r["scores"] | scores, "chosen": picks, "chosen_default": default})
     return out
+
+
+def _picks(r: dict[str, Any], earlier: list[dict[str, Any]], candidates: Sequence[str], first: str
+           ) -> tuple[list[str], str]:
+    """The candidate of each series of fold ``r`` among ``candidates``, chosen on the ``earlier`` folds (``first``
+    when there are none), and the choice for a series they did not score."""
+    seen: dict[str, dict[str, list[float]]] = {}
+    for o in earlier:
+        for i, series in enumerate(o["series"]):
+            for c in candidates:
+                seen.setdefault(series, {}).setdefault(c, []).append(o["scores"][c]["mase"][i])
+    prior, default = panel_choice({c: [v for o in earlier for v in o["scores"][c]["mase"]] for c in candidates})
+    if not earlier:
+        default = first
+    return [choose(seen.get(series, {}), prior, default) for series in r["series"]], default
 
 
 def _residuals(results: list[dict[str, Any]], model: str) -> np.ndarray:

@@ -44,7 +44,7 @@ def fold_key(panel: Panel, cfg: Config, fold: int, stats_baselines: bool) -> str
     _, actual = fold_split(panel, origin, cfg.horizon, cfg.season_length)
     facts = {"model": cfg.model_settings(), "origin": origin.key, "horizon": cfg.horizon, "stats": stats_baselines,
              "threads": settings.torch_threads(), "code": _code_digest(),
-             "libraries": library_versions(stats_baselines)}
+             "libraries": library_versions()}
     digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode())
     digest.update(panel.cut(origin.cuts(panel)).sha256.encode())  # the months the fit trains on
     digest.update(np.ascontiguousarray(actual, dtype=float).tobytes())
@@ -62,7 +62,7 @@ def _code_digest() -> str:
     return digest.hexdigest()
 
 
-def library_versions(stats_baselines: bool = False) -> dict[str, str]:
+def library_versions() -> dict[str, str]:
     """The installed versions of the libraries a fold's numbers depend on."""
     from importlib.metadata import version
 

@@ -171,3 +171,17 @@ def test_the_presets_set_model_settings_only():
     assert "presets:" in (config.resources.files("pipeline") / "defaults.yaml").read_text()
     assert load_config().to_dict() == {**Config().to_dict(), "preset": "lstm-direct"}, \
         "lstm-direct is the declared defaults"
+
+
+@pytest.mark.parametrize("key, value", [("level_lookback", "36,x"), ("level_lookback", "0"),
+                                        ("level_lookback", ",".join(["12"] * 9)), ("loss", "huber"),
+                                        ("loss", ""), ("combine", "max"), ("lr_schedule", "linear")])
+def test_the_designs_settings_refuse_what_they_cannot_train(key, value):
+    with pytest.raises(ConfigError, match=key):
+        load_config(overrides={key: value})
+
+
+def test_a_level_view_alone_predicting_the_whole_horizon():
+    cfg = load_config(overrides={"lookback": 0, "seasonal_lookback": 0, "level_lookback": [36, 54],
+                                 "output_steps": 0, "horizon": 18})
+    assert cfg.level_lookbacks == [36, 54] and cfg.steps_out == 18 and cfg.input_months == 54 and cfg.networks == 10

@@ -80,3 +80,22 @@ def test_a_forecast_is_never_nan(tmp_path):
         forecaster.predict(windows)
     with pytest.raises(ValueError, match="NaN or infinite"):
         untrained_forecaster(values).predict(np.full((1, 12), np.nan))
+
+
+def test_a_level_view_forecaster_with_the_median_round_trips(tmp_path):
+    from pipeline.data.level import LevelScaling
+
+    values = np.linspace(100, 300, 60) * (1 + 0.2 * np.sin(np.arange(60) * np.pi / 6))
+    torch.manual_seed(0)
+    plain, theta = LevelScaling(36, 6, 12, deseasonalise=True), LevelScaling(24, 6, 12, theta=True)
+    nets = [LSTMRegressor(NetSpec(8, 1, 0.0, output_steps=6)) for _ in range(3)]
+    nets.append(LSTMRegressor(NetSpec(8, 1, 0.0, input_size=2, output_steps=6)))
+    forecaster = Forecaster([(plain, nets[:3]), (theta, nets[3:])], combine="median")
+    windows = np.stack([values[i:i + 36] for i in range(5)])
+    expected = forecaster.predict(windows)
+    members = [Forecaster([(plain, [n])]).predict(windows) for n in nets[:3]]
+    members.append(Forecaster([(theta, nets[3:])]).predict(windows[:, -24:]))
+    np.testing.assert_allclose(expected, np.median(members, axis=0))
+    loaded = Forecaster.load(**forecaster.save(tmp_path))
+    assert loaded.combine == "median" and [s for s, _ in loaded.groups] == [plain, theta]
+    np.testing.assert_array_equal(loaded.predict(windows), expected)

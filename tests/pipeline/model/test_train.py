@@ -212,3 +212,20 @@ def test_a_diverging_training_stops_with_a_clear_error():
     broken = replace(data, y_train=np.full_like(data.y_train, np.inf))
     with pytest.raises(TrainingDivergedError, match="training diverged at epoch 1: the loss is"):
         fit(broken, NetSpec(8, 1, 0.0), TrainSettings(3, 8, 0.01, seed=1))
+
+
+def test_mae_loss_and_a_cosine_schedule_are_deterministic_and_different():
+    kwargs = {"epochs": 3, "batch_size": 8, "learning_rate": 0.01, "seed": 3}
+    _, mse = fit(_data(), NetSpec(8, 1, 0.0), TrainSettings(**kwargs))
+    _, mae = fit(_data(), NetSpec(8, 1, 0.0), TrainSettings(**kwargs, loss="mae"))
+    _, again = fit(_data(), NetSpec(8, 1, 0.0), TrainSettings(**kwargs, loss="mae"))
+    _, cosine = fit(_data(), NetSpec(8, 1, 0.0), TrainSettings(**kwargs, loss="mae", lr_schedule="cosine"))
+    assert mae.train_loss == again.train_loss and mae.train_loss != mse.train_loss
+    assert cosine.train_loss[0] != mae.train_loss[0] and len(cosine.train_loss) == 3
+
+
+def test_ensemble_members_cycle_over_the_losses():
+    from pipeline.config import load_config
+
+    cfg = load_config(overrides={"loss": "mse, mae", "ensemble_size": 3})
+    assert [TrainSettings.of(cfg, 1, member=k).loss for k in range(3)] == ["mse", "mae", "mse"]
