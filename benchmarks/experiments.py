@@ -50,10 +50,29 @@ CACHE = ROOT / ".cache" / "experiments"
 PEERS = ("AutoETS", "AutoCES", "DynamicOptimizedTheta", "AutoARIMA")
 SCUM = "SCUM"  # the median of the four peers (Petropoulos & Svetunkov 2020)
 
-# name -> (what it is, the model settings it sets on every set)
-DESIGNS: dict[str, tuple[str, dict[str, Any]]] = {
-    "baseline": ("the defaults: panel 24 year-over-year log changes -> 12 months (recursive beyond), 8 epochs; "
-                 "single series relative 12 + yoy 6 views", {}),
+PANEL_ONLY = "panel_only"  # a design's settings for the panels only (the single series' preset trains otherwise)
+LEVEL = {"lookback": 0, "seasonal_lookback": 0, "output_steps": 0}  # the level view alone, the whole horizon at once
+DESIGNS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (what it is, its settings)
+    "baseline": ("the defaults before these experiments: panels read 24 year-over-year log changes and predict 12 "
+                 "months (recursively beyond), 8 epochs; a single series two views (12 months relative to the last, "
+                 "6 year-over-year changes)", {}),
+    "level": ("36 months against the mean of their last 12 (logs; a ratio where a series has zeros or signs), the "
+              "whole horizon at once", {**LEVEL, "level_lookback": "36"}),
+    "level_deseasonalised": ("the level view with each window's significant seasonality taken out and put back "
+                             "(ES-RNN)", {**LEVEL, "level_lookback": "36", "deseasonalise": True}),
+    "theta_correction": ("the level view also reads Theta's forecast of the window and predicts its correction",
+                         {**LEVEL, "level_lookback": "36", "theta_input": True}),
+    "theta_correction_deseasonalised": ("the correction of Theta, windows deseasonalised",
+                                        {**LEVEL, "level_lookback": "36", "theta_input": True,
+                                         "deseasonalise": True}),
+    "lengths_losses_median": ("N-BEATS' recipe: deseasonalised level windows of 2, 3 and 4 years, members trained "
+                              "on MSE and MAE alternately, combined by the median",
+                              {**LEVEL, "level_lookback": "24,36,48", "deseasonalise": True, "loss": "mse,mae",
+                               "combine": "median"}),
+    "recent_cosine": ("deseasonalised level windows, each series' latest 60 windows only, three times the "
+                      "optimisation steps annealed by a cosine schedule",
+                      {**LEVEL, "level_lookback": "36", "deseasonalise": True, "windows_per_series": 60,
+                       "lr_schedule": "cosine", PANEL_ONLY: {"epochs": 24}}),
 }
 
 
@@ -126,7 +145,8 @@ def cached_peers(name: str, train: Panel, steps: int, season_length: int) -> dic
 
 def run_set(dev: DevSet, settings: dict[str, Any]) -> dict[str, Any]:
     """The design's backtest on one set: per scored origin, every model's MASE per series."""
-    panel, cfg = dev.load(settings)  # type: ignore[call-arg]
+    extra = settings.get(PANEL_ONLY, {}) if not dev.single else {}
+    panel, cfg = dev.load({k: v for k, v in settings.items() if k != PANEL_ONLY} | extra)  # type: ignore[call-arg]
     cfg = replace(cfg, folds=dev.folds)
     started = time.perf_counter()
     results = bt.with_published([bt.run_fold(panel, cfg, fold) for fold in range(dev.folds)])
