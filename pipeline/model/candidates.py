@@ -35,19 +35,24 @@ CES, DOT = "ces", "dynamic_theta"  # statistical models the candidates combine, 
 PRIOR_FOLDS = 4  # the weight of the panel's mean MASE in a series' choice, in folds (measured: docs/model.md)
 CANDIDATES = (LSTM, NAIVE, THETA, COMBINED, ETS, STATS, LSTM_STATS)  # in order of preference on a tie
 NEEDS_LSTM = (LSTM, COMBINED, LSTM_STATS)
+NEEDS_STATSFORECAST = (ETS, STATS, LSTM_STATS)
 MEDIAN_OF = (ETS, CES, DOT, THETA)  # the statistical models of stats_median and lstm_stats
 
 
-def statistical(histories: Sequence[np.ndarray], steps: int, season_length: int, setting: str = "auto"
-                ) -> dict[str, np.ndarray]:
+def statistical(histories: Sequence[np.ndarray], steps: int, season_length: int, setting: str = "auto",
+                fitted: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The (n, steps) forecasts of every history by seasonal naive, Theta and statsforecast's models
-    (:func:`statsforecast_models`); all but seasonal naive clipped at zero where the series' kind is not ``real``
-    (see :mod:`pipeline.domains`)."""
+    (:func:`statsforecast_models`; only of the histories ``fitted`` marks when given, NaN for the others); all but
+    seasonal naive clipped at zero where the series' kind is not ``real`` (see :mod:`pipeline.domains`)."""
     if not histories:
         return {name: np.zeros((0, steps)) for name in (NAIVE, *MEDIAN_OF)}
     kinds = domains.kinds(histories, setting)
+    rows = np.flatnonzero(np.ones(len(histories), dtype=bool) if fitted is None else fitted)
     found = {THETA: np.stack([theta(h, steps, season_length) for h in histories]),
-             **statsforecast_models(histories, steps, season_length)}
+             **{name: np.full((len(histories), steps), np.nan) for name in (ETS, CES, DOT)}}
+    if len(rows):
+        for name, values in statsforecast_models([histories[i] for i in rows], steps, season_length).items():
+            found[name][rows] = values
     return {NAIVE: np.stack([seasonal_naive(h, steps, season_length) for h in histories]),
             **{name: domains.floor(found[name], kinds) for name in MEDIAN_OF}}
 

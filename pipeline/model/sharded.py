@@ -18,7 +18,7 @@ from pipeline.errors import ConfigError
 from pipeline.io import read_json, sha256_file, write_json
 from pipeline.metrics import LSTM, NAIVE, flat, interval_scale
 from pipeline.model.calibration import Calibration
-from pipeline.model.candidates import NEEDS_LSTM, all_candidates, statistical
+from pipeline.model.candidates import NEEDS_LSTM, NEEDS_STATSFORECAST, all_candidates, statistical
 from pipeline.model.forecaster import Forecaster
 from pipeline.months import month_starts
 
@@ -61,7 +61,8 @@ class ShardedForecaster:
         histories = list(history)
         used = np.array([self.choice.get(sid, self.default) for sid in history.ids], dtype=object)
         used[[flat(h, self.season_length) for h in histories]] = NAIVE  # the same every year: repeated, by rule
-        stats = statistical(histories, steps, self.season_length, self.value_domain)
+        stats = statistical(histories, steps, self.season_length, self.value_domain,
+                            fitted=np.isin(used, NEEDS_STATSFORECAST))
         lstm = stats[NAIVE].copy()
         shard = np.array([shard_for(sid, self.bounds) for sid in history.ids])
         for k, forecaster in enumerate(self.shards):

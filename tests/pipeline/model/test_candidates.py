@@ -22,3 +22,22 @@ def test_statistical_forecasts_of_a_counting_series_never_go_below_zero():
     stats = statistical([falling], 12, 12)
     assert (stats["theta"] >= 0).all() and stats["theta"].shape == (1, 12)
     assert statistical([], 5, 12)["theta"].shape == (0, 5)
+
+
+def test_the_statistical_median_and_the_lstm_with_it():
+    from pipeline.model.candidates import ETS, LSTM_STATS, MEDIAN_OF, STATS, all_candidates
+    from tests.conftest import seasonal_series
+
+    histories = [seasonal_series(60, seed=i).to_numpy() for i in range(3)]
+    stats = statistical(histories, 6, 12)
+    assert set(stats) == {"seasonal_naive", *MEDIAN_OF} and all(v.shape == (3, 6) for v in stats.values())
+    assert np.isfinite(stats[ETS]).all() and not np.allclose(stats[ETS], stats["theta"])
+    lstm = np.full((3, 6), 1e6)  # an LSTM far above them: the median with it moves by half a rank, no more
+    candidates = all_candidates(lstm, stats)
+    models = np.sort(np.stack([stats[m] for m in MEDIAN_OF]), axis=0)
+    np.testing.assert_allclose(candidates[STATS], (models[1] + models[2]) / 2)
+    np.testing.assert_allclose(candidates[LSTM_STATS], models[2])
+    # fitted: statsforecast's models only where a series needs them (a served model's other series skip them)
+    some = statistical(histories, 6, 12, fitted=np.array([False, True, False]))
+    np.testing.assert_allclose(some[ETS][1], stats[ETS][1])
+    assert np.isnan(some[ETS][[0, 2]]).all() and np.isfinite(some["theta"]).all()

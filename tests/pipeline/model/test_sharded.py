@@ -123,3 +123,20 @@ def test_a_model_saved_with_seasonal_naive_fallbacks_loads_with_them_as_its_choi
     assert (loaded.choice, loaded.default) == ({"y": "seasonal_naive"}, "lstm")
     assert loaded.forecast(history).groupby("series")["model"].first().to_dict() == {"x": "lstm",
                                                                                      "y": "seasonal_naive"}
+
+
+def test_series_chosen_for_statsforecast_models_are_forecast_by_them():
+    from pipeline.model.candidates import ETS, LSTM_STATS, all_candidates, statistical
+
+    history = panel_of(*(seasonal_series(48, level=100.0 * (i + 1), seed=i) for i in range(3)), ids=list("abc"))
+    table = _model(history.ids, choice={"a": ETS, "b": LSTM_STATS, "c": "lstm"}).forecast(history, 3)
+    by = {sid: part["forecast"].to_numpy() for sid, part in table.groupby("series")}
+    stats = statistical(list(history), 3, 12)
+    np.testing.assert_allclose(by["a"], stats[ETS][0], rtol=1e-9)
+    lstm = table.loc[table["series"] == "c", "forecast"].to_numpy()
+    assert np.isfinite(by["b"]).all() and not np.allclose(by["b"], lstm)
+    b = history.position("b")
+    shard = _model(history.ids).shards[shard_for("b", _model(history.ids).bounds)]
+    own = shard.predict(history.values_of(b)[None, -shard.lookback:])
+    np.testing.assert_allclose(by["b"], all_candidates(own, {k: v[[b]] for k, v in stats.items()})[LSTM_STATS][0],
+                               rtol=1e-6)
