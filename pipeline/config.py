@@ -180,8 +180,8 @@ class Config:
                                          "challenger)", who=OPERATOR, name_like=True, required=True, common=True)
     baseline_gate: bool = setting(True, "a candidate must also beat seasonal naive's backtest mean MASE to be "
                                   "champion", who=OPERATOR)
-    stats_baselines: bool = setting(False, "also score statsforecast's AutoARIMA, AutoETS, AutoTheta in backtests "
-                                    "(extra: stats)")
+    stats_baselines: bool = setting(False, "also score statsforecast's AutoARIMA, AutoETS, AutoTheta in backtests, "
+                                    "with their own intervals")
     live_mape_alert: float = setting(15.0, "alert when the champion's MAPE on the months since it was trained "
                                      "exceeds this (%)", who=OPERATOR, bounds=(0.0, 1000.0))
     interval_levels: str = setting("80,95", "prediction interval levels published with every forecast (percent)",

@@ -13,7 +13,8 @@ guide, and on M1 choosing on them alone lost 5 % to one candidate for all (docs/
 - ``stats_median``: the median of the statistical models (AutoETS, AutoCES, Dynamic Optimized Theta and Theta: the
   SCUM recipe of Petropoulos & Svetunkov, with the numpy Theta in AutoARIMA's place, which costs a hundred times
   more to fit);
-- ``lstm_stats``: the median of the same models and the LSTM (the SCUM recipe with the LSTM added).
+- ``lstm_stats``: the median of AutoETS, AutoCES, Dynamic Optimized Theta and the LSTM (the same recipe with the
+  LSTM in Theta's place: what the LSTM adds to the statistical models is the difference between the two).
 
 Each is computed from the series' history alone, with the monthly run's own libraries (statsforecast among them),
 so the served model forecasts every series the way the backtest chose.
@@ -36,7 +37,7 @@ PRIOR_FOLDS = 4  # the weight of the panel's mean MASE in a series' choice, in f
 CANDIDATES = (LSTM, NAIVE, THETA, COMBINED, ETS, STATS, LSTM_STATS)  # in order of preference on a tie
 NEEDS_LSTM = (LSTM, COMBINED, LSTM_STATS)
 NEEDS_STATSFORECAST = (ETS, STATS, LSTM_STATS)
-MEDIAN_OF = (ETS, CES, DOT, THETA)  # the statistical models of stats_median and lstm_stats
+MEDIAN_OF = (ETS, CES, DOT, THETA)  # the models of stats_median; lstm_stats takes the LSTM in the last one's place
 
 
 def statistical(histories: Sequence[np.ndarray], steps: int, season_length: int, setting: str = "auto",
@@ -83,7 +84,7 @@ def all_candidates(lstm: np.ndarray, stats: Mapping[str, np.ndarray]) -> dict[st
     models = np.stack([stats[name] for name in MEDIAN_OF])
     return {LSTM: lstm, NAIVE: stats[NAIVE], THETA: stats[THETA], COMBINED: (lstm + stats[THETA]) / 2,
             ETS: stats[ETS], STATS: np.median(models, axis=0),
-            LSTM_STATS: np.median(np.concatenate([models, lstm[None]]), axis=0)}
+            LSTM_STATS: np.median(np.concatenate([models[:-1], lstm[None]]), axis=0)}
 
 
 def served(choice: Mapping[str, str]) -> dict[str, int]:

@@ -134,14 +134,12 @@ def fold_split(panel: Panel, origin: Origin, horizon: int, season_length: int) -
 
 def stats_forecasts(train: Panel, steps: int, season_length: int, levels: Sequence[int] = (80, 95)
                     ) -> tuple[dict[str, np.ndarray], dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]]:
-    """AutoARIMA, AutoETS and AutoTheta forecasts of every series (statsforecast, the optional ``stats`` extra),
+    """AutoARIMA, AutoETS and AutoTheta forecasts of every series (statsforecast),
     fitted on the whole panel in one call: ({model: (n, steps)}, {model: {level: (lower, upper)}}) in the panel's
     order; the intervals are statsforecast's own."""
-    try:
-        from statsforecast import StatsForecast
-        from statsforecast.models import AutoARIMA, AutoETS, AutoTheta
-    except ImportError as exc:
-        raise RuntimeError("statistical baselines need statsforecast: pip install '.[stats]'") from exc
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoARIMA, AutoETS, AutoTheta
+
     frame = pd.DataFrame({"unique_id": np.repeat(np.arange(len(train)), np.diff(train.offsets)),
                           "ds": np.concatenate([month_starts(int(train.starts[i]), train.length(i))
                                                 for i in range(len(train))]),
