@@ -232,13 +232,15 @@ class Config:
         if self.min_series_months <= self.season_length:
             raise ConfigError(f"config 'min_series_months' must be above season_length ({self.season_length}): a "
                               f"series needs a season and a month to be scored, got {self.min_series_months}")
-        if self.seasonal_lookback and self.steps_out > self.season_length:
+        if self.seasonal_lookback and self.output_steps > self.season_length:
             raise ConfigError(f"config 'seasonal_lookback' needs output_steps <= season_length "
-                              f"({self.steps_out} > {self.season_length}); set seasonal_lookback: 0")
+                              f"({self.output_steps} > {self.season_length}); set seasonal_lookback: 0 (or "
+                              f"output_steps: 0, the year-over-year view then predicting a season at a time)")
 
     @property
     def steps_out(self) -> int:
-        """Months each network predicts at once: ``output_steps``, or the horizon when it is 0."""
+        """Months each network predicts at once: ``output_steps``, or the horizon when it is 0 (the year-over-year
+        view's networks: at most a season)."""
         return self.output_steps or self.horizon
 
     @property

@@ -292,8 +292,9 @@ class ViewSpec:
                   "relative": cfg.relative_windows, "max_windows": cfg.windows_per_series, "weighted": cfg.mase_loss,
                   "season_length": cfg.season_length, "value_domain": cfg.value_domain}
         level = {"level": True, "deseasonalise": cfg.deseasonalise, "theta": cfg.theta_input}
+        yearly = common | {"steps": min(cfg.steps_out, cfg.season_length)}  # at most a season: see Config
         return ([cls(cfg.lookback, **common)] if cfg.lookback else []) + (
-            [cls(cfg.seasonal_lookback + cfg.season_length, season=cfg.season_length, **common)]
+            [cls(cfg.seasonal_lookback + cfg.season_length, season=cfg.season_length, **yearly)]
             if cfg.seasonal_lookback else []) + [cls(months, **common, **level) for months in cfg.level_lookbacks]
 
     def windows(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

@@ -43,12 +43,14 @@ class Forecaster:
         self.groups = [(scaling, [net.eval() for net in nets]) for scaling, nets in groups]
         self.nets = [net for _, nets in self.groups for net in nets]
         self.lookback = max(scaling.lookback for scaling, _ in self.groups)
-        self.output_steps = self.nets[0].spec.output_steps
+        self.output_steps = max(net.spec.output_steps for net in self.nets)
 
     def predict(self, windows: np.ndarray, rows: Rows | None = None) -> np.ndarray:
         """The ``output_steps`` months after each window: (n, lookback) -> (n, output_steps), ensemble mean; each
         window read as its series' kind says (``rows``; without them every window is of a positive series), a
-        forecast of a series that is not ``real`` never below zero.
+        forecast of a series that is not ``real`` never below zero. A network that predicts fewer months at once
+        (a year-over-year view, at most a season, beside a view predicting the whole horizon) forecasts the rest
+        from its own months fed back.
 
         Windows must hold finite values; a forecast that is not finite raises :class:`ModelIntegrityError` rather
         than being returned.
@@ -61,8 +63,13 @@ class Forecaster:
         outputs = []
         with torch.inference_mode():
             for scaling, nets in self.groups:
-                inputs = torch.as_tensor(scaling.network_inputs(windows, rows), dtype=torch.float32)
-                outputs += [scaling.decode(windows, net(inputs).numpy(), rows) for net in nets]
+                for net in nets:
+                    def one(read: np.ndarray, scaling: Scaling | LevelScaling = scaling,
+                            net: LSTMRegressor = net) -> np.ndarray:
+                        inputs = torch.as_tensor(scaling.network_inputs(read, rows), dtype=torch.float32)
+                        return scaling.decode(read, net(inputs).numpy(), rows)
+                    outputs.append(one(windows) if net.spec.output_steps == self.output_steps
+                                   else forecast_windows(one, windows, self.output_steps))
         combined = (np.median if self.combine == "median" else np.mean)(outputs, axis=0)
         forecast = combined if rows is None else domains.floor(combined, rows.kinds)
         if not np.isfinite(forecast).all():

@@ -223,10 +223,11 @@ def train(model: LSTMRegressor, data: FeatureSet, settings: TrainSettings, on_ep
     return model.eval(), history
 
 
-def net_spec(cfg: Config, input_size: int = 1) -> NetSpec:
-    """The network shape a config asks for, of a view reading ``input_size`` values a time step."""
+def net_spec(cfg: Config, input_size: int = 1, output_steps: int | None = None) -> NetSpec:
+    """The network shape a config asks for, of a view reading ``input_size`` values a time step and predicting
+    ``output_steps`` months at once (default: the config's)."""
     return NetSpec(hidden_size=cfg.hidden_size, num_layers=cfg.num_layers, dropout=cfg.dropout,
-                   input_size=input_size, output_steps=cfg.steps_out)
+                   input_size=input_size, output_steps=output_steps or cfg.steps_out)
 
 
 def fit_ensemble(views: list[tuple[FeatureSet, Scaling | LevelScaling]], cfg: Config,
@@ -258,7 +259,8 @@ def fit_ensemble(views: list[tuple[FeatureSet, Scaling | LevelScaling]], cfg: Co
         return train(net, data, TrainSettings.of(cfg, cfg.seed + member, epochs, member))
 
     def build(k: int) -> LSTMRegressor:
-        return init_network(net_spec(cfg, jobs[k][1].features), cfg.seed + jobs[k][2],
+        data, scaling, member = jobs[k]
+        return init_network(net_spec(cfg, scaling.features, data.y_train.shape[1]), cfg.seed + member,
                             None if start is None else start[k])
 
     if threads > 1:

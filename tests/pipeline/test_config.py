@@ -185,3 +185,10 @@ def test_a_level_view_alone_predicting_the_whole_horizon():
     cfg = load_config(overrides={"lookback": 0, "seasonal_lookback": 0, "level_lookback": [36, 54],
                                  "output_steps": 0, "horizon": 18})
     assert cfg.level_lookbacks == [36, 54] and cfg.steps_out == 18 and cfg.input_months == 54 and cfg.networks == 10
+
+
+def test_the_whole_horizon_beside_a_year_over_year_view():
+    cfg = load_config(overrides={"seasonal_lookback": 12, "level_lookback": 36, "output_steps": 0, "horizon": 18})
+    from pipeline.data.features import ViewSpec
+
+    assert [(v.steps, v.level) for v in ViewSpec.views(cfg)] == [(18, False), (12, False), (18, True)]

@@ -99,3 +99,21 @@ def test_a_level_view_forecaster_with_the_median_round_trips(tmp_path):
     loaded = Forecaster.load(**forecaster.save(tmp_path))
     assert loaded.combine == "median" and [s for s, _ in loaded.groups] == [plain, theta]
     np.testing.assert_array_equal(loaded.predict(windows), expected)
+
+
+def test_a_view_predicting_a_season_beside_one_predicting_the_horizon_is_fed_its_own_months():
+    from pipeline.data.features import fit_scaling
+    from pipeline.data.level import LevelScaling
+    from pipeline.model.windows import forecast_windows
+
+    values = np.linspace(100, 300, 60) * (1 + 0.2 * np.sin(np.arange(60) * np.pi / 6))
+    torch.manual_seed(1)
+    yearly = fit_scaling(values, 18, 12, log=True, season=12)
+    level = LevelScaling(24, 18, 12, deseasonalise=True)
+    nets = [LSTMRegressor(NetSpec(8, 1, 0.0, output_steps=12)), LSTMRegressor(NetSpec(8, 1, 0.0, output_steps=18))]
+    forecaster = Forecaster([(yearly, nets[:1]), (level, nets[1:])])
+    windows = np.stack([values[i:i + 24] for i in range(3)])
+    assert forecaster.output_steps == 18
+    own = forecast_windows(Forecaster([(yearly, nets[:1])]).predict, windows[:, -18:], 18)
+    np.testing.assert_allclose(forecaster.predict(windows),
+                               (own + Forecaster([(level, nets[1:])]).predict(windows)) / 2, rtol=1e-6)
