@@ -69,6 +69,13 @@ DESIGNS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (what it is, its s
                               "on MSE and MAE alternately, combined by the median",
                               {**LEVEL, "level_lookback": "24,36,48", "deseasonalise": True, "loss": "mse,mae",
                                "combine": "median"}),
+    "views_plus_level": ("the preset's views (year-over-year changes; and 12 months relative to the last for a "
+                         "single series) beside the deseasonalised level view, the whole horizon (the yearly view a "
+                         "season at a time, fed its own months)",
+                         {"output_steps": 0, "level_lookback": "36", "deseasonalise": True}),
+    "views_plus_level_median": ("the same views, combined by the median of their networks",
+                                {"output_steps": 0, "level_lookback": "36", "deseasonalise": True,
+                                 "combine": "median"}),
     "recent_cosine": ("deseasonalised level windows, each series' latest 60 windows only, three times the "
                       "optimisation steps annealed by a cosine schedule",
                       {**LEVEL, "level_lookback": "36", "deseasonalise": True, "windows_per_series": 60,
@@ -208,24 +215,26 @@ def single_ratio(row: dict[str, Any], sets: list[DevSet]) -> float:
 
 
 def print_rows(rows: list[dict[str, Any]], sets: list[DevSet]) -> None:
-    panels = [d for d in sets if not d.single]
-    print("| design | " + " | ".join(f"{d.name} LSTM" for d in panels)
-          + " | M1 published | M1 LSTM+SCUM median | AirPassengers MAPE % | single series LSTM/AutoETS | minutes |")
-    print("|---|" + "---|" * (len(panels) + 5))
+    """The designs' table (each set's LSTM mean MASE, ...) and the peers' (the same origins)."""
+    print("| design | " + " | ".join(d.name for d in sets) + " | single series LSTM / AutoETS | AirPassengers MAPE % "
+          "| M1 published | M1 published without the LSTM | minutes |")
+    print("|---|" + "---|" * (len(sets) + 5))
     for row in rows:
-        cells = [f"{row['sets'][d.name]['mean'][LSTM]:.3f}" if d.name in row["sets"] else "" for d in panels]
+        cells = [f"{row['sets'][d.name]['mean'][LSTM]:.3f}" if d.name in row["sets"] else "" for d in sets]
         m1 = row["sets"].get("m1", {}).get("mean", {})
         air = row["sets"].get("air_passengers", {}).get("mean", {})
         minutes = sum(s["seconds"] for s in row["sets"].values()) / 60
         print(f"| {row['design']} | " + " | ".join(cells)
-              + f" | {m1.get(bt.PUBLISHED, float('nan')):.3f} | {m1.get(f'{LSTM}+{SCUM}', float('nan')):.3f} | "
-              f"{air.get('lstm_mape', float('nan')):.2f} | {single_ratio(row, sets):.3f} | {minutes:.1f} |")
+              + f" | {single_ratio(row, sets):.3f} | {air.get('lstm_mape', float('nan')):.2f} | "
+              f"{m1.get(bt.PUBLISHED, float('nan')):.3f} | {m1.get(bt.WITHOUT_LSTM, float('nan')):.3f} | "
+              f"{minutes:.1f} |")
     if rows:
-        first = rows[0]["sets"]
-        print("\npeers (same origins): " + "; ".join(
-            f"{name}: " + ", ".join(f"{m} {first[name]['mean'][m]:.3f}" for m in (*PEERS, SCUM, "theta",
-                                                                                  "seasonal_naive"))
-            for name in first))
+        first = rows[-1]["sets"]
+        print("\n| peer (same origins) | " + " | ".join(d.name for d in sets if d.name in first) + " |")
+        print("|---|" + "---|" * len(first))
+        for model in (*PEERS, SCUM, "theta", "seasonal_naive"):
+            print(f"| {model} | " + " | ".join(f"{first[d.name]['mean'][model]:.3f}" for d in sets
+                                              if d.name in first) + " |")
 
 
 def main() -> int:
