@@ -196,7 +196,8 @@ def summary_markdown(s: dict[str, Any]) -> str:
         f"- series: {n['in']} in, {n['quarantined']} quarantined, {n.get('inactive', 0)} inactive, "
         f"{n.get('short', 0)} too short, {n['kept']} modelled",
         *(["- forecast by (the candidate best on each series' backtest): "
-           + ", ".join(f"{model} {count}" for model, count in s["served"].items())] if s.get("served") else []),
+           + ", ".join(f"{model} {count} ({count / max(1, sum(s['served'].values())):.0%})"
+                       for model, count in s["served"].items())] if s.get("served") else []),
         *_lstm_adds(backtest),
         f"- validation: {s['validation']['status']}; fixes: {', '.join(s['validation']['fixes']) or 'none'}",
         *_domain_lines(s),

@@ -102,13 +102,15 @@ def test_summary_reads_like_a_report():
         "served": {"lstm": 2, "seasonal_naive": 3},
         "quarantine": [{"series": "q", "reason": "value 0 is not positive"}], "worst": worst,
         "metrics": {"baseline_mase": 0.99, "holdout_mape": 4.0, "baseline_mape": 9.9},
-        "backtest": {"lstm": {"mape": 5.1}, "seasonal_naive": {"mape": 8.0}},
+        "backtest": {"lstm": {"mape": 5.1}, "seasonal_naive": {"mape": 8.0}, "published": {"mase": 0.49},
+                     "published_without_lstm": {"mase": 0.5}},
         "median_mase": {"lstm": 0.45, "seasonal_naive": 0.7}, "shares": {"share_beats_seasonal_naive": 0.75},
         "live": {"version": "2", "months": 1, "trained_to": "1960-11", "live_mape": 2.5, "series": 4},
         "drift": {"checked": True, "findings": []}, "decision": decision, "published_version": "2"})
     assert "not promoted" in text and "| backtest mean MASE | 0.5100 | 0.5000 | 0.8000 |" in text
     assert "series: 7 in, 1 quarantined, 1 inactive, 1 too short, 5 modelled" in text
-    assert "forecast by (the candidate best on each series' backtest): lstm 2, seasonal_naive 3" in text
+    assert "forecast by (the candidate best on each series' backtest): lstm 2 (40%), seasonal_naive 3 (60%)" in text
+    assert "backtest mean MASE 0.490, 0.500 without the LSTM's candidates (+2.0% from the LSTM)" in text
     assert "- q: value 0 is not positive" in text and "| s0 | Series 0 | 2.000 | 1.000 | seasonal_naive |" in text
     assert "beats seasonal_naive: 75%" in text and "published: the forecast of v2" in text
     assert "1 month(s) new since the last run (1960-11)" in text and "MAPE 2.50 %" in text and "drift: none" in text
