@@ -14,9 +14,9 @@ Each cell is a mean MASE (in-sample seasonal-naive scale, m=12); the single seri
 the LSTM's MASE over AutoETS's (below 1: better than AutoETS). The peers (AutoETS, AutoCES, Dynamic Optimized Theta,
 AutoARIMA and their median, SCUM) are fitted once per set and origin and cached in ``.cache/experiments``; so is
 every design's result (same design, data and code: read back). Every design's row is appended to
-``.cache/experiments/results.jsonl``.
+``benchmarks/experiments.jsonl`` (``--table`` prints the rows recorded there).
 
-    .venv/bin/python benchmarks/experiments.py [DESIGN ...] [--sets m1,us_employment,...] [--list]
+    .venv/bin/python benchmarks/experiments.py [DESIGN ...] [--sets m1,us_employment,...] [--list] [--table]
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from pipeline.scoring import backtest as bt  # noqa: E402
 from pipeline.scoring.fold_cache import _code_digest  # noqa: E402
 
 CACHE = ROOT / ".cache" / "experiments"
+RECORD = ROOT / "benchmarks" / "experiments.jsonl"  # every design's result, as measured (docs/experiments.md)
 PEERS = ("AutoETS", "AutoCES", "DynamicOptimizedTheta", "AutoARIMA")
 SCUM = "SCUM"  # the median of the four peers (Petropoulos & Svetunkov 2020)
 
@@ -202,19 +203,24 @@ def run_design(name: str, sets: list[DevSet]) -> dict[str, Any]:
         row["sets"][dev.name] = run_set(dev, settings)
     CACHE.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(row))
-    with open(CACHE / "results.jsonl", "a", encoding="utf-8") as handle:
+    with open(RECORD, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(row) + "\n")
     return row
 
 
 def single_ratio(row: dict[str, Any], sets: list[DevSet]) -> float:
     """The geometric mean, over the single series' series-folds, of the LSTM's MASE over AutoETS's."""
-    ratios = [np.asarray(row["sets"][d.name]["per_series"][LSTM]) / np.asarray(row["sets"][d.name]["per_series"]
-                                                                                ["AutoETS"])
+    ratios = [np.asarray(row["sets"][d.name]["per_series"][LSTM], dtype=float)
+              / np.asarray(row["sets"][d.name]["per_series"]["AutoETS"], dtype=float)
               for d in sets if d.single and d.name in row["sets"]]
     values = np.concatenate(ratios) if ratios else np.zeros(0)
     values = values[np.isfinite(values) & (values > 0)]
     return float(np.exp(np.mean(np.log(values)))) if len(values) else float("nan")
+
+
+def _cell(value: float | None, digits: int = 3) -> str:
+    """A table cell: the value, or nothing where it was not measured."""
+    return "" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
 def print_rows(rows: list[dict[str, Any]], sets: list[DevSet]) -> None:
@@ -227,12 +233,11 @@ def print_rows(rows: list[dict[str, Any]], sets: list[DevSet]) -> None:
         m1 = row["sets"].get("m1", {}).get("mean", {})
         air = row["sets"].get("air_passengers", {}).get("mean", {})
         minutes = sum(s["seconds"] for s in row["sets"].values()) / 60
-        print(f"| {row['design']} | " + " | ".join(cells)
-              + f" | {single_ratio(row, sets):.3f} | {air.get('lstm_mape', float('nan')):.2f} | "
-              f"{m1.get(bt.PUBLISHED, float('nan')):.3f} | {m1.get(bt.WITHOUT_LSTM, float('nan')):.3f} | "
-              f"{minutes:.1f} |")
+        figures = [_cell(single_ratio(row, sets)), _cell(air.get("lstm_mape"), 2), _cell(m1.get(bt.PUBLISHED)),
+                   _cell(m1.get(bt.WITHOUT_LSTM)), f"{minutes:.1f}"]
+        print(f"| {row['design']} | " + " | ".join(cells + figures) + " |")
     if rows:
-        first = rows[-1]["sets"]
+        first = max(rows, key=lambda row: len(row["sets"]))["sets"]
         print("\n| peer (same origins) | " + " | ".join(d.name for d in sets if d.name in first) + " |")
         print("|---|" + "---|" * len(first))
         for model in (*PEERS, SCUM, "theta", "seasonal_naive"):
@@ -245,6 +250,8 @@ def main() -> int:
     parser.add_argument("designs", nargs="*", default=["baseline"])
     parser.add_argument("--sets", default=",".join(d.name for d in SETS))
     parser.add_argument("--list", action="store_true", help="list the designs and stop")
+    parser.add_argument("--table", action="store_true",
+                        help="print the designs' rows recorded in benchmarks/experiments.jsonl (the latest of each)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     if args.list:
@@ -252,6 +259,13 @@ def main() -> int:
             print(f"{name}: {doc} {settings}")
         return 0
     sets = [d for d in SETS if d.name in args.sets.split(",")]
+    if args.table:
+        recorded = {}
+        for line in RECORD.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            recorded[row["design"]] = row
+        print_rows([recorded[name] for name in (args.designs if args.designs != ["baseline"] else recorded)], sets)
+        return 0
     print_rows([run_design(name, sets) for name in args.designs], sets)
     return 0
 
