@@ -4,9 +4,8 @@ import sys
 
 import pytest
 
-from pipeline.model.candidates import CANDIDATES
-
 from pipeline.cli import main
+from pipeline.model.candidates import CANDIDATES
 from tests.conftest import DATA, ROOT, TINY
 
 
