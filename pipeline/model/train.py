@@ -82,7 +82,7 @@ def weighted_mae(prediction: torch.Tensor, target: torch.Tensor, weights: torch.
     return torch.mean(weights.sqrt()[:, None] * (prediction - target).abs())
 
 
-LOSS_FUNCTIONS = {"mse": (nn.MSELoss, weighted_mse), "mae": (nn.L1Loss, weighted_mae)}
+LOSS_FUNCTIONS = {"mse": nn.MSELoss, "mae": nn.L1Loss}  # the ``loss`` setting's choices (weighted: weighted_*)
 
 
 def set_learning_rate(optimizer: Adam | torch.optim.Optimizer, rate: float) -> None:
@@ -173,7 +173,7 @@ def train(model: LSTMRegressor, data: FeatureSet, settings: TrainSettings, on_ep
     epochs, batch_size, learning_rate = settings.epochs, settings.batch_size, settings.learning_rate
     patience, log_every = settings.patience, settings.log_every
     optimizer = make_adam(model.parameters(), learning_rate)
-    loss_fn = LOSS_FUNCTIONS[settings.loss][0]()
+    loss_fn = LOSS_FUNCTIONS[settings.loss]()
     steps = model.spec.output_steps
     x_train, y_train = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train).reshape(-1, steps)
     x_val, y_val = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val).reshape(-1, steps)
