@@ -67,7 +67,8 @@ def search_space(cfg: Config) -> list[Dimension]:
                else Dimension(name, low=spec["low"], high=spec["high"], log=bool(spec.get("log", False))))
         values = dim.choices if dim.choices is not None else (dim.low, dim.high)
         low, high = BOUNDS.get(name, (-math.inf, math.inf))
-        if name not in MODEL_KEYS or any(not isinstance(v, bool) and not low <= v <= high for v in values):
+        numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        if name not in MODEL_KEYS or any(not low <= v <= high for v in numbers):
             raise ConfigError(f"search space of {cfg.preset!r}: {name} {list(values)} is not a model setting "
                               "within its bounds")
         space.append(dim)

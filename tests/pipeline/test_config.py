@@ -118,10 +118,11 @@ def test_a_trigger_sets_model_settings_only():
         trigger_overrides({"\x00": 1})
 
 
-def test_the_panel_preset_reads_two_years_of_yearly_changes():
+def test_the_panel_preset_reads_yearly_changes_beside_three_years_against_their_level():
     cfg = load_config(overrides={"preset": "lstm-global"})
-    assert (cfg.lookback, cfg.seasonal_lookback, cfg.input_months, cfg.output_steps) == (0, 24, 36, 12)
-    assert (cfg.mase_loss, cfg.val_size, cfg.ensemble_size, cfg.hidden_size) == (True, 0, 5, 32)
+    assert (cfg.lookback, cfg.seasonal_lookback, cfg.level_lookbacks, cfg.input_months) == (0, 24, [36], 36)
+    assert (cfg.output_steps, cfg.steps_out, cfg.deseasonalise, cfg.combine) == (0, 12, True, "median")
+    assert (cfg.mase_loss, cfg.val_size, cfg.ensemble_size, cfg.hidden_size, cfg.networks) == (True, 0, 3, 32, 6)
     assert load_config().mase_loss is False, "AirPassengers' default is untouched"
 
 
