@@ -6,7 +6,7 @@ guide, and on M1 choosing on them alone lost 5 % to one candidate for all (docs/
 
 - ``lstm``: the global network, the product's core;
 - ``seasonal_naive``: the same month a year before;
-- ``theta``: the Theta method (:mod:`pipeline.model.theta`), the M3 competition's winner;
+- ``theta``: the Theta method (:mod:`pipeline.theta`), the M3 competition's winner;
 - ``lstm_theta``: the mean of the LSTM's and Theta's forecasts (a combination: the M competitions' most reliable
   gain over either part);
 - ``ets``: AutoETS (exponential smoothing, its form chosen by AICc: statsforecast);
@@ -29,7 +29,7 @@ import numpy as np
 
 from pipeline import domains
 from pipeline.metrics import LSTM, NAIVE, mean_defined, seasonal_naive
-from pipeline.model.theta import theta
+from pipeline.theta import theta
 
 THETA, COMBINED, ETS, STATS, LSTM_STATS = "theta", "lstm_theta", "ets", "stats_median", "lstm_stats"
 CES, DOT = "ces", "dynamic_theta"  # statistical models the candidates combine, not candidates themselves
