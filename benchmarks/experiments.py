@@ -52,34 +52,33 @@ PEERS = ("AutoETS", "AutoCES", "DynamicOptimizedTheta", "AutoARIMA")
 SCUM = "SCUM"  # the median of the four peers (Petropoulos & Svetunkov 2020)
 
 PANEL_ONLY = "panel_only"  # a design's settings for the panels only (the single series' preset trains otherwise)
-LEVEL = {"lookback": 0, "seasonal_lookback": 0, "output_steps": 0}  # the level view alone, the whole horizon at once
+# What the presets held before these experiments, where they differ from today's: each design states them, so that
+# it measures again what it measured then whatever the presets become.
+BEFORE = {"output_steps": 12, "level_lookback": "", "deseasonalise": False, "combine": "mean", "ensemble_size": 5}
+LEVEL = {**BEFORE, "lookback": 0, "seasonal_lookback": 0, "output_steps": 0}  # the level view alone, whole horizon
+VIEWS_PLUS_LEVEL = {**BEFORE, "output_steps": 0, "level_lookback": "36", "deseasonalise": True}
 DESIGNS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (what it is, its settings)
+    "default": ("today's presets", {}),
     "baseline": ("the defaults before these experiments: panels read 24 year-over-year log changes and predict 12 "
                  "months (recursively beyond), 8 epochs; a single series two views (12 months relative to the last, "
-                 "6 year-over-year changes)", {}),
+                 "6 year-over-year changes)", BEFORE),
     "level": ("36 months against the mean of their last 12 (logs; a ratio where a series has zeros or signs), the "
               "whole horizon at once", {**LEVEL, "level_lookback": "36"}),
     "level_deseasonalised": ("the level view with each window's significant seasonality taken out and put back "
                              "(ES-RNN)", {**LEVEL, "level_lookback": "36", "deseasonalise": True}),
     "theta_correction": ("the level view also reads Theta's forecast of the window and predicts its correction",
                          {**LEVEL, "level_lookback": "36", "theta_input": True}),
-    "theta_correction_deseasonalised": ("the correction of Theta, windows deseasonalised",
-                                        {**LEVEL, "level_lookback": "36", "theta_input": True,
-                                         "deseasonalise": True}),
     "lengths_losses_median": ("N-BEATS' recipe: deseasonalised level windows of 2, 3 and 4 years, members trained "
                               "on MSE and MAE alternately, combined by the median",
                               {**LEVEL, "level_lookback": "24,36,48", "deseasonalise": True, "loss": "mse,mae",
                                "combine": "median"}),
     "views_plus_level": ("the preset's views (year-over-year changes; and 12 months relative to the last for a "
                          "single series) beside the deseasonalised level view, the whole horizon (the yearly view a "
-                         "season at a time, fed its own months)",
-                         {"output_steps": 0, "level_lookback": "36", "deseasonalise": True}),
+                         "season at a time, fed its own months)", VIEWS_PLUS_LEVEL),
     "views_plus_level_median": ("the same views, combined by the median of their networks",
-                                {"output_steps": 0, "level_lookback": "36", "deseasonalise": True,
-                                 "combine": "median"}),
+                                {**VIEWS_PLUS_LEVEL, "combine": "median"}),
     "views_plus_level_median_3": ("the same, 3 seeds per view instead of 5 (6 networks a fit: the cost of 5)",
-                                  {"output_steps": 0, "level_lookback": "36", "deseasonalise": True,
-                                   "combine": "median", PANEL_ONLY: {"ensemble_size": 3}}),
+                                  {**VIEWS_PLUS_LEVEL, "combine": "median", PANEL_ONLY: {"ensemble_size": 3}}),
     "recent_cosine": ("deseasonalised level windows, each series' latest 60 windows only, three times the "
                       "optimisation steps annealed by a cosine schedule",
                       {**LEVEL, "level_lookback": "36", "deseasonalise": True, "windows_per_series": 60,

@@ -11,7 +11,7 @@ Two options change what the network reads and predicts:
 - ``deseasonalise``: where a window's seasonality is significant (the M3 Theta test on the normalised window), its
   seasonal indices (classical decomposition, additive in the normalised units: multiplicative in logs) are taken
   out of the window and put back on the forecast, as Smyl's ES-RNN does with Holt-Winters' indices;
-- ``theta``: the network also reads the Theta method's forecast of the window (:func:`pipeline.model.theta.
+- ``theta``: the network also reads the Theta method's forecast of the window (:func:`pipeline.theta.
   theta_rows`), appended to the window as ``steps`` more time steps with a second input marking them, and predicts
   the correction to it: a statistical forecast refined by a network trained over the whole panel.
 
@@ -26,7 +26,7 @@ from typing import Protocol
 
 import numpy as np
 
-from pipeline.model.theta import seasonal_indices_rows, seasonal_rows, theta_rows
+from pipeline.theta import seasonal_indices_rows, seasonal_rows, theta_rows
 
 LIMIT = 10.0  # inputs are clipped to +-LIMIT (a month 22,000 times its level, or a ratio of 11): one spike cannot
 # saturate the network

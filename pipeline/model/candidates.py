@@ -6,7 +6,7 @@ guide, and on M1 choosing on them alone lost 5 % to one candidate for all (docs/
 
 - ``lstm``: the global network, the product's core;
 - ``seasonal_naive``: the same month a year before;
-- ``theta``: the Theta method (:mod:`pipeline.model.theta`), the M3 competition's winner;
+- ``theta``: the Theta method (:mod:`pipeline.theta`), the M3 competition's winner;
 - ``lstm_theta``: the mean of the LSTM's and Theta's forecasts (a combination: the M competitions' most reliable
   gain over either part);
 - ``ets``: AutoETS (exponential smoothing, its form chosen by AICc: statsforecast);
@@ -29,7 +29,7 @@ import numpy as np
 
 from pipeline import domains
 from pipeline.metrics import LSTM, NAIVE, mean_defined, seasonal_naive
-from pipeline.model.theta import theta
+from pipeline.theta import theta
 
 THETA, COMBINED, ETS, STATS, LSTM_STATS = "theta", "lstm_theta", "ets", "stats_median", "lstm_stats"
 CES, DOT = "ces", "dynamic_theta"  # statistical models the candidates combine, not candidates themselves
@@ -45,8 +45,9 @@ MEDIAN_OF = (ETS, CES, DOT, THETA)  # the models of stats_median; lstm_stats tak
 def statistical(histories: Sequence[np.ndarray], steps: int, season_length: int, setting: str = "auto",
                 fitted: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The (n, steps) forecasts of every history by seasonal naive, Theta and statsforecast's models
-    (:func:`statsforecast_models`; only of the histories ``fitted`` marks when given, NaN for the others); all but
-    seasonal naive clipped at zero where the series' kind is not ``real`` (see :mod:`pipeline.domains`)."""
+    (:func:`statsforecast_models`; only of the histories ``fitted`` marks when given, NaN for the others; Theta's
+    where one of them forecast a value that is not finite); all but seasonal naive clipped at zero where the
+    series' kind is not ``real`` (see :mod:`pipeline.domains`)."""
     if not histories:
         return {name: np.zeros((0, steps)) for name in (NAIVE, *MEDIAN_OF)}
     kinds = domains.kinds(histories, setting)
@@ -55,7 +56,7 @@ def statistical(histories: Sequence[np.ndarray], steps: int, season_length: int,
              **{name: np.full((len(histories), steps), np.nan) for name in (ETS, CES, DOT)}}
     if len(rows):
         for name, values in statsforecast_models([histories[i] for i in rows], steps, season_length).items():
-            found[name][rows] = values
+            found[name][rows] = np.where(np.isfinite(values), values, found[THETA][rows])  # a fit that broke
     return {NAIVE: np.stack([seasonal_naive(h, steps, season_length) for h in histories]),
             **{name: domains.floor(found[name], kinds) for name in MEDIAN_OF}}
 

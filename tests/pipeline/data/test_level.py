@@ -3,7 +3,7 @@ import pytest
 
 from pipeline.data.features import Rows, ViewSpec, build_features, make_windows
 from pipeline.data.level import LIMIT, LevelScaling
-from pipeline.model.theta import theta_rows
+from pipeline.theta import theta_rows
 from tests.conftest import panel_of, seasonal_series
 
 

@@ -9,7 +9,7 @@ from pipeline.data.panel import shard_bounds, shard_for, shards
 from pipeline.errors import ConfigError, ModelIntegrityError
 from pipeline.metrics import seasonal_naive
 from pipeline.model.sharded import ShardedForecaster
-from pipeline.model.theta import theta
+from pipeline.theta import theta
 from tests.conftest import panel_of, seasonal_series, untrained_forecaster
 
 

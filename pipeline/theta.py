@@ -1,5 +1,5 @@
 """The Theta method (Assimakopoulos & Nikolopoulos 2000, the M3 competition's winner), in numpy: a statistical
-candidate for the published forecast that the served model computes without any library beyond the monthly run's.
+candidate for the published forecast, and what the level view (:mod:`pipeline.data.level`) corrects when asked.
 
 As Hyndman & Billah (2003) write it: a series that is seasonal (its autocorrelation at lag ``season_length``
 significant at 90 %, the M3 test) is deseasonalised by classical decomposition (multiplicative for a positive

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from pipeline.metrics import metrics
-from pipeline.model.theta import seasonal, seasonal_indices, ses, theta
+from pipeline.theta import seasonal, seasonal_indices, ses, theta
 from tests.conftest import DATA
 
 
