@@ -22,7 +22,7 @@ import pandas as pd
 
 from pipeline.config import load_config
 from pipeline.data.panel import Panel, single
-from pipeline.scoring import backtest as bt
+from pipeline.scoring import fold_cache
 from pipeline.scoring.backtest import LSTM, NAIVE, STATS_MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +78,7 @@ def _intervals(scores: dict) -> str:
 def backtest(series: pd.Series, cfg, stats_baselines: bool = False) -> dict:
     """The pipeline's backtest of one series (a panel of one)."""
     panel: Panel = single(series.asfreq("MS"))
-    return bt.backtest(panel, cfg, stats_baselines)
+    return fold_cache.backtest(panel, cfg, stats_baselines)
 
 
 def lstm_row(series: pd.Series, preset: str, seeds: int, label: str = "", stats: bool = False,

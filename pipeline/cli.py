@@ -93,7 +93,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_backtest(args: argparse.Namespace) -> int:
     """Rolling-origin backtest of the configuration and the baselines on any monthly CSV (one series or a panel)."""
     from pipeline.data import validate
-    from pipeline.scoring import backtest
+    from pipeline.scoring import fold_cache
 
     cfg = load_config(args.config, _overrides(args))
     panel, report = _validated_panel(cfg, args.as_of)
@@ -103,7 +103,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
         summary = tuning.tuned_backtest(panel, cfg, cfg.tune_trials)
     else:
-        summary = backtest.backtest(panel, cfg, cfg.stats_baselines)
+        summary = fold_cache.backtest(panel, cfg, cfg.stats_baselines)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0

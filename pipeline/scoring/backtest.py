@@ -19,7 +19,6 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,7 +27,7 @@ import pandas as pd
 from pipeline import domains
 from pipeline.config import Config
 from pipeline.data.features import TooFewWindowsError
-from pipeline.data.panel import Panel, shards
+from pipeline.data.panel import Panel
 from pipeline.errors import ConfigError
 from pipeline.metrics import (
     LSTM,
@@ -392,17 +391,3 @@ def _interval_means(rows: dict[tuple[int, str, str], dict[tuple[str, str], float
             if np.isfinite(value):
                 pooled.setdefault(key, []).append(value)
     return {key: float(np.mean(values)) for key, values in pooled.items()}
-
-
-def backtest(panel: Panel, cfg: Config, stats_baselines: bool = False, cache_dir: Path | None = None
-             ) -> dict[str, Any]:
-    """Every fold of every shard (``shard_size``) in this process, one global model per shard and fold, then the
-    summary: what the DAG's fits compute, in one call (the command line, the gate's refit and benchmarks). With
-    ``cache_dir``, a fold already computed for the same configuration, data and code is read back, not refitted."""
-    if cfg.warm_start:
-        logger.info("warm_start applies to monthly runs (each fit from last month's): every fold here trains cold")
-    from pipeline.scoring.fold_cache import cached_fold  # it reads this module's folds
-
-    parts = [panel.subset(part) for part in shards(panel.ids, cfg.shard_size)]
-    return summarize([cached_fold(part, cfg, fold, stats_baselines, cache_dir) for part in parts
-                      for fold in range(cfg.folds)], cfg.levels)

@@ -1,5 +1,6 @@
-"""The cache of backtest fold results: a fold already computed for the same configuration, data, code and library
-versions is read back, not refitted (the command line, the gate's refit of the champion, tuning trials)."""
+"""Backtests in one process (:func:`backtest`) through the cache of fold results: a fold already computed for the
+same configuration, data, code and library versions is read back, not refitted (the command line, the gate's refit
+of the champion, tuning trials)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from pipeline.config import Config
-from pipeline.data.panel import Panel
+from pipeline.data.panel import Panel, shards
 from pipeline.io import read_json, write_json
-from pipeline.scoring.backtest import fold_split, origins, run_fold
+from pipeline.scoring.backtest import fold_split, origins, run_fold, summarize
 
 logger = logging.getLogger(__name__)
 
@@ -68,3 +69,15 @@ def library_versions() -> dict[str, str]:
 
     names = ["torch", "numpy", "scikit-learn", "pandas", "statsforecast"]
     return {name: version(name) for name in names}
+
+
+def backtest(panel: Panel, cfg: Config, stats_baselines: bool = False, cache_dir: Path | None = None
+             ) -> dict[str, Any]:
+    """Every fold of every shard (``shard_size``) in this process, one global model per shard and fold, then the
+    summary: what the DAG's fits compute, in one call (the command line, the gate's refit and benchmarks). With
+    ``cache_dir``, a fold already computed for the same configuration, data and code is read back, not refitted."""
+    if cfg.warm_start:
+        logger.info("warm_start applies to monthly runs (each fit from last month's): every fold here trains cold")
+    parts = [panel.subset(part) for part in shards(panel.ids, cfg.shard_size)]
+    return summarize([cached_fold(part, cfg, fold, stats_baselines, cache_dir) for part in parts
+                      for fold in range(cfg.folds)], cfg.levels)

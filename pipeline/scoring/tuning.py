@@ -27,6 +27,7 @@ from pipeline.data.panel import Panel
 from pipeline.errors import ConfigError
 from pipeline.metrics import LSTM
 from pipeline.scoring import backtest as bt
+from pipeline.scoring import fold_cache
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ def score_trial(panel: Panel, cfg: Config, params: Mapping[str, Any], cache_dir:
     over the series-folds (``mase`` None when the settings are not a valid combination)."""
     started = time.perf_counter()
     try:
-        summary = bt.backtest(panel, trial_config(cfg, params), cache_dir=cache_dir)
+        summary = fold_cache.backtest(panel, trial_config(cfg, params), cache_dir=cache_dir)
     except ConfigError as exc:
         logger.warning("trial %s refused: %s", dict(params), exc)
         return {"params": dict(params), "mase": None, "error": str(exc), "seconds": time.perf_counter() - started}

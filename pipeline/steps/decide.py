@@ -17,6 +17,7 @@ from pipeline.errors import ConfigError
 from pipeline.io import read_json, write_json
 from pipeline.ops import gate, pyfunc, registry, tracking
 from pipeline.scoring import backtest as bt
+from pipeline.scoring import fold_cache
 from pipeline.scoring.holdout import PUBLISHED, holdout_scores
 from pipeline.steps.context import RunContext
 
@@ -62,7 +63,7 @@ def score_champion(ctx: RunContext | Mapping[str, Any]) -> str:
             logger.info("champion v%s has another configuration: refitting it on the same %d folds", version,
                         cfg.folds)
             cache = settings.state_dir() / "cache" / "folds"  # a re-run or another candidate on the same data
-            backtest_mase = bt.backtest(panel, champion_cfg, cache_dir=cache)["mean"][bt.LSTM]["mase"]
+            backtest_mase = fold_cache.backtest(panel, champion_cfg, cache_dir=cache)["mean"][bt.LSTM]["mase"]
         scores = asdict(gate.Scores(backtest_mase=backtest_mase, holdout_mase=float(np.mean(holdout["mase"]))))
         logger.info("champion v%s on this run's data: %s", version, scores)
     return str(write_json(ctx.paths.champion, {"version": version, "scores": scores, "unfit": unfit}))

@@ -11,13 +11,13 @@ from pipeline.scoring.backtest import (
     NAIVE,
     PUBLISHED,
     Origin,
-    backtest,
     final_origin,
     fold_split,
     origins,
     run_fold,
     summarize,
 )
+from pipeline.scoring.fold_cache import backtest
 from tests.conftest import DATA, TINY, panel_of, seasonal_series
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from pipeline.config import load_config
 from pipeline.scoring import fold_cache
-from pipeline.scoring.backtest import backtest
+from pipeline.scoring.fold_cache import backtest
 from tests.conftest import TINY, panel_of, seasonal_series
 
 
