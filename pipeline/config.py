@@ -69,6 +69,11 @@ class Setting:
             raise ValueError(f"who must be {OPERATOR!r} or {TRIGGER!r}, got {self.who!r}")
 
 
+def parts(text: str) -> list[str]:
+    """The comma-separated parts of a list setting, stripped (none of an empty one)."""
+    return [part.strip() for part in text.split(",")] if text else []
+
+
 def setting(default: Any, doc: str, **facts: Any) -> Any:
     """A field of :class:`Config`: its default, what it does, and the :class:`Setting` facts."""
     return dataclasses.field(default=default, metadata={"setting": Setting(doc, **facts)})
@@ -214,18 +219,18 @@ class Config:
             if isinstance(value, str) and value and not (NAME if meta.name_like else TEXT).fullmatch(value):
                 raise ConfigError(f"config '{field.name}' {NAME_RULE if meta.name_like else TEXT_RULE}, "
                                   f"got {excerpt(value)}")
-        levels = [part.strip() for part in self.interval_levels.split(",")]
+        levels = parts(self.interval_levels)
         if not 1 <= len(levels) <= 4 or not all(part.isdigit() and 50 <= int(part) <= 99 for part in levels):
             raise ConfigError(f"config 'interval_levels' must be 1 to 4 comma-separated percentages from 50 to 99, "
                               f"got {excerpt(self.interval_levels)}")
         if not self.lookback and not self.seasonal_lookback and not self.level_lookback:
             raise ConfigError("config 'lookback', 'seasonal_lookback' and 'level_lookback' are all empty: the model "
                               "would read nothing")
-        months = [part.strip() for part in self.level_lookback.split(",")] if self.level_lookback else []
+        months = parts(self.level_lookback)
         if len(months) > 8 or not all(part.isdigit() and 1 <= int(part) <= 240 for part in months):
             raise ConfigError(f"config 'level_lookback' must be up to 8 comma-separated month counts from 1 to 240, "
                               f"got {excerpt(self.level_lookback)}")
-        losses = [part.strip() for part in self.loss.split(",")]
+        losses = parts(self.loss)
         if not 1 <= len(losses) <= 4 or not all(part in LOSSES for part in losses):
             raise ConfigError(f"config 'loss' must be 1 to 4 comma-separated of {', '.join(LOSSES)}, "
                               f"got {excerpt(self.loss)}")
@@ -246,17 +251,17 @@ class Config:
     @property
     def level_lookbacks(self) -> list[int]:
         """The level view's window lengths, in months (none: no level view)."""
-        return [int(part) for part in self.level_lookback.split(",")] if self.level_lookback else []
+        return [int(part) for part in parts(self.level_lookback)]
 
     @property
     def losses(self) -> list[str]:
         """The training losses the ensemble's members cycle over."""
-        return [part.strip() for part in self.loss.split(",")]
+        return parts(self.loss)
 
     @property
     def levels(self) -> tuple[int, ...]:
         """The prediction interval levels, in percent, ascending."""
-        return tuple(sorted({int(part) for part in self.interval_levels.split(",")}))
+        return tuple(sorted({int(part) for part in parts(self.interval_levels)}))
 
     @property
     def input_months(self) -> int:
