@@ -24,6 +24,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
+from pipeline.config import TUNING_TRIGGER_KEYS
 from pipeline.dagkit import PipelineNotifier, run_step, task_defaults, trigger_params
 
 DAG_ID = "lstm_tuning"
@@ -37,7 +38,7 @@ TRIAL_TIMEOUT = timedelta(minutes=90)  # one trial: a whole backtest of one conf
     catchup=False,
     max_active_runs=1,
     default_args=task_defaults(),
-    params=trigger_params(["tune_trials", "tune_minutes", "seed", "preset", "tuned_config"]),
+    params=trigger_params(TUNING_TRIGGER_KEYS),
     tags=["ml", "lstm", "forecasting", "tuning", "mlflow"],
     doc_md=__doc__,
     on_failure_callback=PipelineNotifier(),

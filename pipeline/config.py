@@ -14,7 +14,7 @@ import difflib
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -295,6 +295,10 @@ CHOICES = {name: s.choices for name, s in SETTINGS.items() if s.choices}
 OPERATOR_KEYS = tuple(name for name, s in SETTINGS.items() if s.who == OPERATOR)
 TRIGGER_KEYS = tuple(name for name, s in SETTINGS.items() if s.who == TRIGGER)
 MODEL_KEYS = tuple(name for name, s in SETTINGS.items() if s.model)
+# What a registered tuned configuration may set: the model settings a trigger may set (not data or operator keys).
+TUNABLE_KEYS = tuple(name for name in MODEL_KEYS if name in TRIGGER_KEYS)
+# The params of the tuning DAG (its trigger may set these and nothing else).
+TUNING_TRIGGER_KEYS = ("tune_trials", "tune_minutes", "seed", "preset", "tuned_config")
 # What a model key meant before the key existed (a version trained then has no such param).
 LEGACY_MODEL_SETTINGS = {name: s.legacy for name, s in SETTINGS.items() if s.legacy is not _UNSET}
 
@@ -392,8 +396,10 @@ def load_config(path: str | os.PathLike[str] | None = None,
     return Config(**{k: coerce(k, v) for k, v in merged.items()})
 
 
-def trigger_overrides(conf: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The settings a DAG trigger asked for (its run conf), refused unless every key is one a trigger may set.
+def trigger_overrides(conf: Mapping[str, Any] | None, allowed: Sequence[str] = TRIGGER_KEYS) -> dict[str, Any]:
+    """The settings a DAG trigger asked for (its run conf), refused unless every key is one of ``allowed`` (the
+    params of the DAG that was triggered: every trigger setting for the monthly DAG, :data:`TUNING_TRIGGER_KEYS`
+    for the tuning DAG).
 
     ``None`` values mean "use the configured value" (the trigger form sends every param). Values are checked
     by :func:`load_config` (type, finite, bounds), which runs before any MLflow run is opened.
@@ -403,10 +409,24 @@ def trigger_overrides(conf: Mapping[str, Any] | None) -> dict[str, Any]:
         if key in OPERATOR_KEYS:
             raise ConfigError(f"DAG param {excerpt(key)} is set by the operator (PIPELINE_CONFIG or the "
                               "environment of the deployment), not by a trigger")
-        if key not in TRIGGER_KEYS:
-            close = difflib.get_close_matches(str(key), TRIGGER_KEYS, n=1)
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"unknown DAG param {excerpt(key)}{hint}; a trigger may set: {', '.join(TRIGGER_KEYS)}")
+            raise ConfigError(f"unknown DAG param {excerpt(key)}{hint}; a trigger of this DAG may set: "
+                              f"{', '.join(allowed)}")
         if value is not None:
             out[key] = value
     return out
+
+
+def tuned_overrides(params: Mapping[str, Any], origin: str) -> dict[str, Any]:
+    """The settings of a registered tuned configuration (``origin`` names it), refused unless every key is a model
+    setting a trigger may set (:data:`TUNABLE_KEYS`): whoever can register a version must not reach the operator's
+    keys (data paths, limits, MLflow names, the gate)."""
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"{origin}: 'params' must be a mapping of settings, got {type(params).__name__}")
+    refused = sorted(str(key) for key in params if key not in TUNABLE_KEYS)
+    if refused:
+        raise ConfigError(f"{origin} sets {', '.join(excerpt(k) for k in refused)}: a tuned configuration may set "
+                          f"model settings only ({', '.join(TUNABLE_KEYS)}); refused, nothing was read or trained")
+    return dict(params)
