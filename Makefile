@@ -17,6 +17,8 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PIPELINE_CONFIG ?=
 # No MLflow usage telemetry from the pipeline's processes (its thread also races requests on the environment).
 export MLFLOW_DISABLE_TELEMETRY ?= true
+# A model is loaded only from its signed files (pipeline/ops/signing.py), never unpickled
+export MLFLOW_ALLOW_PICKLE_DESERIALIZATION := false
 export PIPELINE_TORCH_THREADS ?= 1
 
 FROM ?= 1958-01

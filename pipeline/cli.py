@@ -1,4 +1,4 @@
-"""Command line: ``python -m pipeline run|validate|forecast|backtest|backfill|rollback|serve|settings`` (no
+"""Command line: ``python -m pipeline run|validate|forecast|backtest|backfill|rollback|serve|sign-model|settings`` (no
 Airflow needed)."""
 
 from __future__ import annotations
@@ -218,27 +218,46 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sign_model(args: argparse.Namespace) -> int:
+    """Sign a registered version with this deployment's key, as it is stored now: the operator vouches for a
+    version logged before models were signed (or imported from elsewhere). Only for a version you trust."""
+    from pipeline.ops import signing, tracking
+
+    cfg = load_config(args.config, _overrides(args))
+    signature = signing.sign_version(tracking.existing_store(), cfg.registered_model_name, args.version)
+    print(f"{cfg.registered_model_name} v{args.version}: signed ({signature[:28]}…)")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve a registered version (``--alias``, champion by default) as MLflow's REST scoring server on
-    ``--host``:``--port`` (loopback by default): POST a history table to ``/invocations``. The model is read from
-    the tracking store of the environment (``MLFLOW_TRACKING_URI`` with its user and password, as
-    ``scripts/services.sh env`` prints them), else the local store; the process becomes the server."""
+    """Serve a registered version (``--alias``, champion by default) as MLflow's REST scoring app on
+    ``--host``:``--port`` (loopback by default): POST a history table to ``/invocations`` with the server's token
+    (:mod:`pipeline.ops.serving`). The model is read from the tracking store of the environment
+    (``MLFLOW_TRACKING_URI`` with its user and password), else the local store, into a private copy whose signature
+    is verified before any of its code runs; the process becomes the server."""
+    import shutil
+    import tempfile
+
+    from mlflow.tracking import MlflowClient
+
     from pipeline import settings
-    from pipeline.ops import registry, tracking
+    from pipeline.ops import registry, serving, signing, tracking
 
     cfg = load_config(args.config, _overrides(args))
     version = registry.alias_version(tracking.existing_store(), cfg.registered_model_name, args.alias)
     if version is None:
         raise ConfigError(f"{cfg.registered_model_name} has no version aliased '{args.alias}' in "
                           f"{settings.tracking_uri()}: run the monthly DAG first (make run)")
-    bin_dir = str(Path(sys.executable).parent)  # mlflow execs uvicorn from the virtualenv's bin
+    folder = tempfile.mkdtemp(prefix="served-model-")  # the server's own copy: it lives as long as the server
+    with signing.verified_version(MlflowClient(), cfg.registered_model_name, version) as verified:
+        shutil.copytree(verified, folder, dirs_exist_ok=True)
+    bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-           "MLFLOW_TRACKING_URI": settings.tracking_uri()}
-    command = [str(Path(bin_dir) / "mlflow"), "models", "serve", "-m",
-               f"models:/{cfg.registered_model_name}@{args.alias}", "--env-manager", "local", "-h", args.host,
-               "-p", str(args.port), "-w", str(args.workers)]
-    logger.info("serving %s v%s (@%s) on http://%s:%d/invocations", cfg.registered_model_name, version, args.alias,
-                args.host, args.port)
+           serving.MODEL_ENV: folder, serving.TOKEN_ENV: serving.token()}
+    command = [str(Path(bin_dir) / "uvicorn"), "--factory", "pipeline.ops.serving:create_app", "--host", args.host,
+               "--port", str(args.port), "--workers", str(args.workers)]
+    logger.info("serving %s v%s (@%s, signature verified) on http://%s:%d/invocations (Authorization: Bearer "
+                "<%s>)", cfg.registered_model_name, version, args.alias, args.host, args.port, serving.TOKEN_ENV)
     os.execve(command[0], command, env)
     return 0  # not reached: the server replaced this process
 
@@ -270,16 +289,18 @@ def build_parser() -> argparse.ArgumentParser:
     fill.add_argument("--from", dest="start", required=True, help="first data month, YYYY-MM")
     fill.add_argument("--to", dest="end", required=True, help="last data month, YYYY-MM")
     fill.add_argument("--airflow", action="store_true", help="run each month as an Airflow DAG run (dags test)")
-    serve = sub.add_parser("serve", help="serve the champion as a REST scoring server (mlflow models serve)")
+    serve = sub.add_parser("serve", help="serve the champion as a REST scoring server (MLflow's, with a token)")
     serve.add_argument("--alias", default="champion", help="the version to serve, by alias (default champion)")
     serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default loopback)")
     serve.add_argument("--port", type=int, default=5001, help="the port (default 5001)")
     serve.add_argument("--workers", type=int, default=2, help="server processes (default 2)")
+    sign = sub.add_parser("sign-model", help="sign a registered version you trust with this deployment's key")
+    sign.add_argument("version", help="the registered version to sign")
     table = sub.add_parser("settings", help="print the settings: default, who sets them, range, what they do")
     table.add_argument("--common", action="store_true", help="only the few settings a user changes")
     for command in (run, check, forecast, bt, back):
         command.add_argument("--as-of", help="use only rows dated before this date (YYYY-MM-DD)")
-    for command in (run, check, forecast, bt, back, fill, serve):
+    for command in (run, check, forecast, bt, back, fill, serve, sign):
         _add_config_flags(command)
     return parser
 
@@ -291,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handlers = {"run": cmd_run, "validate": cmd_validate, "forecast": cmd_forecast, "backtest": cmd_backtest,
-                "rollback": cmd_rollback, "backfill": cmd_backfill, "settings": cmd_settings, "serve": cmd_serve}
+                "rollback": cmd_rollback, "backfill": cmd_backfill, "settings": cmd_settings, "serve": cmd_serve,
+                "sign-model": cmd_sign_model}
     try:
         return handlers[args.command](args)
     except PipelineError as exc:

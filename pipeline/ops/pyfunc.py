@@ -19,6 +19,7 @@ from pipeline.errors import ConfigError, PipelineError, excerpt
 from pipeline.model.candidates import served
 from pipeline.model.windows import forecast_windows, last_windows
 from pipeline.months import month_starts
+from pipeline.ops import signing
 
 if TYPE_CHECKING:  # torch loads only where a model is built or loaded
     from pipeline.model.sharded import ShardedForecaster
@@ -119,5 +120,10 @@ class Published:
 
 
 def load_version(name: str, version: str) -> Published:
-    """Load a registered version through the registry (checksums verified) as a forecaster of histories."""
-    return Published(mlflow.pyfunc.load_model(f"models:/{name}/{version}"))
+    """Load a registered version as a forecaster of histories: from a local copy whose signature was verified
+    before any of its code ran (:func:`pipeline.ops.signing.verified_version`), its weights then checked against
+    their checksums. The copy is removed once loaded (everything is read at load)."""
+    from mlflow.tracking import MlflowClient
+
+    with signing.verified_version(MlflowClient(), name, version) as folder:
+        return Published(mlflow.pyfunc.load_model(str(folder)))

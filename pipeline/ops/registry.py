@@ -18,6 +18,7 @@ from pipeline import settings
 from pipeline.config import LEGACY_MODEL_SETTINGS, MODEL_KEYS, Config, coerce
 from pipeline.errors import NotFoundError
 from pipeline.io import exclusive_lock
+from pipeline.ops import signing
 
 logger = logging.getLogger(__name__)
 
@@ -58,14 +59,20 @@ def _exists(client: MlflowClient, name: str) -> bool:
 
 
 def register_version(client: MlflowClient, name: str, model_uri: str, run_id: str) -> str:
-    """Register the run's model, or return the version already registered from this run (idempotent)."""
+    """Register the run's model, or return the version already registered from this run (idempotent). The version
+    carries its logged model's signature (:mod:`pipeline.ops.signing`) as a tag, where the registry's page shows it."""
     if not _exists(client, name):
         client.create_registered_model(name, description="Monthly LSTM forecaster (pipeline/).")
     existing = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
     if existing:
-        return str(existing[0].version)
-    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
-    return str(client.create_model_version(name, model_uri, run_id=run_id, model_id=model_id).version)
+        version = str(existing[0].version)
+    else:
+        model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+        version = str(client.create_model_version(name, model_uri, run_id=run_id, model_id=model_id).version)
+    signature = signing.version_signature(client, name, version)
+    if signature:
+        client.set_model_version_tag(name, version, signing.TAG, signature)
+    return version
 
 
 def champion_version(client: MlflowClient, name: str) -> str:

@@ -15,7 +15,7 @@ from pipeline.data.panel import Panel
 from pipeline.io import read_json, write_json, write_text
 from pipeline.model.candidates import served
 from pipeline.months import month_text
-from pipeline.ops import pyfunc, tracking
+from pipeline.ops import pyfunc, signing, tracking
 from pipeline.scoring.holdout import holdout_metrics, holdout_scores
 from pipeline.steps.context import RunContext
 
@@ -83,6 +83,7 @@ def evaluate(ctx: RunContext | Mapping[str, Any], fit_paths: list[str]) -> str:
                 mlflow.log_artifact(files[f"shard_{k}_spec"], f"preprocessing/shard_{k}")
         mlflow.log_artifact(str(paths.model_summary))
         info = pyfunc.log_forecaster(files, panel.subset(range(min(3, len(panel)))), candidate)
+        signing.sign_logged_model(tracking.configure(), info.model_id)
     logger.info("holdout mean MASE %.4f (seasonal naive %.4f); logged model %s", scores["holdout_mase"],
                 scores["baseline_mase"], info.model_uri)
     return str(write_json(paths.candidate, {"model_uri": info.model_uri}))
