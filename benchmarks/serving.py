@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -39,9 +40,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+TOKEN = secrets.token_hex(32)  # the server's bearer token (PIPELINE_SERVE_TOKEN of the server this script starts)
+
+
 def post(url: str, body: bytes) -> tuple[int, float]:
     """One request: its status and seconds."""
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json",
+                                                              "Authorization": f"Bearer {TOKEN}"})
     started = time.perf_counter()
     try:
         with urllib.request.urlopen(request, timeout=120) as response:
@@ -84,7 +89,8 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as state:
         env = {**os.environ, "PIPELINE_STATE_DIR": state, "MLFLOW_TRACKING_URI": f"sqlite:///{state}/mlflow.db",
-               "PIPELINE_CONFIG": "", "PYTHONPATH": str(ROOT)}
+               "PIPELINE_CONFIG": "", "PYTHONPATH": str(ROOT),
+               "PIPELINE_SERVE_TOKEN": TOKEN}
         subprocess.run([sys.executable, "-m", "pipeline", "run", "--run-key", "serving/bench", "--as-of",
                         "1961-01-01"], env=env, check=True, capture_output=True, cwd=ROOT)
         port = free_port()

@@ -8,7 +8,8 @@
 #   scripts/services.sh up       start everything (installs Debian's postgresql and redis-server when missing)
 #   scripts/services.sh down     stop everything (whole process groups) and PostgreSQL
 #   scripts/services.sh status   what runs
-#   scripts/services.sh env      print the client settings (source it: eval "$(scripts/services.sh env)")
+#   scripts/services.sh env [A]  print the client settings (source it: eval "$(scripts/services.sh env)"); with an
+#                                account (viewer, operator, admin: Airflow; pipeline, scorer: MLflow) its credentials too
 #   scripts/services.sh kill N   kill one part as a machine that dies would (SIGKILL to it, its restart loop and
 #                                every process under it; postgres: an immediate stop): worker-1, redis, mlflow,
 #                                scheduler, postgres, ... `up` again brings back whatever is not running, except the
@@ -17,12 +18,16 @@
 # Each part runs under a restart loop (started again 5 s after it exits, as compose's `restart: always`: Airflow's
 # scheduler exits when its database goes away); its log, $SERVICES_DIR/logs/<part>.log, is appended to.
 #
-# Ports and folders come from the environment (defaults below). Passwords are generated on the first `up`
-# and kept in $SERVICES_DIR/secrets.env (mode 600); nothing secret lives in the repository or on a command line.
-# Every listener is on 127.0.0.1. MLflow runs its basic-auth app: the pipeline signs in as `pipeline`, people as
+# Ports and folders come from the environment (defaults below). Secrets are generated on the first `up` and kept in
+# $SERVICES_DIR/secrets.env (mode 600); `up` refuses a placeholder or short one (scripts/check_secrets.py). Nothing
+# secret lives in the repository or on a command line, and each process gets only the secrets it needs (workers: no
+# JWT secret, Fernet key or account passwords). Everything the stack writes is private (umask 077). Every listener is
+# on 127.0.0.1; PostgreSQL's socket is private to the postgres user, who alone signs in through it (peer). Airflow
+# runs FAB's auth manager with three accounts and roles (scripts/airflow_users.py): admin, operator, viewer. MLflow runs its basic-auth app: the pipeline signs in as `pipeline`, people as
 # `admin` (or accounts the admin creates); anonymous requests are refused. With the DAG unpaused (the default;
 # PIPELINE_DAGS_PAUSED=True keeps it paused), the scheduler starts the latest month's run as soon as it is up.
 set -euo pipefail
+umask 077
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${VENV:-$ROOT/.venv}/bin"
@@ -40,6 +45,7 @@ LOGS="$SERVICES_DIR/logs"
 # PostgreSQL runs as the `postgres` user: its folder must be reachable by that user (PG_DIR overrides it).
 PG_DIR="${PG_DIR:-$SERVICES_DIR/postgres}"
 PGDATA="$PG_DIR/data"
+PG_SUPERUSER=postgres; [ "$(id -u)" = 0 ] || PG_SUPERUSER="$(id -un)"  # peer: the cluster owner's own name
 
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -74,27 +80,45 @@ workers() {  # the workers to run: 1..CELERY_WORKERS but those in WORKERS_DOWN
   for k in $(seq 1 "$CELERY_WORKERS"); do [[ " $WORKERS_DOWN " == *" $k "* ]] || echo "$k"; done
 }
 
+# name, command: append a generated secret to secrets.env unless it is there (files of earlier releases get it)
+add_secret() {
+  grep -q "^$1=" "$SERVICES_DIR/secrets.env" 2>/dev/null || echo "$1=$($2)" >> "$SERVICES_DIR/secrets.env"
+}
+hex16() { openssl rand -hex 16; }
+hex32() { openssl rand -hex 32; }
+fernet() { "$BIN/python" -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'; }
+SECRET_NAMES="AIRFLOW_DB_PASSWORD MLFLOW_DB_PASSWORD AIRFLOW_ADMIN_PASSWORD AIRFLOW_OPERATOR_PASSWORD AIRFLOW_VIEWER_PASSWORD
+  AIRFLOW__API_AUTH__JWT_SECRET AIRFLOW__CORE__FERNET_KEY MLFLOW_AUTH_ADMIN_PASSWORD MLFLOW_TRACKING_PASSWORD
+  MLFLOW_SCORER_PASSWORD MLFLOW_FLASK_SERVER_SECRET_KEY REDIS_PASSWORD PIPELINE_MODEL_SIGNING_KEY PIPELINE_SERVE_TOKEN"
+
+# The secrets as shell variables, not exported: each process is given the ones it needs (start_with).
 secrets() {
   mkdir -p "$SERVICES_DIR"
-  if [ ! -f "$SERVICES_DIR/secrets.env" ]; then
-    (umask 077; {
-      echo "AIRFLOW_DB_PASSWORD=$(openssl rand -hex 16)"
-      echo "MLFLOW_DB_PASSWORD=$(openssl rand -hex 16)"
-      echo "AIRFLOW_ADMIN_PASSWORD=$(openssl rand -hex 12)"
-      echo "AIRFLOW__API_AUTH__JWT_SECRET=$(openssl rand -hex 32)"
-      echo "AIRFLOW__CORE__FERNET_KEY=$("$BIN/python" -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')"
-    } > "$SERVICES_DIR/secrets.env")
-  fi
-  # Added after the first release of this script: appended to an existing secrets file.
-  grep -q '^MLFLOW_AUTH_ADMIN_PASSWORD=' "$SERVICES_DIR/secrets.env" || (umask 077; {
-    echo "MLFLOW_AUTH_ADMIN_PASSWORD=$(openssl rand -hex 16)"
-    echo "MLFLOW_TRACKING_PASSWORD=$(openssl rand -hex 16)"
-    echo "MLFLOW_FLASK_SERVER_SECRET_KEY=$(openssl rand -hex 32)"
-  } >> "$SERVICES_DIR/secrets.env")
-  grep -q '^REDIS_PASSWORD=' "$SERVICES_DIR/secrets.env" || (umask 077; {
-    echo "REDIS_PASSWORD=$(openssl rand -hex 16)"
-  } >> "$SERVICES_DIR/secrets.env")
-  set -a; . "$SERVICES_DIR/secrets.env"; set +a
+  touch "$SERVICES_DIR/secrets.env" && chmod 600 "$SERVICES_DIR/secrets.env"
+  add_secret AIRFLOW_DB_PASSWORD hex16
+  add_secret MLFLOW_DB_PASSWORD hex16
+  add_secret AIRFLOW_ADMIN_PASSWORD hex16
+  add_secret AIRFLOW_OPERATOR_PASSWORD hex16
+  add_secret AIRFLOW_VIEWER_PASSWORD hex16
+  add_secret AIRFLOW__API_AUTH__JWT_SECRET hex32
+  add_secret AIRFLOW__CORE__FERNET_KEY fernet
+  add_secret MLFLOW_AUTH_ADMIN_PASSWORD hex16
+  add_secret MLFLOW_TRACKING_PASSWORD hex16
+  add_secret MLFLOW_SCORER_PASSWORD hex16
+  add_secret MLFLOW_FLASK_SERVER_SECRET_KEY hex32
+  add_secret REDIS_PASSWORD hex16
+  add_secret PIPELINE_MODEL_SIGNING_KEY hex32
+  add_secret PIPELINE_SERVE_TOKEN hex32
+  # a secret edited by hand to a placeholder or something short is refused, by name
+  # shellcheck disable=SC2086
+  ( set -a; . "$SERVICES_DIR/secrets.env"; "$BIN/python" "$ROOT/scripts/check_secrets.py" $SECRET_NAMES ) \
+    || { log "fix $SERVICES_DIR/secrets.env (delete a line to have it generated again)"; exit 1; }
+  . "$SERVICES_DIR/secrets.env"
+}
+
+start_with() {  # "SECRET ..." name command...: start a part with these secrets (of secrets.env) in its environment
+  local names=$1; shift
+  ( for name in $names; do export "${name?}"; done; start "$@" )
 }
 
 # The same variable names as docker/docker-compose.yaml (checked by tests/integration/test_compose.py).
@@ -126,9 +150,8 @@ export_env() {
   export AIRFLOW__CELERY__TASK_ACKS_LATE=True
   # a worker imports the pipeline's modules once; each task, forked from it, starts with them (pipeline/worker.py)
   export AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS=pipeline.worker.CELERY_CONFIG
-  export AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
-  export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin"
-  export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$SERVICES_DIR/airflow-passwords.json"
+  # accounts with roles (admin, operator, viewer: scripts/airflow_users.py), in Airflow's database
+  export AIRFLOW__CORE__AUTH_MANAGER=airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager
   export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://$HOST:$AIRFLOW_PORT/execution/"
   export AIRFLOW__API__BASE_URL="http://$HOST:$AIRFLOW_PORT"
   export AIRFLOW__API__HOST="$HOST" AIRFLOW__API__PORT="$AIRFLOW_PORT"
@@ -139,11 +162,14 @@ export_env() {
   export AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST="$HOST"
   export AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT="${SCHEDULER_HEALTH_PORT:-58974}"
   export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=30
+  # task logs private too (Airflow makes them group- and world-readable by default)
+  export AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS=0o700
+  export AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS=0o600
   # MLflow: no telemetry (its thread also unsets a variable while requests reads the environment: a task failed
   # on it once); the server takes its store from the environment, not the command line (ps shows that to all).
   export MLFLOW_DISABLE_TELEMETRY=true
   export DO_NOT_TRACK=true
-  export MLFLOW_BACKEND_STORE_URI="postgresql+psycopg2://mlflow:${MLFLOW_DB_PASSWORD}@$HOST:$PG_PORT/mlflow"
+  MLFLOW_BACKEND_STORE_URI="postgresql+psycopg2://mlflow:${MLFLOW_DB_PASSWORD}@$HOST:$PG_PORT/mlflow"  # its server's only
   export MLFLOW_ARTIFACTS_DESTINATION="$SERVICES_DIR/mlartifacts"
   export MLFLOW_TRACKING_URI="http://$HOST:$MLFLOW_PORT"
   # MLflow's basic-auth app: anonymous requests are refused, signed-in users read everything, the pipeline's own
@@ -151,6 +177,8 @@ export_env() {
   export MLFLOW_AUTH_CONFIG_PATH="$SERVICES_DIR/mlflow-auth.ini"
   export MLFLOW_AUTH_ADMIN_USERNAME=admin
   export MLFLOW_TRACKING_USERNAME=pipeline
+  # a model is loaded only from its signed files (pipeline/ops/signing.py), never unpickled
+  export MLFLOW_ALLOW_PICKLE_DESERIALIZATION=false
   export PIPELINE_HOME="$ROOT"
   export PIPELINE_CONFIG="${PIPELINE_CONFIG:-}"
   export PIPELINE_DEADLINE_HOURS="${PIPELINE_DEADLINE_HOURS:-4}"
@@ -202,26 +230,35 @@ http_ok() { "$BIN/python" -c "import sys, urllib.request; urllib.request.urlopen
 
 up() {
   [ -x "$BIN/python" ] || { log "no virtualenv at $BIN: run 'make setup' first"; exit 1; }
+  export_env  # first: a bad secret stops everything before anything starts
   ensure_postgres
   ensure_redis
-  export_env
   mkdir -p "$RUN" "$LOGS" "$AIRFLOW_HOME" "$MLFLOW_ARTIFACTS_DESTINATION" "$PIPELINE_STATE_DIR"
   local pg; pg="$(pg_bin)"
+  # private files, but the postgres user may pass through the state folder to its own (PG_DIR) when we are root
+  [ "$(id -u)" != 0 ] || chmod 711 "$SERVICES_DIR"
   mkdir -p "$PGDATA" "$PG_DIR/sock" && touch "$PG_DIR/postgres.log"
   chown -R postgres: "$PG_DIR" 2>/dev/null || true
+  chmod 700 "$PG_DIR" "$PG_DIR/sock" 2>/dev/null || as_postgres chmod 700 "$PG_DIR" "$PG_DIR/sock"
   if ! as_postgres test -w "$PG_DIR"; then
     log "the postgres user cannot reach $PG_DIR (a parent folder is private): set PG_DIR to a reachable folder"
     exit 1
   fi
+  # Local connections: peer (the operating-system user must be the database role: only the cluster's owner signs
+  # in as its superuser, through a socket folder private to it); TCP on loopback: passwords (scram-sha-256).
   if [ ! -f "$PGDATA/PG_VERSION" ]; then
-    as_postgres "$pg/initdb" -D "$PGDATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+    as_postgres "$pg/initdb" -D "$PGDATA" -U "$PG_SUPERUSER" --auth-local=peer --auth-host=scram-sha-256 >/dev/null
+  elif as_postgres grep -qE '^local[[:space:]].*trust[[:space:]]*$' "$PGDATA/pg_hba.conf"; then
+    as_postgres sed -i -E 's/^(local[[:space:]].*)trust[[:space:]]*$/\1peer/' "$PGDATA/pg_hba.conf"  # an older cluster
+    log "postgres: local connections now need peer authentication (they were trusted)"
+    ! as_postgres "$pg/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1 || as_postgres "$pg/pg_ctl" -D "$PGDATA" reload >/dev/null
   fi
   if ! as_postgres "$pg/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
     as_postgres "$pg/pg_ctl" -D "$PGDATA" -l "$PG_DIR/postgres.log" -w \
-      -o "-p $PG_PORT -c listen_addresses=$HOST -k $PG_DIR/sock" start >/dev/null
+      -o "-p $PG_PORT -c listen_addresses=$HOST -k $PG_DIR/sock -c unix_socket_permissions=0700" start >/dev/null
   fi
   wait_for postgres 60 pg_isready -h "$HOST" -p "$PG_PORT"
-  local psql=(as_postgres psql -h "$PG_DIR/sock" -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qtA)
+  local psql=(as_postgres psql -h "$PG_DIR/sock" -p "$PG_PORT" -U "$PG_SUPERUSER" -d postgres -v ON_ERROR_STOP=1 -qtA)
   for db in airflow mlflow; do
     local pw_var="${db^^}_DB_PASSWORD"
     if [ -z "$("${psql[@]}" -c "SELECT 1 FROM pg_roles WHERE rolname='$db'")" ]; then
@@ -235,36 +272,40 @@ up() {
   # minute, not on every request (docs/deployment.md)
   printf '[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///%s/mlflow-auth.db\nadmin_username = admin\nauth_cache_ttl_seconds = 60\n' \
     "$SERVICES_DIR" > "$MLFLOW_AUTH_CONFIG_PATH"
-  start mlflow "$BIN/mlflow" server --app-name basic-auth \
+  start_with "MLFLOW_BACKEND_STORE_URI MLFLOW_AUTH_ADMIN_PASSWORD MLFLOW_FLASK_SERVER_SECRET_KEY" \
+    mlflow "$BIN/mlflow" server --app-name basic-auth \
     --artifacts-destination "$MLFLOW_ARTIFACTS_DESTINATION" --host "$HOST" --port "$MLFLOW_PORT" \
     --allowed-hosts "$HOST:$MLFLOW_PORT,localhost:$MLFLOW_PORT,mlflow:5000" --workers 1
 
-  # Airflow's processes (and the tasks they start) get no MLflow server secrets: only the pipeline's account.
-  local mlflow_admin_password=$MLFLOW_AUTH_ADMIN_PASSWORD
-  unset MLFLOW_AUTH_ADMIN_PASSWORD MLFLOW_FLASK_SERVER_SECRET_KEY MLFLOW_DB_PASSWORD MLFLOW_BACKEND_STORE_URI
-  printf '{"admin": "%s"}\n' "$AIRFLOW_ADMIN_PASSWORD" > "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
-  chmod 600 "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
   "$BIN/airflow" db migrate > "$LOGS/airflow-db-migrate.log" 2>&1 || { tail -n 40 "$LOGS/airflow-db-migrate.log" >&2; exit 1; }
-  # the pipeline's MLflow account exists before a task can start (compose: mlflow-init before the Airflow services);
-  # an unpaused DAG's first run would otherwise fail its ingest with 401 and wait for its retry
+  ( export AIRFLOW_ADMIN_PASSWORD AIRFLOW_OPERATOR_PASSWORD AIRFLOW_VIEWER_PASSWORD
+    "$BIN/python" "$ROOT/scripts/airflow_users.py" > "$LOGS/airflow-users.log" 2>&1 ) \
+    || { tail -n 40 "$LOGS/airflow-users.log" >&2; exit 1; }
+  # the pipeline's MLflow accounts and names exist before a task can start (compose: mlflow-init before the Airflow
+  # services); an unpaused DAG's first run would otherwise fail its ingest with 401 and wait for its retry
   wait_for mlflow 180 http_ok "$MLFLOW_TRACKING_URI/health"
-  MLFLOW_AUTH_ADMIN_PASSWORD=$mlflow_admin_password "$BIN/python" "$ROOT/scripts/mlflow_user.py" >&2
-  # No log servers (they bind every interface, and their host cannot be set): the api-server reads the task and
-  # trigger logs from the shared log folder.
-  start api-server "$BIN/airflow" api-server --host "$HOST" --port "$AIRFLOW_PORT"
-  start scheduler "$BIN/airflow" scheduler --skip-serve-logs
-  start dag-processor "$BIN/airflow" dag-processor
-  start triggerer "$BIN/airflow" triggerer --skip-serve-logs
+  ( export MLFLOW_AUTH_ADMIN_PASSWORD MLFLOW_TRACKING_PASSWORD MLFLOW_SCORER_PASSWORD
+    "$BIN/python" "$ROOT/scripts/mlflow_user.py" >&2 )
+  # Each part gets the secrets it needs: the control plane signs and checks task tokens (JWT secret) and reads
+  # connections (Fernet key); tasks (workers, or the scheduler running them itself) get the pipeline's MLflow account
+  # and the model signing key, nothing else. No log servers (they bind every interface, and their host cannot be
+  # set): the api-server reads the task and trigger logs from the shared log folder.
+  local control="AIRFLOW__API_AUTH__JWT_SECRET AIRFLOW__CORE__FERNET_KEY" tasks="MLFLOW_TRACKING_PASSWORD PIPELINE_MODEL_SIGNING_KEY"
+  start_with "$control" api-server "$BIN/airflow" api-server --host "$HOST" --port "$AIRFLOW_PORT"
+  start_with "$control $([ "$EXECUTOR" = CeleryExecutor ] || echo "$tasks")" \
+    scheduler "$BIN/airflow" scheduler --skip-serve-logs
+  start_with "$control" dag-processor "$BIN/airflow" dag-processor
+  start_with "$control" triggerer "$BIN/airflow" triggerer --skip-serve-logs
   if [ "$EXECUTOR" = CeleryExecutor ]; then
     # the password lives in a mode-600 config file, never on a command line
     # the queue is written to disk (append-only file, synced every second): a restarted Redis keeps its messages
-    (umask 077; printf 'bind %s\nport %s\nrequirepass %s\nprotected-mode yes\nsave ""\nappendonly yes\nappendfsync everysec\ndir %s\n' \
-      "$HOST" "$REDIS_PORT" "$REDIS_PASSWORD" "$SERVICES_DIR" > "$SERVICES_DIR/redis.conf")
+    printf 'bind %s\nport %s\nrequirepass %s\nprotected-mode yes\nsave ""\nappendonly yes\nappendfsync everysec\ndir %s\n' \
+      "$HOST" "$REDIS_PORT" "$REDIS_PASSWORD" "$SERVICES_DIR" > "$SERVICES_DIR/redis.conf"
     start redis redis-server "$SERVICES_DIR/redis.conf"
     wait_for redis 30 redis_ok
     # one task at a time per worker (torch uses one thread per task): N workers train N shards or folds at once
     for k in $(workers); do
-      PIPELINE_WORKER_NAME="worker-$k@$(hostname)" start "worker-$k" "$BIN/airflow" celery worker \
+      PIPELINE_WORKER_NAME="worker-$k@$(hostname)" start_with "$tasks" "worker-$k" "$BIN/airflow" celery worker \
         --celery-hostname "worker-$k@%h" --concurrency 1 --skip-serve-logs
     done
   fi
@@ -272,7 +313,7 @@ up() {
   wait_for api-server 180 http_ok "http://$HOST:$AIRFLOW_PORT/api/v2/monitor/health"
   wait_for scheduler 120 http_ok "http://$HOST:$AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT/health"
   for k in $(workers); do wait_for "worker-$k" 120 worker_ok "worker-$k"; done
-  log "up: Airflow UI http://$HOST:$AIRFLOW_PORT (admin / see $SERVICES_DIR/secrets.env), MLflow UI $MLFLOW_TRACKING_URI"
+  log "up: Airflow UI http://$HOST:$AIRFLOW_PORT (admin, operator, viewer: scripts/services.sh env ACCOUNT), MLflow UI $MLFLOW_TRACKING_URI"
   [ "$AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION" = True ] \
     || log "the DAG is unpaused: the scheduler starts the latest month's run now (PIPELINE_DAGS_PAUSED=True to not)"
 }
@@ -332,13 +373,30 @@ status() {
   pg_isready -h "$HOST" -p "$PG_PORT" >/dev/null 2>&1 && echo "postgres: running" || echo "postgres: stopped"
 }
 
+# The client settings; with an account, its credentials (asked for by name: never printed otherwise).
+print_env() {
+  local v
+  for v in MLFLOW_TRACKING_URI MLFLOW_DISABLE_TELEMETRY MLFLOW_ALLOW_PICKLE_DESERIALIZATION AIRFLOW__API__BASE_URL \
+           PIPELINE_STATE_DIR; do
+    printf 'export %s=%q\n' "$v" "${!v}"
+  done
+  case "$1" in
+    "") ;;
+    admin|operator|viewer) local pw="AIRFLOW_${1^^}_PASSWORD"
+      printf 'export AIRFLOW_USERNAME=%q\nexport AIRFLOW_PASSWORD=%q\n' "$1" "${!pw}" ;;
+    pipeline) printf 'export MLFLOW_TRACKING_USERNAME=pipeline\nexport MLFLOW_TRACKING_PASSWORD=%q\n' "$MLFLOW_TRACKING_PASSWORD"
+      printf 'export PIPELINE_MODEL_SIGNING_KEY=%q\n' "$PIPELINE_MODEL_SIGNING_KEY" ;;
+    scorer) printf 'export MLFLOW_TRACKING_USERNAME=scorer\nexport MLFLOW_TRACKING_PASSWORD=%q\n' "$MLFLOW_SCORER_PASSWORD"
+      printf 'export PIPELINE_MODEL_SIGNING_KEY=%q\nexport PIPELINE_SERVE_TOKEN=%q\n' "$PIPELINE_MODEL_SIGNING_KEY" "$PIPELINE_SERVE_TOKEN" ;;
+    *) log "unknown account '$1': admin, operator, viewer (Airflow), pipeline, scorer (MLflow)"; exit 2 ;;
+  esac
+}
+
 case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  env) export_env; for v in MLFLOW_TRACKING_URI MLFLOW_TRACKING_USERNAME MLFLOW_TRACKING_PASSWORD MLFLOW_DISABLE_TELEMETRY \
-                             AIRFLOW__API__BASE_URL AIRFLOW_ADMIN_PASSWORD PIPELINE_STATE_DIR; do
-         printf 'export %s=%q\n' "$v" "${!v}"; done ;;
+  env) export_env; print_env "${2:-}" ;;
   kill) kill_one "${2:?which part: worker-1, redis, mlflow, scheduler, postgres, ...}" ;;
   *) echo "usage: $0 up|down|status|env|kill NAME" >&2; exit 2 ;;
 esac

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import smtplib
+import ssl
 import urllib.request
 from email.message import EmailMessage
 from typing import Any
@@ -51,10 +52,37 @@ def webhook_url(conn: dict[str, Any]) -> str:
     if "://" in host:
         base = host.rstrip("/")
     else:
-        scheme = (conn.get("extra") or {}).get("scheme", "http")
+        # https unless the connection says http (its type or extra.scheme)
+        scheme = (conn.get("extra") or {}).get("scheme") or ("http" if conn.get("conn_type") == "http" else "https")
         base = f"{scheme}://{host}" + (f":{conn['port']}" if conn.get("port") else "")
     endpoint = (conn.get("extra") or {}).get("endpoint") or conn.get("schema") or ""
     return f"{base}/{endpoint.lstrip('/')}" if endpoint else base
+
+
+def _send_mail(conn: dict[str, Any], mail: EmailMessage) -> None:
+    """Send through an SMTP connection with verified TLS: implicit TLS on port 465 (or ``extra.ssl``), else STARTTLS
+    when the server offers it. Credentials never travel in clear: a login over a connection without TLS is refused.
+    The server's certificate is checked against the system's CAs (``extra.ca_file``: a private CA)."""
+    extra = conn.get("extra") or {}
+    context = ssl.create_default_context(cafile=extra.get("ca_file") or None)
+    host, port = str(conn["host"]), int(conn.get("port") or 25)
+    if port == 465 or str(extra.get("ssl", "")).lower() == "true":
+        client: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=10, context=context)
+    else:
+        client = smtplib.SMTP(host, port, timeout=10)
+    with client as smtp:
+        secure = isinstance(smtp, smtplib.SMTP_SSL)
+        smtp.ehlo()
+        if not secure and smtp.has_extn("starttls"):
+            smtp.starttls(context=context)
+            smtp.ehlo()
+            secure = True
+        if conn.get("login"):
+            if not secure:
+                raise ConnectionError(f"SMTP server {host}:{port} offers no TLS: refusing to send the alert "
+                                      "connection's login in clear")
+            smtp.login(conn["login"], conn.get("password") or "")
+        smtp.send_message(mail)
 
 
 def send(subject: str, message: str, conn_id: str = CONN_ID) -> str:
@@ -76,12 +104,7 @@ def send(subject: str, message: str, conn_id: str = CONN_ID) -> str:
             mail = EmailMessage()
             mail["Subject"], mail["From"], mail["To"] = subject, extra.get("from", "airflow@localhost"), extra["to"]
             mail.set_content(message)
-            with smtplib.SMTP(conn["host"], int(conn.get("port") or 25), timeout=10) as smtp:
-                if extra.get("starttls", True) and smtp.has_extn("starttls"):
-                    smtp.starttls()
-                if conn.get("login"):
-                    smtp.login(conn["login"], conn.get("password") or "")
-                smtp.send_message(mail)
+            _send_mail(conn, mail)
             return "smtp"
         logger.error("connection %s has unsupported type %r; alert only logged", conn_id, kind)
     except Exception:  # an alert must never hide the failure it reports

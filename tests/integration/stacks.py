@@ -77,8 +77,8 @@ def services_stack(folder: Path, config: Path, **extra: str) -> Iterator[dict]:
         up = subprocess.run(["bash", SCRIPT, "up"], env=env, capture_output=True, text=True, timeout=1200)
         seconds = time.monotonic() - started
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-5000:]
-        settings = subprocess.run(["bash", SCRIPT, "env"], env=env, capture_output=True, text=True, check=True)
-        values = dict(line.removeprefix("export ").split("=", 1) for line in settings.stdout.splitlines())
+        values = account(env, "pipeline")  # the client settings, with the pipeline's MLflow account
+        values["AIRFLOW_ADMIN_PASSWORD"] = account(env, "admin")["AIRFLOW_PASSWORD"]
         print(f"\nstack up in {seconds:.1f}s")
         yield {"airflow": values["AIRFLOW__API__BASE_URL"], "mlflow": values["MLFLOW_TRACKING_URI"],
                "password": values["AIRFLOW_ADMIN_PASSWORD"], "env": env, "values": values, "folder": folder,
@@ -87,6 +87,12 @@ def services_stack(folder: Path, config: Path, **extra: str) -> Iterator[dict]:
     finally:
         subprocess.run(["bash", SCRIPT, "down"], env=env, capture_output=True, text=True, timeout=300)
         shutil.rmtree(pg_dir, ignore_errors=True)
+
+
+def account(env: dict, name: str) -> dict[str, str]:
+    """What ``scripts/services.sh env NAME`` prints: the client settings and the credentials of account ``name``."""
+    printed = subprocess.run(["bash", SCRIPT, "env", name], env=env, capture_output=True, text=True, check=True)
+    return dict(line.removeprefix("export ").split("=", 1) for line in printed.stdout.splitlines())
 
 
 def api_client(values: dict):

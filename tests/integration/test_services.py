@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,8 @@ import yaml
 from tests.conftest import TINY_TRIGGER
 from tests.integration.stacks import (
     DAG_ID,
+    SCRIPT,
+    account,
     backfill,
     decisions,
     http,
@@ -304,3 +307,108 @@ def test_airflow_ui_shows_the_successful_dag_runs(stack, token):
         browser.close()
     assert DAG_ID in text and "Success" in text and len(manual) >= 2
     assert path.stat().st_size > 10_000
+
+
+def _environ(pid: int) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
+                if "=" in item)
+
+
+def _part(stack, name: str) -> int:
+    """The restart loop of a part: the environment its process starts with (Celery and Airflow rewrite their process
+    titles over the memory that /proc/<pid>/environ reads)."""
+    return int((stack["folder"] / "state" / "run" / f"{name}.pid").read_text())
+
+
+@pytest.mark.security
+def test_each_part_gets_only_the_secrets_it_needs(stack):
+    worker, scheduler, mlflow = (_environ(_part(stack, name)) for name in ("worker-1", "scheduler", "mlflow"))
+    assert worker["MLFLOW_TRACKING_PASSWORD"] and worker["PIPELINE_MODEL_SIGNING_KEY"], "tasks sign and log models"
+    for name in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__FERNET_KEY", "AIRFLOW_ADMIN_PASSWORD",
+                 "AIRFLOW_VIEWER_PASSWORD", "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_BACKEND_STORE_URI",
+                 "PIPELINE_SERVE_TOKEN", "MLFLOW_SCORER_PASSWORD"):
+        assert name not in worker, f"a worker's tasks can read {name}"
+    assert scheduler["AIRFLOW__API_AUTH__JWT_SECRET"] and "MLFLOW_TRACKING_PASSWORD" not in scheduler
+    assert "AIRFLOW_ADMIN_PASSWORD" not in scheduler and "PIPELINE_MODEL_SIGNING_KEY" not in scheduler
+    assert mlflow["MLFLOW_AUTH_ADMIN_PASSWORD"] and "AIRFLOW__CORE__FERNET_KEY" not in mlflow
+    for environ in (worker, scheduler, mlflow):
+        assert environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] == "false"
+
+
+@pytest.mark.security
+def test_everything_the_stack_writes_is_private(stack):
+    state = stack["folder"] / "state"
+    assert (state / "secrets.env").stat().st_mode & 0o077 == 0
+    loose = [str(p) for p in state.rglob("*") if p.exists() and not p.is_symlink() and p.stat().st_mode & 0o077
+             and p != state]
+    assert loose == [], f"readable by others: {loose[:10]}"
+    printed = subprocess.run(["bash", SCRIPT, "env"], env=stack["env"], capture_output=True, text=True,
+                             check=True).stdout
+    secrets = [line.split("=", 1)[1] for line in (state / "secrets.env").read_text().splitlines() if "=" in line]
+    assert secrets and not [s for s in secrets if s in printed], "`env` printed a secret nobody asked for"
+
+
+@pytest.mark.security
+def test_postgres_signs_in_only_its_own_user_locally(stack):
+    socket = stack["env"]["PG_DIR"] + "/sock"
+    ask = ["psql", "-h", socket, "-p", stack["env"]["PG_PORT"], "-U", "postgres", "-d", "postgres", "-qtAc",
+           "SELECT 1"]
+    owner = subprocess.run(["runuser", "-u", "postgres", "--", *ask], capture_output=True, text=True)
+    assert owner.stdout.strip() == "1", owner.stderr  # the check is real: the cluster's owner gets in
+    for user in ("root", "nobody"):
+        other = subprocess.run(["runuser", "-u", user, "--", *ask], capture_output=True, text=True)
+        assert other.returncode != 0 and re.search(r"Peer authentication failed|Permission denied", other.stderr), \
+            (user, other.stdout, other.stderr)
+    hba = subprocess.run(["runuser", "-u", "postgres", "--", *ask[:-1], "SELECT type, auth_method FROM "
+                          "pg_hba_file_rules"], capture_output=True, text=True).stdout
+    assert "trust" not in hba and "local|peer" in hba, hba
+
+
+@pytest.mark.security
+def test_roles_a_viewer_reads_an_operator_triggers_only_the_admin_administers(stack, client):
+    import airflow_client.client as airflow_client
+    from airflow_client.client.api.connection_api import ConnectionApi
+    from airflow_client.client.api.dag_api import DAGApi
+    from airflow_client.client.api.dag_run_api import DagRunApi
+    from airflow_client.client.exceptions import ForbiddenException
+
+    models, _ = client
+    wait_for_dag(client)
+
+    def api(name: str):
+        password = account(stack["env"], name)["AIRFLOW_PASSWORD"]
+        status, body = http("POST", f"{stack['airflow']}/auth/token", {"username": name, "password": password})
+        assert status == 201, body
+        return airflow_client.ApiClient(airflow_client.Configuration(host=stack["airflow"],
+                                                                     access_token=body["access_token"]))
+
+    viewer, operator = api("viewer"), api("operator")
+    assert DAGApi(viewer).get_dag(DAG_ID).dag_id == DAG_ID  # the ops team and analysts read
+    with pytest.raises(ForbiddenException):
+        DagRunApi(viewer).trigger_dag_run(DAG_ID, models.TriggerDAGRunPostBody(logical_date=None, conf={}))
+    with pytest.raises(ForbiddenException):
+        DAGApi(viewer).patch_dag(DAG_ID, models.DAGPatchBody(is_paused=True))
+    with pytest.raises(ForbiddenException):
+        ConnectionApi(operator).get_connections()  # credentials are the admin's
+    assert ConnectionApi(client[1]).get_connections() is not None
+    assert DAGApi(operator).patch_dag(DAG_ID, models.DAGPatchBody(is_paused=False)).is_paused is False
+    assert http("POST", f"{stack['airflow']}/auth/token", {"username": "admin", "password": "admin"})[0] == 401
+
+
+@pytest.mark.security
+def test_only_the_pipeline_writes_its_experiments_and_models(stack):
+    names = (NAME, f"{NAME}_tuned")
+    scorer = ("scorer", account(stack["env"], "scorer")["MLFLOW_TRACKING_PASSWORD"])
+    for name in names:
+        status, body = http("GET", f"{stack['mlflow']}/api/2.0/mlflow/registered-models/get?name={name}",
+                            basic=scorer)
+        assert status == 200, body  # it exists (made by the deployment's init) and everyone signed in reads it
+        status, _ = http("POST", f"{stack['mlflow']}/api/2.0/mlflow/registered-models/set-tag",
+                         {"name": name, "key": "k", "value": "v"}, basic=scorer)
+        assert status == 403, f"another account may write {name}"
+        status, _ = http("POST", f"{stack['mlflow']}/api/2.0/mlflow/registered-models/alias",
+                         {"name": name, "alias": "tuned", "version": "1"}, basic=scorer)
+        assert status == 403
+    status, _ = http("POST", f"{stack['mlflow']}/api/2.0/mlflow/registered-models/set-tag",
+                     {"name": NAME, "key": "k", "value": "v"}, basic=stack["pipeline"])
+    assert status == 200, "the pipeline's account writes its own model"

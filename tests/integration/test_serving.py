@@ -20,13 +20,14 @@ from pipeline import steps
 from tests.conftest import DATA, TINY
 
 pytestmark = pytest.mark.slow
+TOKEN = "t" * 8 + os.urandom(16).hex()
 
 
 @pytest.fixture
 def served(state):
     steps.run_all("serve/a", "1961-01-01", {**TINY, "csv_path": str(DATA)})
     port = free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{state}/mlflow.db"}
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{state}/mlflow.db", "PIPELINE_SERVE_TOKEN": TOKEN}
     # what `make serve` runs: the champion on loopback
     server = subprocess.Popen([sys.executable, "-m", "pipeline", "serve", "--port", str(port)], env=env,
                               start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -38,9 +39,10 @@ def served(state):
         server.wait(timeout=30)
 
 
-def post(url: str, records: list[dict], params: dict | None = None) -> tuple[int, dict]:
+def post(url: str, records: list[dict], params: dict | None = None, token: str | None = TOKEN) -> tuple[int, dict]:
     body = {"dataframe_records": records, **({"params": params} if params else {})}
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=120) as response:
             return response.status, json.load(response)
@@ -78,3 +80,42 @@ def test_a_served_champion_forecasts_good_histories_and_says_what_is_wrong_with_
         replies = list(pool.map(lambda _: post(served, history), range(40)))
     assert {status for status, _ in replies} == {200}
     assert all(body == replies[0][1] for _, body in replies), "the same history, the same forecast"
+
+
+@pytest.mark.security
+def test_the_scoring_server_refuses_a_caller_without_its_token(served):
+    frame = pd.read_csv(DATA).tail(24)
+    history = [{"series": "air", "month": m, "value": float(v)} for m, v in zip(frame["Month"], frame["#Passengers"],
+                                                                                  strict=True)]
+    assert post(served, history)[0] == 200  # the check is real: the same request with the token
+    for token in (None, "wrong", TOKEN[:-1]):
+        status, body = post(served, history, token=token)
+        assert status == 401 and body["error_code"] == "UNAUTHENTICATED", (token, body)
+    base = served.removesuffix("/invocations")
+    assert urllib.request.urlopen(f"{base}/ping", timeout=10).status == 200  # health checks stay open
+    with pytest.raises(urllib.error.HTTPError, match="401"):
+        urllib.request.urlopen(f"{base}/version", timeout=10)
+
+
+@pytest.mark.security
+def test_a_tampered_champion_is_not_served(state):
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.ops import registry, signing
+
+    steps.run_all("serve/t", "1961-01-01", {**TINY, "csv_path": str(DATA)})
+    client = MlflowClient(f"sqlite:///{state}/mlflow.db")
+    version = registry.alias_version(client, "air_passengers_lstm", registry.CHAMPION)
+    source = client.get_model_version("air_passengers_lstm", version).source
+    folder = client.get_logged_model(source.removeprefix("models:/")).artifact_location.removeprefix("file://")
+    marker = state / "the-model-code-ran"
+    code = os.path.join(folder, "mlflow_model.py")
+    with open(code, encoding="utf-8") as handle:
+        original = handle.read()
+    with open(code, "w", encoding="utf-8") as handle:
+        handle.write(f"open({str(marker)!r}, 'w').close()\n" + original)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{state}/mlflow.db", "PIPELINE_SERVE_TOKEN": TOKEN}
+    done = subprocess.run([sys.executable, "-m", "pipeline", "serve", "--port", str(free_port())], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "its files do not match its signature" in done.stderr, done.stderr[-2000:]
+    assert not marker.exists() and signing.TAG in client.get_model_version("air_passengers_lstm", version).tags
