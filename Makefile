@@ -70,8 +70,9 @@ lint: setup
 mlflow-ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(PIPELINE_STATE_DIR)/mlflow.db --host 127.0.0.1 --port 5000
 
-## serve: the champion as a REST scoring server on http://127.0.0.1:$(SERVE_PORT)/invocations (POST a history
-## table); from the local store, or the deployment's MLflow server: eval "$$(scripts/services.sh env)"; make serve
+## serve: the champion (its signature verified) as a REST scoring server on http://127.0.0.1:$(SERVE_PORT)/invocations
+## (POST a history table with Authorization: Bearer $$PIPELINE_SERVE_TOKEN, else .state/keys/serve-token); from the
+## local store, or the deployment's MLflow server: eval "$$(scripts/services.sh env scorer)"; make serve
 serve: setup
 	$(BIN)/python -m pipeline serve --port $(SERVE_PORT)
 
