@@ -8,8 +8,9 @@
 #   scripts/services.sh up       start everything (installs Debian's postgresql and redis-server when missing)
 #   scripts/services.sh down     stop everything (whole process groups) and PostgreSQL
 #   scripts/services.sh status   what runs
-#   scripts/services.sh env [A]  print the client settings (source it: eval "$(scripts/services.sh env)"); with an
-#                                account (viewer, operator, admin: Airflow; pipeline, scorer: MLflow) its credentials too
+#   scripts/services.sh env [A]  print the client settings (source it: eval "$(scripts/services.sh env)"); with
+#                                an account (viewer, operator, admin: Airflow; pipeline, scorer: MLflow), its
+#                                credentials too
 #   scripts/services.sh kill N   kill one part as a machine that dies would (SIGKILL to it, its restart loop and
 #                                every process under it; postgres: an immediate stop): worker-1, redis, mlflow,
 #                                scheduler, postgres, ... `up` again brings back whatever is not running, except the
@@ -23,7 +24,8 @@
 # secret lives in the repository or on a command line, and each process gets only the secrets it needs (workers: no
 # JWT secret, Fernet key or account passwords). Everything the stack writes is private (umask 077). Every listener is
 # on 127.0.0.1; PostgreSQL's socket is private to the postgres user, who alone signs in through it (peer). Airflow
-# runs FAB's auth manager with three accounts and roles (scripts/airflow_users.py): admin, operator, viewer. MLflow runs its basic-auth app: the pipeline signs in as `pipeline`, people as
+# runs FAB's auth manager with three accounts and roles (scripts/airflow_users.py): admin, operator, viewer. MLflow
+# runs its basic-auth app: the pipeline signs in as `pipeline`, the scoring server as `scorer` (it reads), people as
 # `admin` (or accounts the admin creates); anonymous requests are refused. With the DAG unpaused (the default;
 # PIPELINE_DAGS_PAUSED=True keeps it paused), the scheduler starts the latest month's run as soon as it is up.
 set -euo pipefail
@@ -87,9 +89,10 @@ add_secret() {
 hex16() { openssl rand -hex 16; }
 hex32() { openssl rand -hex 32; }
 fernet() { "$BIN/python" -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'; }
-SECRET_NAMES="AIRFLOW_DB_PASSWORD MLFLOW_DB_PASSWORD AIRFLOW_ADMIN_PASSWORD AIRFLOW_OPERATOR_PASSWORD AIRFLOW_VIEWER_PASSWORD
-  AIRFLOW__API_AUTH__JWT_SECRET AIRFLOW__CORE__FERNET_KEY MLFLOW_AUTH_ADMIN_PASSWORD MLFLOW_TRACKING_PASSWORD
-  MLFLOW_SCORER_PASSWORD MLFLOW_FLASK_SERVER_SECRET_KEY REDIS_PASSWORD PIPELINE_MODEL_SIGNING_KEY PIPELINE_SERVE_TOKEN"
+SECRET_NAMES="AIRFLOW_DB_PASSWORD MLFLOW_DB_PASSWORD AIRFLOW_ADMIN_PASSWORD AIRFLOW_OPERATOR_PASSWORD
+  AIRFLOW_VIEWER_PASSWORD AIRFLOW__API_AUTH__JWT_SECRET AIRFLOW__CORE__FERNET_KEY MLFLOW_AUTH_ADMIN_PASSWORD
+  MLFLOW_TRACKING_PASSWORD MLFLOW_SCORER_PASSWORD MLFLOW_FLASK_SERVER_SECRET_KEY REDIS_PASSWORD
+  PIPELINE_MODEL_SIGNING_KEY PIPELINE_SERVE_TOKEN"
 
 # The secrets as shell variables, not exported: each process is given the ones it needs (start_with).
 secrets() {
@@ -169,7 +172,8 @@ export_env() {
   # on it once); the server takes its store from the environment, not the command line (ps shows that to all).
   export MLFLOW_DISABLE_TELEMETRY=true
   export DO_NOT_TRACK=true
-  MLFLOW_BACKEND_STORE_URI="postgresql+psycopg2://mlflow:${MLFLOW_DB_PASSWORD}@$HOST:$PG_PORT/mlflow"  # its server's only
+  # the MLflow server's alone (start_with): not exported
+  MLFLOW_BACKEND_STORE_URI="postgresql+psycopg2://mlflow:${MLFLOW_DB_PASSWORD}@$HOST:$PG_PORT/mlflow"
   export MLFLOW_ARTIFACTS_DESTINATION="$SERVICES_DIR/mlartifacts"
   export MLFLOW_TRACKING_URI="http://$HOST:$MLFLOW_PORT"
   # MLflow's basic-auth app: anonymous requests are refused, signed-in users read everything, the pipeline's own
@@ -251,7 +255,9 @@ up() {
   elif as_postgres grep -qE '^local[[:space:]].*trust[[:space:]]*$' "$PGDATA/pg_hba.conf"; then
     as_postgres sed -i -E 's/^(local[[:space:]].*)trust[[:space:]]*$/\1peer/' "$PGDATA/pg_hba.conf"  # an older cluster
     log "postgres: local connections now need peer authentication (they were trusted)"
-    ! as_postgres "$pg/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1 || as_postgres "$pg/pg_ctl" -D "$PGDATA" reload >/dev/null
+    if as_postgres "$pg/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
+      as_postgres "$pg/pg_ctl" -D "$PGDATA" reload >/dev/null
+    fi
   fi
   if ! as_postgres "$pg/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
     as_postgres "$pg/pg_ctl" -D "$PGDATA" -l "$PG_DIR/postgres.log" -w \
@@ -290,7 +296,8 @@ up() {
   # connections (Fernet key); tasks (workers, or the scheduler running them itself) get the pipeline's MLflow account
   # and the model signing key, nothing else. No log servers (they bind every interface, and their host cannot be
   # set): the api-server reads the task and trigger logs from the shared log folder.
-  local control="AIRFLOW__API_AUTH__JWT_SECRET AIRFLOW__CORE__FERNET_KEY" tasks="MLFLOW_TRACKING_PASSWORD PIPELINE_MODEL_SIGNING_KEY"
+  local control="AIRFLOW__API_AUTH__JWT_SECRET AIRFLOW__CORE__FERNET_KEY"
+  local tasks="MLFLOW_TRACKING_PASSWORD PIPELINE_MODEL_SIGNING_KEY"
   start_with "$control" api-server "$BIN/airflow" api-server --host "$HOST" --port "$AIRFLOW_PORT"
   start_with "$control $([ "$EXECUTOR" = CeleryExecutor ] || echo "$tasks")" \
     scheduler "$BIN/airflow" scheduler --skip-serve-logs

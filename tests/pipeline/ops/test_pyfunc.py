@@ -77,21 +77,39 @@ def test_logged_panel_model_round_trips_through_the_registry(state):
         assert refused.value.error_code == "INVALID_PARAMETER_VALUE", case
 
 
+WINDOWS_MODEL = """
+import mlflow
+import numpy as np
+
+
+class Windows(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        values = np.asarray(model_input, dtype=float)
+        return np.repeat(values[:, -1:], 2, axis=1)  # the last month, twice
+
+
+mlflow.models.set_model(Windows())
+"""
+
+
 @pytest.mark.slow
-def test_a_version_from_before_panels_forecasts_through_the_same_interface(state):
-    """Versions logged before panels took (n, lookback) windows: the registry runs them series by series."""
+def test_a_version_from_before_panels_forecasts_through_the_same_interface(state, tmp_path):
+    """Versions logged before panels took (n, lookback) windows: the registry runs them series by series, once the
+    operator has signed them (python -m pipeline sign-model)."""
+    from pipeline.errors import ModelIntegrityError
+    from pipeline.ops import signing
 
-    class Windows(mlflow.pyfunc.PythonModel):
-        def predict(self, context, model_input, params=None):
-            values = np.asarray(model_input, dtype=float)
-            return np.repeat(values[:, -1:], 2, axis=1)  # the last month, twice
-
+    code = tmp_path / "windows.py"
+    code.write_text(WINDOWS_MODEL)
     client = tracking.configure()
     tracking.ensure_experiment(client, "t")
     mlflow.set_experiment("t")
     with mlflow.start_run() as run:
-        info = mlflow.pyfunc.log_model(name="model", python_model=Windows(), metadata={"lookback": 12})
+        info = mlflow.pyfunc.log_model(name="model", python_model=str(code), metadata={"lookback": 12})
     version = registry.register_version(client, "old", info.model_uri, run.info.run_id)
+    with pytest.raises(ModelIntegrityError, match="carries no signature"):
+        pyfunc.load_version("old", version)
+    signing.sign_version(client, "old", version)
     history = panel_of(seasonal_series(30), seasonal_series(40, seed=3))
     table = pyfunc.load_version("old", version).forecast(history, 5)
     assert len(table) == 10 and set(table["model"]) == {"lstm"}
