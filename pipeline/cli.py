@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import FIELDS, SETTINGS, TRIGGER_KEYS, Config, coerce, load_config, settings_table
-from pipeline.errors import ConfigError, DataValidationError, PipelineError, excerpt
+from pipeline.errors import ConfigError, DataValidationError, NotFoundError, PipelineError, excerpt
 
 logger = logging.getLogger("pipeline")
 
@@ -221,10 +221,19 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_sign_model(args: argparse.Namespace) -> int:
     """Sign a registered version with this deployment's key, as it is stored now: the operator vouches for a
     version logged before models were signed (or imported from elsewhere). Only for a version you trust."""
+    from mlflow.exceptions import MlflowException
+
+    from pipeline import settings
     from pipeline.ops import signing, tracking
 
     cfg = load_config(args.config, _overrides(args))
-    signature = signing.sign_version(tracking.existing_store(), cfg.registered_model_name, args.version)
+    client = tracking.existing_store()
+    try:
+        client.get_model_version(cfg.registered_model_name, args.version)
+    except MlflowException as exc:
+        raise NotFoundError(f"{cfg.registered_model_name} has no version {args.version!r} in "
+                            f"{settings.tracking_uri()}") from exc
+    signature = signing.sign_version(client, cfg.registered_model_name, args.version)
     print(f"{cfg.registered_model_name} v{args.version}: signed ({signature[:28]}…)")
     return 0
 
@@ -309,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code: 0, 1 for an error the pipeline explains (one line on stderr: bad
     config or data, no store or champion, a corrupted model, MLflow unreachable), 2 for bad usage (argparse)."""
     args = build_parser().parse_args(argv)
+    # no download progress bars (a model is downloaded to verify its signature): an error stays one line
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handlers = {"run": cmd_run, "validate": cmd_validate, "forecast": cmd_forecast, "backtest": cmd_backtest,

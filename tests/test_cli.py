@@ -57,7 +57,8 @@ def test_module_entry_point_help():
     assert "run" in out and "forecast" in out and "validate" in out
 
 
-@pytest.mark.parametrize("command", ["run", "validate", "forecast", "backtest", "rollback", "backfill", "settings"])
+@pytest.mark.parametrize("command", ["run", "validate", "forecast", "backtest", "rollback", "backfill", "settings",
+                                     "serve", "sign-model"])
 def test_every_commands_help_describes_its_flags(command, capsys):
     with pytest.raises(SystemExit) as done:
         main([command, "--help"])
@@ -189,8 +190,15 @@ def test_a_corrupted_champion_is_refused_not_forecast(state, synthetic_csv, caps
     weights.write_bytes(bytes(raw))
     capsys.readouterr()
     assert main(["forecast", "--csv", str(synthetic_csv), *_flags(TINY)]) == 1
-    assert "do not match the checksum recorded when the model was trained" in _one_error_line(capsys)
+    assert "registered model air_passengers_lstm v1: its files do not match its signature" in _one_error_line(capsys)
     assert capsys.readouterr().out == "", "no forecast printed"
+    assert main(["sign-model", "7", "--csv", str(synthetic_csv)]) == 1
+    assert "air_passengers_lstm has no version '7'" in _one_error_line(capsys)
+    # an operator who signs it anyway: the checksum the spec recorded at training still refuses the weights
+    assert main(["sign-model", "1", "--csv", str(synthetic_csv)]) == 0
+    assert capsys.readouterr().out.startswith("air_passengers_lstm v1: signed (hmac-sha256-v1:")
+    assert main(["forecast", "--csv", str(synthetic_csv), *_flags(TINY)]) == 1
+    assert "do not match the checksum recorded when the model was trained" in _one_error_line(capsys)
 
 
 @pytest.mark.slow
