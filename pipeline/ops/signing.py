@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -23,7 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.errors import ModelIntegrityError
+from pipeline.errors import ModelIntegrityError, StorageFullError
+from pipeline.io import NO_ROOM
 from pipeline.ops import keys
 
 if TYPE_CHECKING:
@@ -90,8 +92,28 @@ def local_copy(uri: str) -> Iterator[Path]:
     import mlflow
 
     with tempfile.TemporaryDirectory(prefix="model-") as folder:
-        mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder)
+        try:
+            mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder)
+        except Exception as exc:
+            code = _no_room(exc)
+            if code is None:
+                raise
+            raise StorageFullError(code, f"no room to write the local copy of {uri} in {folder} (made to verify its "
+                                   "signature): the disk of the temporary folder is full or the process may not "
+                                   "write larger files; nothing was replaced") from exc
         yield Path(folder)
+
+
+def _no_room(exc: BaseException) -> int | None:
+    """The errno of a full disk, quota or file-size limit behind ``exc`` (MLflow reports a failed download of many
+    files as one exception whose message lists their errors), else None."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in NO_ROOM:
+            return seen.errno
+        seen = seen.__cause__ or seen.__context__
+    found = re.search(r"\[Errno (\d+)\]", str(exc))
+    return int(found[1]) if found and int(found[1]) in NO_ROOM else None
 
 
 def sign_logged_model(client: MlflowClient, model_id: str) -> str:
