@@ -19,8 +19,9 @@ import pandas as pd
 
 from pipeline import domains
 from pipeline.config import Config
-from pipeline.data.ingest import MAX_LISTED, MAX_PROBLEMS, Table, read_table
+from pipeline.data.ingest import read_table
 from pipeline.data.panel import Panel
+from pipeline.data.table import MAX_LISTED, MAX_PROBLEMS, Table
 from pipeline.errors import DataValidationError
 from pipeline.metrics import flat
 from pipeline.months import calendar_break, month_text
