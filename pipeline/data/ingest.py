@@ -9,7 +9,9 @@ plain decimal number, or infinite) are recorded against the row's series for val
 series. Each value is parsed here, once, into a float. What is kept is four typed arrays (line, series, month,
 value): 20 bytes a row, whatever the text looked like.
 
-A file without a series column (``series_column`` empty) is a panel of one series, named after the file.
+A file without a series column (``series_column`` empty) is a panel of one series, named after the file. Parquet
+input (a ``.parquet`` file, or a folder of them) is read column by column by :mod:`pipeline.data.parquet`, by the
+same rules, into the same table.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from pipeline.config import Config
+from pipeline.data.parquet import is_parquet, read_parquet_table
 from pipeline.data.table import DATE, EARLIEST_MONTH, INFINITIES, MAX_LISTED, MAX_PROBLEMS, NULL_TOKENS, NUMBER, Table
 from pipeline.errors import DataValidationError, excerpt
 from pipeline.months import as_of_month, current_month, index_of, month_text
@@ -205,6 +208,8 @@ def read_table(path: str | Path, cfg: Config, as_of: str | None = None) -> Table
     date_column, target_column = cfg.date_column, cfg.target_column
     series_column, title_column, max_bytes = cfg.series_column, cfg.title_column, cfg.max_file_mb * 2**20
     path = Path(path)
+    if is_parquet(path):
+        return read_parquet_table(path, cfg, as_of)
     file = str(path)
     if not path.exists():
         raise DataValidationError(file, "file not found")
