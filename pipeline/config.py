@@ -84,7 +84,8 @@ class Config:
     """Every setting of a run. Frozen: a run's configuration never changes once resolved."""
 
     # the data and its limits (the operator's)
-    csv_path: str = setting("data/AirPassengers.csv", "the monthly CSV (relative to PIPELINE_HOME)", who=OPERATOR,
+    csv_path: str = setting("data/AirPassengers.csv", "the monthly data: a CSV, a Parquet file or a folder of Parquet "
+                            "files (relative to PIPELINE_HOME)", who=OPERATOR,
                             required=True, common=True)
     data_dir: str = setting("data", "CSV paths must resolve inside this folder (relative to PIPELINE_HOME)",
                             who=OPERATOR, required=True)

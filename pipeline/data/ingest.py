@@ -9,41 +9,36 @@ plain decimal number, or infinite) are recorded against the row's series for val
 series. Each value is parsed here, once, into a float. What is kept is four typed arrays (line, series, month,
 value): 20 bytes a row, whatever the text looked like.
 
-A file without a series column (``series_column`` empty) is a panel of one series, named after the file.
+A file without a series column (``series_column`` empty) is a panel of one series, named after the file. Parquet
+input (a ``.parquet`` file, or a folder of them) is read column by column by :mod:`pipeline.data.parquet`, by the
+same rules, into the same table.
 """
 
 from __future__ import annotations
 
 import calendar
 import csv
-import json
 import logging
 import re
 import unicodedata
 from array import array
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
 from pipeline.config import Config
+from pipeline.data.parquet import is_parquet, read_parquet_table
+from pipeline.data.table import DATE, EARLIEST_MONTH, INFINITIES, MAX_LISTED, MAX_PROBLEMS, NULL_TOKENS, NUMBER, Table
 from pipeline.errors import DataValidationError, excerpt
-from pipeline.io import sha256_arrays, write_bytes
 from pipeline.months import as_of_month, current_month, index_of, month_text
 
 logger = logging.getLogger(__name__)
 
 UTF8_BOM = b"\xef\xbb\xbf"
 MAX_ROW_BYTES = 4096  # a row of dates and numbers is far shorter; anything longer is not this kind of file
-EARLIEST_MONTH = index_of(1678, 1)  # 1678-01: pandas' timestamps start in September 1677
-MAX_LISTED = 20  # problems kept for the report of one series (all are counted)
-MAX_PROBLEMS = 1000  # problems kept for the report in all
-NULL_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-"})
-INFINITIES = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
-NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-DATE = re.compile(r"([0-9]{4})-([0-9]{1,2})(?:-([0-9]{1,2}))?(?:[T ][0-9:.+Z-]*)?")
 # C0/C1 controls but tab (CR and LF are line breaks, checked apart), and the invisible format characters.
 INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u2028-\u202e"
                        "\u2060-\u206f\ufeff\ufff9-\ufffb]")
@@ -55,57 +50,6 @@ def _month_index(found: re.Match[str]) -> int | None:
     if not (year >= 1 and 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]):
         return None
     return index_of(year, month)
-
-
-@dataclass
-class Table:
-    """The as-of rows of one source file, typed: file line, series code, month index and value (NaN where
-    unreadable); the series' ids and titles; the row problems found while reading, against their series (at
-    most ``MAX_LISTED`` kept a series, ``MAX_PROBLEMS`` in all; every one counted in ``bad_series``)."""
-
-    source: str
-    columns: dict[str, str]
-    rows: np.ndarray
-    series: np.ndarray
-    months: np.ndarray
-    values: np.ndarray
-    ids: list[str]
-    titles: list[str]
-    had_bom: bool = False
-    problems: list[dict[str, Any]] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    bad_series: dict[int, int] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    @property
-    def sha256(self) -> str:
-        """Digest of the data (series, months and values in file order): equal for equal as-of data."""
-        return sha256_arrays(self.ids, (self.series.astype("<i4"), self.months.astype("<i4"),
-                                        self.values.astype("<f8")))
-
-    def save(self, path: str | Path) -> Path:
-        """Write the table atomically as an uncompressed ``.npz`` (typed arrays, no pickled objects)."""
-        import io
-
-        meta = {"source": self.source, "columns": self.columns, "ids": self.ids, "titles": self.titles,
-                "had_bom": self.had_bom, "problems": self.problems, "counts": self.counts,
-                "bad_series": {str(k): v for k, v in self.bad_series.items()}}
-        buffer = io.BytesIO()
-        np.savez(buffer, rows=self.rows, series=self.series, months=self.months, values=self.values,
-                 meta=np.array(json.dumps(meta)))
-        return write_bytes(path, buffer.getvalue())
-
-    @classmethod
-    def load(cls, path: str | Path) -> Table:
-        """Read a table written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            return cls(source=meta["source"], columns=meta["columns"], rows=data["rows"], series=data["series"],
-                       months=data["months"], values=data["values"], ids=meta["ids"], titles=meta["titles"],
-                       had_bom=meta["had_bom"], problems=meta["problems"], counts=meta["counts"],
-                       bad_series={int(k): v for k, v in meta["bad_series"].items()})
 
 
 @dataclass(frozen=True)
@@ -264,6 +208,8 @@ def read_table(path: str | Path, cfg: Config, as_of: str | None = None) -> Table
     date_column, target_column = cfg.date_column, cfg.target_column
     series_column, title_column, max_bytes = cfg.series_column, cfg.title_column, cfg.max_file_mb * 2**20
     path = Path(path)
+    if is_parquet(path):
+        return read_parquet_table(path, cfg, as_of)
     file = str(path)
     if not path.exists():
         raise DataValidationError(file, "file not found")

@@ -19,8 +19,9 @@ import pandas as pd
 
 from pipeline import domains
 from pipeline.config import Config
-from pipeline.data.ingest import MAX_LISTED, MAX_PROBLEMS, Table, read_table
+from pipeline.data.ingest import read_table
 from pipeline.data.panel import Panel
+from pipeline.data.table import MAX_LISTED, MAX_PROBLEMS, Table
 from pipeline.errors import DataValidationError
 from pipeline.metrics import flat
 from pipeline.months import calendar_break, month_text
@@ -245,21 +246,25 @@ def _nothing_to_model(table: Table, short: list[dict[str, Any]], inactive: list[
 def _lone_nonpositive(series: np.ndarray, rows: np.ndarray, values: np.ndarray, modelled: list[int], table: Table,
                       column: str) -> list[dict[str, Any]]:
     """Months at or below zero in a series whose other months are all positive, when they are few (at most
-    ``LONE_MONTHS`` and 5 % of its months): accepted, but a likely typo (a sign, a missing value typed as 0)."""
-    out = []
-    wanted = np.zeros(len(table.ids), dtype=bool)
+    ``LONE_MONTHS`` and 5 % of its months): accepted, but a likely typo (a sign, a missing value typed as 0).
+    One pass over the rows (counts per series), whatever the number of series."""
+    n = len(table.ids)
+    wanted = np.zeros(n, dtype=bool)
     wanted[modelled] = True
-    for code in np.flatnonzero(wanted):
-        mine = np.flatnonzero(series == code)
-        low = mine[values[mine] <= 0]
-        if 0 < len(low) <= min(LONE_MONTHS, 0.05 * len(mine)):
-            for pos in low:
-                out.append({"series": table.ids[code], "row": int(rows[pos]), "column": column,
-                            "value": float(values[pos]),
-                            "message": f"series {table.ids[code]}, row {int(rows[pos])}, column '{column}': value "
-                                       f"{values[pos]:g} is one of {len(low)} month(s) at or below zero among "
-                                       f"{len(mine)} otherwise positive: accepted (value_domain auto), but a typo? "
-                                       "Set value_domain: positive to refuse it"})
+    low_rows = values <= 0  # NaN is not
+    months = np.bincount(series, minlength=n)
+    low = np.bincount(series[low_rows], minlength=n)
+    lone = wanted & (low > 0) & (low <= np.minimum(LONE_MONTHS, 0.05 * months))
+    found = np.flatnonzero(low_rows & lone[series])
+    found = found[np.lexsort((found, series[found]))]  # by series, then row order within it
+    out = []
+    for pos in found:
+        code = int(series[pos])
+        out.append({"series": table.ids[code], "row": int(rows[pos]), "column": column, "value": float(values[pos]),
+                    "message": f"series {table.ids[code]}, row {int(rows[pos])}, column '{column}': value "
+                               f"{values[pos]:g} is one of {int(low[code])} month(s) at or below zero among "
+                               f"{int(months[code])} otherwise positive: accepted (value_domain auto), but a typo? "
+                               "Set value_domain: positive to refuse it"})
     return out
 
 

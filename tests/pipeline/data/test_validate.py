@@ -173,3 +173,31 @@ def test_a_flat_series_is_kept_and_reported_as_forecast_by_rule(tmp_path):
     assert report["flat"]["series"] == 2 and report["flat"]["ids"] == ["flat", "zeros"]
     assert "forecast by seasonal naive" in report["flat"]["rule"]
     assert report["value_domain"]["series"] == {"positive": 2, "nonnegative": 1, "real": 0}
+
+
+def test_lone_nonpositive_months_are_found_in_one_pass_as_a_scan_of_each_series_would():
+    import types
+
+    import numpy as np
+
+    from pipeline.data.validate import LONE_MONTHS, _lone_nonpositive
+
+    def scan(series, rows, values, modelled, ids):  # the definition, series by series
+        out = []
+        for code in sorted(modelled):
+            mine = np.flatnonzero(series == code)
+            low = mine[values[mine] <= 0]
+            if 0 < len(low) <= min(LONE_MONTHS, 0.05 * len(mine)):
+                out += [(ids[code], int(rows[p]), float(values[p])) for p in low]
+        return out
+
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        n, m = int(rng.integers(1, 30)), int(rng.integers(1, 2000))
+        series, rows = np.sort(rng.integers(0, n, m)), np.arange(m) + 2
+        values = rng.normal(5, 2, m)
+        values[rng.random(m) < 0.02] = np.nan
+        ids = [f"s{i}" for i in range(n)]
+        modelled = sorted(rng.choice(n, size=int(rng.integers(0, n + 1)), replace=False).tolist())
+        found = _lone_nonpositive(series, rows, values, modelled, types.SimpleNamespace(ids=ids), "c")
+        assert [(a["series"], a["row"], a["value"]) for a in found] == scan(series, rows, values, modelled, ids)
