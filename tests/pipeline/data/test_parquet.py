@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from pipeline.config import load_config
@@ -78,3 +79,18 @@ def test_typed_columns_a_folder_of_partitions_and_what_is_refused(tmp_path):
                       "value": np.random.default_rng(0).random(200_000)}).to_parquet(folder / "part-3.parquet")
         read_table(folder, load_config(overrides={**PANEL, "target_column": "value", "date_column": "date",
                                                   "max_file_mb": 1}))
+
+
+@pytest.mark.parametrize("dates", [["2001-01", "2001-02", "2001-03"], ["2001-01", "2001-13", "2001-03"],
+                                   ["2001-01", "2001-0x", "2001-03"], ["2001-01", "2001-02 ", "2001-3"],
+                                   ["2001-01", None, "2001-03"], ["2001-01", "0000-02", "2001-03"],
+                                   ["2001-01", "2001-02-28", "٢٠٠١-03"]])
+def test_plain_year_months_read_fast_as_the_general_rules_read_them(tmp_path, dates):
+    from pipeline.data.parquet import _year_months
+
+    cfg = load_config(overrides={**PANEL, "date_column": "month", "target_column": "v"})
+    frame = pd.DataFrame({"series_id": "a", "title": "t", "month": dates, "v": [1.0, 2.0, 3.0]})
+    frame.to_parquet(tmp_path / "p.parquet")
+    frame.fillna("").to_csv(tmp_path / "p.csv", index=False)
+    same(read_table(tmp_path / "p.csv", cfg), read_table(tmp_path / "p.parquet", cfg))
+    assert (_year_months(pa.chunked_array([pa.array(dates)])) is not None) == (dates[1] == "2001-02")
