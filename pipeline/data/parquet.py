@@ -12,13 +12,14 @@ are read by the CSV rules: a plain decimal number). A row's number in the table 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pipeline.config import Config
-from pipeline.data.table import EARLIEST_MONTH, INFINITIES, MAX_LISTED, MAX_PROBLEMS, NULL_TOKENS, NUMBER, Table
+from pipeline.data.table import DATE, EARLIEST_MONTH, INFINITIES, MAX_LISTED, MAX_PROBLEMS, NULL_TOKENS, NUMBER, Table
 from pipeline.errors import DataValidationError, excerpt
 from pipeline.months import as_of_month, current_month, month_text
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 SUFFIXES = (".parquet", ".pq")
+Fail = Callable[[int, str, str], DataValidationError]  # (position in the input, column, message) -> the error
 
 
 def is_parquet(path: str | Path) -> bool:
@@ -58,10 +60,11 @@ class _Problems:
         self.rows: list[np.ndarray] = []
         self.series: list[np.ndarray] = []
         self.columns: list[str] = []
-        self.messages: list[Any] = []  # an array of messages, one per row, or a function of a row's position
+        self.messages: list[Callable[[int], str]] = []  # each add's message of its k-th row
         self.counts = {"null": 0, "not_number": 0, "infinite": 0, "date": 0}
 
-    def add(self, kind: str, rows: np.ndarray, series: np.ndarray, column: str, messages: Any) -> None:
+    def add(self, kind: str, rows: np.ndarray, series: np.ndarray, column: str,
+            messages: Callable[[int], str]) -> None:
         if len(rows):
             self.counts[kind] += len(rows)
             self.rows.append(rows)
@@ -148,13 +151,19 @@ def read_parquet_table(path: str | Path, cfg: Config, as_of: str | None = None) 
                  problems=listed, counts=problems.counts, bad_series=bad_series)
 
 
-def _series(table: pa.Table, column: str, title_column: str, fail: Any) -> tuple[np.ndarray, list[str], list[str]]:
+def _text(kind: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def _series(table: pa.Table, column: str, title_column: str, fail: Fail) -> tuple[np.ndarray, list[str], list[str]]:
     """Series codes in order of first appearance, their ids and titles (each series' first title)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     raw = table.column(column)
-    if not (pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type) or pa.types.is_integer(raw.type)):
+    if not (_text(raw.type) or pa.types.is_integer(raw.type)):
         raise fail(0, column, f"series ids must be text or whole numbers, the column is {raw.type}")
     text = pc.utf8_trim(pc.cast(raw, pa.string()), " \t")
     empty = pc.fill_null(pc.equal(text, ""), True)
@@ -172,7 +181,7 @@ def _series(table: pa.Table, column: str, title_column: str, fail: Any) -> tuple
     return codes, ids, titles
 
 
-def _months(column: pa.ChunkedArray, name: str, fail: Any) -> np.ndarray:
+def _months(column: pa.ChunkedArray, name: str, fail: Fail) -> np.ndarray:
     """Each row's month index; -1 where the date is missing or not a real month (a problem, recorded later)."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -183,14 +192,13 @@ def _months(column: pa.ChunkedArray, name: str, fail: Any) -> np.ndarray:
                + pc.fill_null(month, 1).to_numpy(zero_copy_only=False) - 1)
         out[pc.is_null(column).to_numpy(zero_copy_only=False)] = -1
         return out
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+    if not _text(column.type):
         raise fail(0, name, f"dates must be text (YYYY-MM or YYYY-MM-DD), dates or timestamps; the column is "
                             f"{column.type}")
     fast = _year_months(column)
     if fast is not None:
         return fast
-    matched = pc.extract_regex(pc.utf8_trim(column, " \t"),
-                               r"^(?P<y>[0-9]{4})-(?P<m>[0-9]{1,2})(?:-(?P<d>[0-9]{1,2}))?(?:[T ][0-9:.+Z-]*)?$")
+    matched = pc.extract_regex(pc.utf8_trim(column, " \t"), f"^{DATE.pattern}$")
     year = pc.cast(pc.fill_null(pc.struct_field(matched, "y"), "0"), pa.int64()).to_numpy(zero_copy_only=False)
     month = pc.cast(pc.fill_null(pc.struct_field(matched, "m"), "0"), pa.int64()).to_numpy(zero_copy_only=False)
     day_text = pc.struct_field(matched, "d")
@@ -232,7 +240,7 @@ def _date_problem(text: Any, month: int) -> str:
     return f"month {month_text(month)} is in the future (a mistyped year?)"
 
 
-def _values(column: pa.ChunkedArray, name: str, fail: Any, problems: _Problems, codes: np.ndarray,
+def _values(column: pa.ChunkedArray, name: str, fail: Fail, problems: _Problems, codes: np.ndarray,
             kept: np.ndarray) -> np.ndarray:
     """The values of the rows kept, as floats; a null, NaN, infinite or (text) not-a-number value is NaN and a
     problem of its row, in the CSV reader's words."""
@@ -244,7 +252,7 @@ def _values(column: pa.ChunkedArray, name: str, fail: Any, problems: _Problems, 
             bad = np.flatnonzero(mask)
             problems.add(kind, bad + 1, codes[bad], name, lambda k: message(int(bad[k])))
 
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+    if _text(column.type):
         text = pc.utf8_trim(column, " \t")
 
         def shown(position: int) -> str:

@@ -21,7 +21,7 @@ MAX_PROBLEMS = 1000  # problems kept for the report in all
 NULL_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-"})
 INFINITIES = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
 NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-DATE = re.compile(r"([0-9]{4})-([0-9]{1,2})(?:-([0-9]{1,2}))?(?:[T ][0-9:.+Z-]*)?")
+DATE = re.compile(r"(?P<y>[0-9]{4})-(?P<m>[0-9]{1,2})(?:-(?P<d>[0-9]{1,2}))?(?:[T ][0-9:.+Z-]*)?")
 
 
 @dataclass

@@ -67,8 +67,8 @@ def register_version(client: MlflowClient, name: str, model_uri: str, run_id: st
     if existing:
         version = str(existing[0].version)
     else:
-        model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
-        version = str(client.create_model_version(name, model_uri, run_id=run_id, model_id=model_id).version)
+        version = str(client.create_model_version(name, model_uri, run_id=run_id,
+                                                   model_id=signing.logged_model_id(model_uri)).version)
     signature = signing.version_signature(client, name, version)
     if signature:
         client.set_model_version_tag(name, version, signing.TAG, signature)

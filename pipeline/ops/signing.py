@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.errors import ModelIntegrityError, StorageFullError
-from pipeline.io import NO_ROOM
+from pipeline.io import NO_ROOM, sha256_file
 from pipeline.ops import keys
 
 if TYPE_CHECKING:
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 KEY_ENV = "PIPELINE_MODEL_SIGNING_KEY"
-KEY_FILE_ENV = "PIPELINE_MODEL_SIGNING_KEY_FILE"
 TAG = "pipeline.signature"
 SCHEME = "hmac-sha256-v1"
 # Written by MLflow into a registered version's local copy after the download (its name and version): not part of
@@ -59,11 +58,7 @@ def manifest(folder: str | os.PathLike[str]) -> str:
             continue
         if not stat.S_ISREG(mode):
             raise ModelIntegrityError(f"model file {relative} is not a regular file (a link?): refusing the model")
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        lines.append(f"{digest.hexdigest()}  {relative}\n")
+        lines.append(f"{sha256_file(path)}  {relative}\n")
     return "".join(lines)
 
 
@@ -133,13 +128,17 @@ def sign_version(client: MlflowClient, name: str, version: str) -> str:
     return signature
 
 
+def logged_model_id(uri: str) -> str | None:
+    """The logged model's id in a ``models:/m-...`` URI (MLflow 3's logged models), else None."""
+    return uri.removeprefix("models:/") if uri.startswith("models:/m-") else None
+
+
 def version_signature(client: MlflowClient, name: str, version: str) -> str | None:
     """A registered version's signature: its own tag, else its logged model's."""
     found = client.get_model_version(name, version)
     if found.tags.get(TAG):
         return str(found.tags[TAG])
-    source = str(found.source or "")
-    model_id = found.model_id or (source.removeprefix("models:/") if source.startswith("models:/m-") else None)
+    model_id = found.model_id or logged_model_id(str(found.source or ""))
     return client.get_logged_model(model_id).tags.get(TAG) if model_id else None
 
 

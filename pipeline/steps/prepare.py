@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
 from pipeline import settings
-from pipeline.config import TRIGGER_KEYS, Config, load_config, trigger_overrides, tuned_overrides
+from pipeline.config import Config, load_config, trigger_overrides, tuned_overrides
 from pipeline.data import ingest as ig
 from pipeline.data import validate as vd
 from pipeline.data.panel import Panel, shard_bounds, shards
@@ -31,20 +31,19 @@ QUARANTINE_COLUMNS = ["series", "title", "reason", "row", "column", "problems"]
 
 def ingest(run_key: str, as_of: str | None = None, overrides: Mapping[str, Any] | None = None,
            config_path: str | None = None, tags: Mapping[str, str] | None = None,
-           trigger: Mapping[str, Any] | None = None, experiment: str | None = None,
-           trigger_keys: Sequence[str] = TRIGGER_KEYS) -> RunContext:
+           trigger: Mapping[str, Any] | None = None, experiment: str | None = None) -> RunContext:
     """Resolve the config, snapshot the as-of rows and open (or reuse) the month's MLflow run.
 
-    ``overrides`` are the operator's (CLI flags); ``trigger`` is a DAG run's conf, limited to ``trigger_keys`` (the
-    triggered DAG's params: by default every setting a trigger may set, :data:`pipeline.config.TRIGGER_KEYS`).
-    Both are checked before anything is read or opened.
+    ``overrides`` are the operator's (CLI flags); ``trigger`` is a DAG run's conf, limited to the settings a
+    trigger may set (:data:`pipeline.config.TRIGGER_KEYS`; a DAG with fewer params checks its own first). Both are
+    checked before anything is read or opened.
     ``config_path`` defaults to ``$PIPELINE_CONFIG`` (a deployment-wide YAML file), if set. ``tags`` join the MLflow
     run's (``airflow.dag_id`` names the DAG in the run summary); ``experiment`` is the MLflow experiment (default: the
     configured one). With ``tuned_config: latest`` the model settings of the registered tuned configuration come
     over the preset and config file (a flag or trigger still wins).
     """
     settings.check_run_key(run_key)
-    requested = {**(overrides or {}), **trigger_overrides(trigger, trigger_keys)}
+    requested = {**(overrides or {}), **trigger_overrides(trigger)}
     logger.info("settings asked for: %s", requested or "none (the configured values)")
     config_path = config_path or os.environ.get("PIPELINE_CONFIG") or None
     cfg = load_config(config_path, requested)
