@@ -10,8 +10,9 @@ from tests.conftest import ROOT
 
 # lowest first; a module's layer is the first prefix that matches its dotted name
 LAYERS = [
-    ("base", ["pipeline.errors", "pipeline.io", "pipeline.settings", "pipeline.config", "pipeline.months",
-              "pipeline.metrics", "pipeline.theta", "pipeline.domains", "pipeline.workspace", "pipeline"]),
+    ("base", ["pipeline.errors", "pipeline.io", "pipeline.settings", "pipeline.config", "pipeline.overrides",
+              "pipeline.months", "pipeline.metrics", "pipeline.theta", "pipeline.domains", "pipeline.workspace",
+              "pipeline"]),
     ("data", ["pipeline.data"]),
     ("model", ["pipeline.model"]),
     ("scoring", ["pipeline.scoring"]),

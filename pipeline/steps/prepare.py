@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline import settings
-from pipeline.config import Config, load_config, trigger_overrides, tuned_overrides
+from pipeline.config import Config, load_config
 from pipeline.data import ingest as ig
 from pipeline.data import validate as vd
 from pipeline.data.panel import Panel, shard_bounds, shards
@@ -20,6 +20,7 @@ from pipeline.errors import ConfigError
 from pipeline.io import read_json, write_json, write_text
 from pipeline.months import as_of_month, month_text
 from pipeline.ops import tracking
+from pipeline.overrides import trigger_overrides, tuned_overrides
 from pipeline.scoring import backtest as bt
 from pipeline.steps.context import RunContext
 from pipeline.workspace import RunPaths

@@ -39,7 +39,8 @@ def experiment(name: str) -> str:
 def ingest(run_key: str, as_of: str | None = None, tags: Mapping[str, str] | None = None,
            trigger: Mapping[str, Any] | None = None) -> RunContext:
     """The monthly run's ``ingest``, opening the run in the tuning experiment (tag ``kind: tuning``)."""
-    from pipeline.config import TUNING_TRIGGER_KEYS, load_config, trigger_overrides
+    from pipeline.config import TUNING_TRIGGER_KEYS, load_config
+    from pipeline.overrides import trigger_overrides
 
     trigger_overrides(trigger, TUNING_TRIGGER_KEYS)  # this DAG's params only, before anything is read
     name = load_config(os.environ.get("PIPELINE_CONFIG") or None).experiment_name  # the operator's, not a trigger's

@@ -101,23 +101,6 @@ def test_non_finite_and_out_of_range_values_are_refused(overrides, message):
         load_config(overrides=overrides)
 
 
-def test_a_trigger_sets_model_settings_only():
-    from pipeline.config import OPERATOR_KEYS, TRIGGER_KEYS, trigger_overrides
-
-    assert trigger_overrides({"epochs": 5, "seed": None, "preset": "keras-seed"}) == {"epochs": 5,
-                                                                                     "preset": "keras-seed"}
-    assert trigger_overrides(None) == {}
-    for key in ("csv_path", "data_dir", "allow_any_csv_path", "max_file_mb", "registered_model_name",
-                "baseline_gate"):
-        assert key in OPERATOR_KEYS and key not in TRIGGER_KEYS
-        with pytest.raises(ConfigError, match=f"DAG param '{key}' is set by the operator"):
-            trigger_overrides({key: "x"})
-    with pytest.raises(ConfigError, match=r"unknown DAG param 'epoch' \(did you mean 'epochs'\?\)"):
-        trigger_overrides({"epoch": 2})
-    with pytest.raises(ConfigError, match=r"unknown DAG param '\\x00'"):
-        trigger_overrides({"\x00": 1})
-
-
 def test_the_panel_preset_reads_yearly_changes_beside_three_years_against_their_level():
     cfg = load_config(overrides={"preset": "lstm-global"})
     assert (cfg.lookback, cfg.seasonal_lookback, cfg.level_lookbacks, cfg.input_months) == (0, 24, [36], 36)

@@ -6,9 +6,10 @@ import json
 import mlflow
 import pytest
 
-from pipeline.config import OPERATOR_KEYS, TRIGGER_KEYS, TUNABLE_KEYS, TUNING_TRIGGER_KEYS, trigger_overrides
+from pipeline.config import OPERATOR_KEYS, TRIGGER_KEYS, TUNABLE_KEYS, TUNING_TRIGGER_KEYS
 from pipeline.errors import ConfigError
 from pipeline.ops import registry, tracking
+from pipeline.overrides import trigger_overrides
 from pipeline.steps import prepare, tune
 from tests.conftest import TINY, operator_config, tracking_client
 
