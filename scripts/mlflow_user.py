@@ -84,7 +84,7 @@ def _names() -> tuple[list[str], list[str]]:
 
 def _manages(server: str, admin: tuple[str, str], user: str, kind: str, key: str) -> bool:
     """Whether ``user`` holds MANAGE on resource ``key`` of ``kind`` (experiment, registered_model)."""
-    _, found = _call(f"{server.replace('/api/2.0', '')}/api/3.0/mlflow/users/permissions/get?username={quote(user)}"
+    _, found = _call(f"{server}/api/3.0/mlflow/users/permissions/get?username={quote(user)}"
                      f"&resource_type={kind}&resource_id={quote(key)}", *admin)
     return found.get("permission") == "MANAGE"
 
