@@ -41,7 +41,7 @@ def month_run(cfg: Config, month: pd.Period, state: Path) -> dict[str, float]:
     panel, _ = vd.validate(ig.read_snapshot(snap.path), cfg)
     panel.save(ctx.paths.panel)
     started = time.perf_counter()
-    fits = [read_json(steps.fit(ctx, job)) for job in steps.plan(ctx)]
+    fits = [read_json(path) for job in steps.plan(ctx) for path in steps.fit(ctx, job)]
     seconds = time.perf_counter() - started
     summary = bt.summarize([fold for fit in fits for fold in fit["folds"]], cfg.levels)
     return {"mase": summary["mean"][bt.LSTM]["mase"], "mape": summary["mean"][bt.LSTM]["mape"],

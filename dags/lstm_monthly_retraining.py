@@ -103,32 +103,32 @@ def lstm_monthly_retraining() -> None:
 
     @task
     def plan(ctx: dict[str, Any]) -> list[dict[str, Any]]:
-        """Shards and training origins: one fit each."""
+        """Shards and training origins: one fit each (a few shards a task past Airflow's max_map_length)."""
         from pipeline import steps
 
-        return run_step(steps.plan, ctx)
+        return [job.to_json() for job in run_step(steps.plan, ctx)]
 
-    @task(execution_timeout=FIT_TIMEOUT,
-          map_index_template="shard {{ task.op_kwargs['job']['shard'] }}, to {{ task.op_kwargs['job']['train_end'] }}")
-    def fit(ctx: dict[str, Any], job: dict[str, Any]) -> str:
-        """Train one shard's global LSTM before one origin; score its backtest folds or keep it as final."""
+    @task(execution_timeout=FIT_TIMEOUT, map_index_template="{{ task.op_kwargs['job']['label'] }}")
+    def fit(ctx: dict[str, Any], job: dict[str, Any]) -> list[str]:
+        """Train a shard's global LSTM (or a few shards') before one origin; score its backtest folds or keep it
+        as final."""
         from pipeline import steps
 
         return run_step(steps.fit, ctx, job)
 
     @task
-    def backtest_summary(ctx: dict[str, Any], fits: list[str]) -> str:
-        """Per-series and mean metrics over the folds of every shard, per model; the fallback series."""
+    def backtest_summary(ctx: dict[str, Any], fits: list[list[str]]) -> str:
+        """Per-series and mean metrics over the folds of every shard, per model; each series' candidate."""
         from pipeline import steps
 
-        return run_step(steps.backtest_summary, ctx, list(fits))
+        return run_step(steps.backtest_summary, ctx, steps.fit_files(fits))
 
     @task
-    def evaluate(ctx: dict[str, Any], fits: list[str]) -> str:
+    def evaluate(ctx: dict[str, Any], fits: list[list[str]]) -> str:
         """Assemble the shards' final models, score the holdout, forecast the coming months, log the model."""
         from pipeline import steps
 
-        return run_step(steps.evaluate, ctx, list(fits))
+        return run_step(steps.evaluate, ctx, steps.fit_files(fits))
 
     @task(execution_timeout=FIT_TIMEOUT)
     def score_champion(ctx: dict[str, Any]) -> str:

@@ -110,8 +110,8 @@ class Config:
                                   "reported, not forecast (calendar folds only)", who=OPERATOR, bounds=(1, 1200))
     shard_size: int = setting(200, "series per shard: each shard trains one global network, its own mapped task",
                               who=OPERATOR, model=True, bounds=(1, 1_000_000))
-    max_mapped_tasks: int = setting(1024, "Airflow's [core] max_map_length: shards x training origins must stay "
-                                    "under it", who=OPERATOR, bounds=(1, 100_000))
+    max_mapped_tasks: int = setting(1024, "Airflow's [core] max_map_length: the fit tasks stay within it "
+                                    "(past it, each fits a few shards)", who=OPERATOR, bounds=(1, 100_000))
     # what the model reads and the backtest scores
     lookback: int = setting(12, "months of the relative view (each window against its last month; 0: no such "
                             "view)", model=True, bounds=(0, 240))

@@ -23,6 +23,7 @@ from pipeline.ops import tracking
 from pipeline.overrides import trigger_overrides, tuned_overrides
 from pipeline.scoring import backtest as bt
 from pipeline.steps.context import RunContext
+from pipeline.steps.jobs import FitJob, shard_groups
 from pipeline.workspace import RunPaths
 
 logger = logging.getLogger(__name__)
@@ -138,11 +139,11 @@ def validate(ctx: RunContext | Mapping[str, Any]) -> RunContext:
     return ctx
 
 
-def plan(ctx: RunContext | Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Assign the series to shards (stable hash, at most ``shard_size`` each) and list the fits to run: one per
-    shard and training origin (the backtest origins and the final model's, which is the last fold's when
-    ``holdout`` equals ``horizon``). Each is a mapped task; their number must stay under Airflow's
-    ``max_map_length`` (``max_mapped_tasks``)."""
+def plan(ctx: RunContext | Mapping[str, Any]) -> list[FitJob]:
+    """Assign the series to shards (stable hash, at most ``shard_size`` each) and list the fits to run: each
+    shard's network at each training origin (the backtest origins and the final model's, which is the last fold's
+    when ``holdout`` equals ``horizon``). One mapped task a shard and origin; when that would pass Airflow's
+    ``max_map_length`` (``max_mapped_tasks``), each task fits a group of consecutive shards at one origin."""
     ctx = RunContext.of(ctx)
     cfg = ctx.cfg
     panel = Panel.load(ctx.paths.panel)
@@ -151,13 +152,12 @@ def plan(ctx: RunContext | Mapping[str, Any]) -> list[dict[str, Any]]:
     for fold, origin in enumerate(bt.origins(panel, cfg)):
         by_origin.setdefault(origin, {"folds": [], "final": False})["folds"].append(fold)
     by_origin.setdefault(bt.final_origin(panel, cfg), {"folds": [], "final": False})["final"] = True
-    jobs = [{"shard": k, "origin": origin.key, "train_end": origin.train_end, **spec}
-            for k in range(len(parts)) for origin, spec in sorted(by_origin.items(), key=lambda item: item[0].order)]
-    if len(jobs) > cfg.max_mapped_tasks:
-        raise ConfigError(f"{len(parts)} shards x {len(by_origin)} training origins = {len(jobs)} mapped tasks, over "
-                          f"max_mapped_tasks {cfg.max_mapped_tasks} (Airflow's max_map_length): raise shard_size to "
-                          f"at least {-(-len(panel) // (cfg.max_mapped_tasks // len(by_origin)))}")
+    groups = shard_groups(len(parts), len(by_origin), cfg.max_mapped_tasks)
+    jobs = [FitJob(shards=tuple(group), origin=origin.key, train_end=origin.train_end, folds=tuple(spec["folds"]),
+                   final=spec["final"])
+            for group in groups for origin, spec in sorted(by_origin.items(), key=lambda item: item[0].order)]
     write_json(ctx.paths.shards, {"shards": [[panel.ids[i] for i in part] for part in parts],
                                   "bounds": shard_bounds(panel.ids, parts)})
-    logger.info("%d series in %d shard(s); %d fit(s)", len(panel), len(parts), len(jobs))
+    logger.info("%d series in %d shard(s); %d fit(s) in %d task(s)", len(panel), len(parts),
+                len(parts) * len(by_origin), len(jobs))
     return jobs

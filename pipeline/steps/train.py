@@ -15,20 +15,26 @@ from pipeline.months import parse_month
 from pipeline.ops import tracking
 from pipeline.scoring import backtest as bt
 from pipeline.steps.context import RunContext
+from pipeline.steps.jobs import FitJob
 
 logger = logging.getLogger(__name__)
 
 
-def fit(ctx: RunContext | Mapping[str, Any], job: Mapping[str, Any]) -> str:
-    """Train one shard's global network on the months before one origin (with ``warm_start``, from the weights of
-    the same fit last month, and keep its own for next month); score the backtest folds that start there; for the
-    final origin, keep the model. Returns the result file."""
+def fit(ctx: RunContext | Mapping[str, Any], job: FitJob | Mapping[str, Any]) -> list[str]:
+    """Train the global network of each of the job's shards on the months before its origin (with ``warm_start``,
+    from the weights of the same fit last month, and keep its own for next month); score the backtest folds that
+    start there; for the final origin, keep each shard's model. Returns the result files, one a shard."""
+    ctx, job = RunContext.of(ctx), FitJob.of(job)
+    panel, parts = Panel.load(ctx.paths.panel), read_json(ctx.paths.shards)["shards"]
+    return [_fit_shard(ctx, job, panel, parts, shard) for shard in job.shards]
+
+
+def _fit_shard(ctx: RunContext, job: FitJob, panel: Panel, parts: list[list[str]], shard: int) -> str:
+    """One shard's fit of ``job``; returns its result file."""
     from pipeline.model import warm
 
-    ctx = RunContext.of(ctx)
     cfg, paths = ctx.cfg, ctx.paths
-    shard, origin = int(job["shard"]), bt.Origin.parse(job["origin"])
-    panel, parts = Panel.load(paths.panel), read_json(paths.shards)["shards"]
+    origin = bt.Origin.parse(job.origin)
     part = panel.subset([panel.position(sid) for sid in parts[shard]])  # as plan assigned them
     logger.info("shard %d: %d series, training to %s", shard, len(part), origin.train_end)
     weights = warm.folder(cfg, shard, len(parts))
@@ -39,9 +45,9 @@ def fit(ctx: RunContext | Mapping[str, Any], job: Mapping[str, Any]) -> str:
         warm.save(weights, origin.train_end, data_month, fitted.forecaster.nets)
     result: dict[str, Any] = {
         "shard": shard, "origin": origin.key, "train_seconds": fitted.seconds,
-        "folds": [bt.score_fold(fitted, part, fold, origin, cfg, cfg.stats_baselines) for fold in job["folds"]],
+        "folds": [bt.score_fold(fitted, part, fold, origin, cfg, cfg.stats_baselines) for fold in job.folds],
         "warm_start": {"source": start.source, "sha256": start.sha256} if start else None}
-    if job["final"]:  # no network when the shard's months are too few for one: its series by seasonal naive
+    if job.final:  # no network when the shard's months are too few for one: its series by seasonal naive
         files = fitted.forecaster.save(paths.shard_model(shard)) if fitted.forecaster is not None else None
         result["final"] = {"files": files, "curves": _curves(fitted), "seconds": fitted.seconds,
                            "best_epochs": [h.best_epoch for h in fitted.histories]}

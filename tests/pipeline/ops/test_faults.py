@@ -104,7 +104,7 @@ def test_killed_training_rerun_gives_the_same_result(tmp_path, state):
     slow = {**TINY, "epochs": 400, "hidden_size": 48}  # long enough to be killed in the middle
     reference = steps.run_all("fault/reference", None, slow)
     ctx = steps.validate(steps.ingest("fault/killed", None, slow))
-    final = next(job for job in steps.plan(ctx) if job["final"])
+    final = next(job for job in steps.plan(ctx) if job.final).to_json()
     code = ("import json, sys; from pipeline import steps; "
             "steps.fit(*json.loads(sys.argv[1]))")
     proc = subprocess.Popen([sys.executable, "-c", code, json.dumps([ctx.to_json(), final])], cwd=ROOT,
@@ -146,7 +146,7 @@ def test_two_racing_runs_promote_one_and_the_loser_says_why(server):
     prepared = []
     for key in ("race/scheduled", "race/manual"):  # the same better configuration, two DAG runs
         ctx = steps.validate(steps.ingest(key, None, {**TINY, "epochs": 30, "learning_rate": 0.01}))
-        fits = [steps.fit(ctx, job) for job in steps.plan(ctx)]
+        fits = steps.fit_files(steps.fit(ctx, job) for job in steps.plan(ctx))
         steps.backtest_summary(ctx, fits)
         steps.evaluate(ctx, fits)
         steps.score_champion(ctx)  # both score the old champion before either decides
@@ -181,7 +181,7 @@ if where == "fit":
     resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # no file past 4 KB: the weights cannot be written
     steps.fit(ctx, job)
 else:
-    fits = [steps.fit(ctx, j) for j in steps.plan(ctx)]
+    fits = steps.fit_files(steps.fit(ctx, j) for j in steps.plan(ctx))
     steps.backtest_summary(ctx, fits)
     steps.evaluate(ctx, fits)
     steps.score_champion(ctx)
@@ -198,7 +198,7 @@ def test_a_full_disk_fails_fit_or_publish_clearly_and_keeps_every_earlier_file(s
     latest = settings.state_dir() / "forecasts" / "lstm-monthly-retraining" / "latest.csv"
     published = latest.read_bytes()
     ctx = steps.validate(steps.ingest("disk/1960-12", "1961-01-01", TINY))
-    final = next(job for job in steps.plan(ctx) if job["final"])
+    final = next(job for job in steps.plan(ctx) if job.final).to_json()
     for where in ("fit", "publish"):
         failed = subprocess.run([sys.executable, "-c", FULL_DISK, json.dumps(ctx.to_json()), json.dumps(final),
                                  where], cwd=ROOT, capture_output=True, text=True, timeout=600)

@@ -1,0 +1,61 @@
+"""What the plan hands the mapped fits: typed jobs that cross Airflow's XCom as plain JSON (:meth:`FitJob.to_json`,
+:meth:`FitJob.of`), never data."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class FitJob:
+    """One mapped fit task: the global network of each of ``shards`` (consecutive shard numbers) trained on the
+    months up to ``train_end`` (the training origin ``origin``), the backtest ``folds`` that start there scored,
+    and, when ``final``, each shard's model kept. One shard a task unless the panel's shards times origins would
+    pass Airflow's ``max_map_length``."""
+
+    shards: tuple[int, ...]
+    origin: str  # the training origin's key (:class:`pipeline.scoring.backtest.Origin`)
+    train_end: str  # YYYY-MM, the last training month
+    folds: tuple[int, ...]
+    final: bool
+
+    @property
+    def label(self) -> str:
+        """How the task is named in Airflow's grid (its map index)."""
+        first, last = self.shards[0], self.shards[-1]
+        return f"{'shard' if first == last else 'shards'} {first if first == last else f'{first}-{last}'}, " \
+               f"to {self.train_end}"
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON for XCom (with the label the DAG's ``map_index_template`` reads)."""
+        return {"shards": list(self.shards), "origin": self.origin, "train_end": self.train_end,
+                "folds": list(self.folds), "final": self.final, "label": self.label}
+
+    @classmethod
+    def of(cls, value: FitJob | Mapping[str, Any]) -> FitJob:
+        """A job from itself or from its JSON (as XCom gives it back)."""
+        if isinstance(value, FitJob):
+            return value
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(value) - names - {"label"})
+        if unknown or not names <= set(value):
+            raise ConfigError(f"not a fit job: unknown keys {unknown}, missing {sorted(names - set(value))}")
+        return cls(shards=tuple(int(k) for k in value["shards"]), origin=str(value["origin"]),
+                   train_end=str(value["train_end"]), folds=tuple(int(f) for f in value["folds"]),
+                   final=bool(value["final"]))
+
+
+def shard_groups(shards: int, origins: int, max_tasks: int) -> list[range]:
+    """The shards split into consecutive groups, as few shards a group as keep ``groups x origins`` within
+    ``max_tasks`` (one shard each when they fit). Refuses more origins than ``max_tasks``."""
+    if origins > max_tasks:
+        raise ConfigError(f"{origins} training origins need at least {origins} mapped tasks, over max_mapped_tasks "
+                          f"{max_tasks} (Airflow's max_map_length): fewer folds")
+    per_group = -(-shards // (max_tasks // origins)) if shards else 1
+    return [range(k, min(k + per_group, shards)) for k in range(0, shards, per_group)]
+
