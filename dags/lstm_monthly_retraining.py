@@ -6,10 +6,11 @@ or a panel of many in a long CSV), **validate** it series by series (a series wi
 with its reason; too many quarantined, or a file-level problem, fails the run; zeros and negative values are data,
 and series too short or discontinued are reported, not modelled),
 **plan** the shards (at most `shard_size` series each, by a stable hash), **fit** one global LSTM per shard and
-training origin (one mapped task each: the rolling-origin backtest folds and the final model), merge the folds in
-**backtest_summary** (per-series MASE of the LSTM and the baselines; where the LSTM lost to seasonal naive, that
-series' forecast falls back to it), **evaluate** the final models on the held-out months and log them as one MLflow
-model, **score_champion** (the current champion on the same holdout and folds, its configuration refitted when it
+training origin (mapped: the rolling-origin backtest folds and the final model; a few shards a task past Airflow's
+`max_map_length`), merge the folds in **backtest_summary** (per-series MASE of the LSTM and the baselines; each
+series' candidate for the published forecast), **evaluate_part** (mapped: each part's series scored on the held-out
+months and forecast), **evaluate** (the parts put together; the final models logged as one MLflow model),
+**score_champion** (the current champion on the same holdout and folds, its configuration refitted when it
 differs), **register** the candidate (`challenger`; `champion` only when its mean MASE over all series beats the
 champion's on the same folds), **publish** the champion's forecast of every series, and **summarize** the run.
 
@@ -117,18 +118,26 @@ def lstm_monthly_retraining() -> None:
         return run_step(steps.fit, ctx, job)
 
     @task
-    def backtest_summary(ctx: dict[str, Any], fits: list[list[str]]) -> str:
-        """Per-series and mean metrics over the folds of every shard, per model; each series' candidate."""
+    def backtest_summary(ctx: dict[str, Any], fits: list[list[str]]) -> list[dict[str, Any]]:
+        """Per-series and mean metrics over the folds of every shard, per model; each series' candidate. Returns
+        the parts to evaluate."""
         from pipeline import steps
 
-        return run_step(steps.backtest_summary, ctx, steps.fit_files(fits))
+        return [part.to_json() for part in run_step(steps.backtest_summary, ctx, steps.all_files(fits))]
+
+    @task(map_index_template="{{ task.op_kwargs['part']['label'] }}")
+    def evaluate_part(ctx: dict[str, Any], part: dict[str, Any]) -> list[str]:
+        """The candidate on one part's series: its holdout scores and its forecast of the coming months."""
+        from pipeline import steps
+
+        return run_step(steps.evaluate_part, ctx, part)
 
     @task
-    def evaluate(ctx: dict[str, Any], fits: list[list[str]]) -> str:
-        """Assemble the shards' final models, score the holdout, forecast the coming months, log the model."""
+    def evaluate(ctx: dict[str, Any], fits: list[list[str]], parts: list[list[str]]) -> str:
+        """Assemble the shards' final models and the parts' scores and forecasts, plot, log the model."""
         from pipeline import steps
 
-        return run_step(steps.evaluate, ctx, steps.fit_files(fits))
+        return run_step(steps.evaluate, ctx, steps.all_files(fits), steps.all_files(parts))
 
     @task(execution_timeout=FIT_TIMEOUT)
     def score_champion(ctx: dict[str, Any]) -> str:
@@ -160,8 +169,9 @@ def lstm_monthly_retraining() -> None:
 
     ctx = validate(ingest())
     fits = fit.partial(ctx=ctx).expand(job=plan(ctx))
+    parts = evaluate_part.partial(ctx=ctx).expand(part=backtest_summary(ctx, fits))
     decided = register(ctx)
-    chain(backtest_summary(ctx, fits), evaluate(ctx, fits), score_champion(ctx), decided, publish(ctx), summarize(ctx))
+    chain(evaluate(ctx, fits, parts), score_champion(ctx), decided, publish(ctx), summarize(ctx))
     monitor(ctx) >> decided
 
 

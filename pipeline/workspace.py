@@ -86,6 +86,14 @@ class RunPaths:
     def metrics(self) -> Path:
         return self.root / "metrics.json"
 
+    def part_scores(self, key: str) -> Path:
+        """A part's holdout scores per series (evaluate_part)."""
+        return self.root / "evaluation" / f"part_{key}_scores.parquet"
+
+    def part_forecast(self, key: str) -> Path:
+        """A part's forecast of the coming months (evaluate_part)."""
+        return self.root / "evaluation" / f"part_{key}_forecast.parquet"
+
     @property
     def candidate_forecast(self) -> Path:
         return self.root / "candidate_forecast.csv"

@@ -71,13 +71,19 @@ def panel_forecasts(history: dict[str, pd.Series], forecast: dict[str, pd.Series
     return _save(fig, path)
 
 
+def largest(panel: Panel, count: int = 9) -> list[int]:
+    """The positions of the ``count`` series of largest mean absolute value (the ones a panel's figures show)."""
+    means = np.add.reduceat(np.abs(panel.values), panel.offsets[:-1]) / np.diff(panel.offsets) if len(panel) \
+        else np.zeros(0)
+    return np.argsort(-means, kind="stable")[:count].tolist()
+
+
 def run_figures(cfg: Config, data_month: str, panel: Panel, holdout: dict[str, Any], future: pd.DataFrame,
                 curves: dict[str, list[float]], figure: Callable[[str], Path]) -> list[Path]:
     """A run's figures, each written to ``figure(name)``: loss curves; the holdout forecast against the actual
     months and the coming months' forecast with their intervals (for a panel, the 9 largest series)."""
     title = f"{cfg.preset}, data to {data_month}"
-    shown = sorted(range(len(panel)), key=lambda i: -float(np.mean(np.abs(panel.values_of(i)))))[:9]
-    names = [panel.ids[i] for i in shown]
+    names = [panel.ids[i] for i in largest(panel)]
     at = {sid: i for i, sid in enumerate(holdout["series"])}
 
     def months(first: int, values: Any) -> pd.Series:

@@ -3,8 +3,9 @@
 (:class:`pipeline.workspace.RunPaths`), and writes and logs its own: never data through the context. A single
 series is a panel of one: every step works on panels.
 
-    ingest -> validate -> plan -> fit (mapped: a shard (or a few) and a training origin a task) -> backtest_summary
-           -> evaluate -> score_champion -> register -> publish -> summarize      (monitor beside, before register)
+    ingest -> validate -> plan -> fit (mapped: a shard, or a few, at a training origin) -> backtest_summary
+           -> evaluate_part (mapped: a part's shards) -> evaluate -> score_champion -> register -> publish
+           -> summarize      (monitor beside, before register)
 """
 
 from __future__ import annotations
@@ -17,16 +18,17 @@ from typing import Any
 from pipeline.io import read_json
 from pipeline.steps.context import RunContext
 from pipeline.steps.decide import register, score_champion
-from pipeline.steps.evaluate import evaluate
-from pipeline.steps.jobs import FitJob
+from pipeline.steps.evaluate import evaluate, evaluate_part
+from pipeline.steps.jobs import FitJob, Part
 from pipeline.steps.monitor import monitor
 from pipeline.steps.prepare import ingest, plan, validate
 from pipeline.steps.publish import publish, summarize
 from pipeline.steps.train import backtest_summary, fit
 from pipeline.workspace import RunPaths
 
-__all__ = ["FitJob", "RunContext", "RunResult", "backtest_summary", "evaluate", "fit", "fit_files", "ingest",
-           "monitor", "plan", "publish", "register", "run_all", "score_champion", "summarize", "validate"]
+__all__ = ["FitJob", "Part", "RunContext", "RunResult", "all_files", "backtest_summary", "evaluate",
+           "evaluate_part", "fit", "ingest", "monitor", "plan", "publish", "register", "run_all", "score_champion",
+           "summarize", "train_and_evaluate", "validate"]
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,16 @@ class RunResult:
         return read_json(self.paths.metrics)
 
 
-def fit_files(fits: Iterable[Iterable[str]]) -> list[str]:
-    """The result files of every fit task (each returns its shards'), in one list."""
-    return [path for files in fits for path in files]
+def all_files(tasks: Iterable[Iterable[str]]) -> list[str]:
+    """The files of every mapped task (each returns a list: a fit its shards', a part its tables), in one list."""
+    return [path for files in tasks for path in files]
+
+
+def train_and_evaluate(ctx: RunContext) -> str:
+    """plan, every fit, backtest_summary, every part and evaluate, in this process; returns the candidate file."""
+    fits = all_files(fit(ctx, job) for job in plan(ctx))
+    parts = backtest_summary(ctx, fits)
+    return evaluate(ctx, fits, all_files(evaluate_part(ctx, part) for part in parts))
 
 
 def run_all(run_key: str, as_of: str | None = None, overrides: Mapping[str, Any] | None = None,
@@ -74,9 +83,7 @@ def run_all(run_key: str, as_of: str | None = None, overrides: Mapping[str, Any]
     """Run every step in order, in this process (the command-line equivalent of one DAG run)."""
     ctx = validate(ingest(run_key, as_of, overrides, config_path, tags))
     monitor(ctx)
-    fits = fit_files(fit(ctx, job) for job in plan(ctx))
-    backtest_summary(ctx, fits)
-    evaluate(ctx, fits)
+    train_and_evaluate(ctx)
     score_champion(ctx)
     register(ctx)
     publish(ctx)

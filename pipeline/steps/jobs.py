@@ -1,5 +1,6 @@
-"""What the plan hands the mapped fits: typed jobs that cross Airflow's XCom as plain JSON (:meth:`FitJob.to_json`,
-:meth:`FitJob.of`), never data."""
+"""What the plan hands the mapped tasks: typed jobs that cross Airflow's XCom as plain JSON (``to_json``, ``of``),
+never data. The fits (:class:`FitJob`: shards at a training origin) and the parts (:class:`Part`: shards whose series
+a task evaluates once the backtest has chosen each series' candidate)."""
 
 from __future__ import annotations
 
@@ -27,9 +28,7 @@ class FitJob:
     @property
     def label(self) -> str:
         """How the task is named in Airflow's grid (its map index)."""
-        first, last = self.shards[0], self.shards[-1]
-        return f"{'shard' if first == last else 'shards'} {first if first == last else f'{first}-{last}'}, " \
-               f"to {self.train_end}"
+        return f"{_label(self.shards)}, to {self.train_end}"
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON for XCom (with the label the DAG's ``map_index_template`` reads)."""
@@ -48,6 +47,37 @@ class FitJob:
         return cls(shards=tuple(int(k) for k in value["shards"]), origin=str(value["origin"]),
                    train_end=str(value["train_end"]), folds=tuple(int(f) for f in value["folds"]),
                    final=bool(value["final"]))
+
+
+def _label(shards: tuple[int, ...]) -> str:
+    first, last = shards[0], shards[-1]
+    return f"shard {first}" if first == last else f"shards {first}-{last}"
+
+
+@dataclass(frozen=True)
+class Part:
+    """The series of consecutive ``shards``: what one mapped task of the steps after the fits evaluates and
+    forecasts (the same groups as the fits')."""
+
+    shards: tuple[int, ...]
+
+    @property
+    def key(self) -> str:
+        """Names the part's files (its first shard)."""
+        return f"{self.shards[0]:05d}"
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON for XCom (with the label the DAG's ``map_index_template`` reads)."""
+        return {"shards": list(self.shards), "label": _label(self.shards)}
+
+    @classmethod
+    def of(cls, value: Part | Mapping[str, Any]) -> Part:
+        """A part from itself or from its JSON."""
+        if isinstance(value, Part):
+            return value
+        if set(value) - {"shards", "label"} or "shards" not in value:
+            raise ConfigError(f"not a part of the panel: keys {sorted(value)}")
+        return cls(shards=tuple(int(k) for k in value["shards"]))
 
 
 def shard_groups(shards: int, origins: int, max_tasks: int) -> list[range]:

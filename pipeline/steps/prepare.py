@@ -143,7 +143,8 @@ def plan(ctx: RunContext | Mapping[str, Any]) -> list[FitJob]:
     """Assign the series to shards (stable hash, at most ``shard_size`` each) and list the fits to run: each
     shard's network at each training origin (the backtest origins and the final model's, which is the last fold's
     when ``holdout`` equals ``horizon``). One mapped task a shard and origin; when that would pass Airflow's
-    ``max_map_length`` (``max_mapped_tasks``), each task fits a group of consecutive shards at one origin."""
+    ``max_map_length`` (``max_mapped_tasks``), each task fits a group of consecutive shards at one origin. The same
+    groups are the parts evaluated after the backtest, one task each (``shards.json``)."""
     ctx = RunContext.of(ctx)
     cfg = ctx.cfg
     panel = Panel.load(ctx.paths.panel)
@@ -157,7 +158,7 @@ def plan(ctx: RunContext | Mapping[str, Any]) -> list[FitJob]:
                    final=spec["final"])
             for group in groups for origin, spec in sorted(by_origin.items(), key=lambda item: item[0].order)]
     write_json(ctx.paths.shards, {"shards": [[panel.ids[i] for i in part] for part in parts],
-                                  "bounds": shard_bounds(panel.ids, parts)})
-    logger.info("%d series in %d shard(s); %d fit(s) in %d task(s)", len(panel), len(parts),
-                len(parts) * len(by_origin), len(jobs))
+                                  "bounds": shard_bounds(panel.ids, parts), "parts": [list(g) for g in groups]})
+    logger.info("%d series in %d shard(s); %d fit(s) in %d task(s); %d part(s)", len(panel), len(parts),
+                len(parts) * len(by_origin), len(jobs), len(groups))
     return jobs

@@ -15,7 +15,7 @@ from pipeline.months import parse_month
 from pipeline.ops import tracking
 from pipeline.scoring import backtest as bt
 from pipeline.steps.context import RunContext
-from pipeline.steps.jobs import FitJob
+from pipeline.steps.jobs import FitJob, Part
 
 logger = logging.getLogger(__name__)
 
@@ -67,9 +67,10 @@ def _curves(fitted: bt.OriginFit) -> dict[str, list[float]]:
     return curves
 
 
-def backtest_summary(ctx: RunContext | Mapping[str, Any], fit_paths: list[str]) -> str:
+def backtest_summary(ctx: RunContext | Mapping[str, Any], fit_paths: list[str]) -> list[Part]:
     """Merge the folds of every shard: per-model means and medians, per-series scores (the table analysts read in
-    MLflow), the candidate chosen for each series; one nested MLflow run per fold."""
+    MLflow), the candidate chosen for each series; one nested MLflow run per fold. Returns the parts of the panel
+    (as planned) that the candidate is evaluated on next, a mapped task each."""
     import mlflow
 
     ctx = RunContext.of(ctx)
@@ -93,4 +94,4 @@ def backtest_summary(ctx: RunContext | Mapping[str, Any], fit_paths: list[str]) 
         mlflow.log_table(table, "backtest/per_series_metrics.json")
     logger.info("backtest mean MASE: %s; series served by %s",
                 {m: round(s["mase"], 4) for m, s in summary["mean"].items()}, summary["served"])
-    return str(paths.backtest_summary)
+    return [Part(shards=tuple(group)) for group in read_json(paths.shards)["parts"]]

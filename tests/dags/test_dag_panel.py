@@ -92,6 +92,8 @@ def test_shards_are_mapped_fit_tasks(panel_run):
     # 10 series in shards of at most 4: 3 shards x 2 training origins (folds 2 x 6 months; the final model is the
     # last fold's)
     assert fits == {"0", "1", "2", "3", "4", "5"}
+    parts = set(re.findall(r"end task task_id=evaluate_part map_index=(\d+)", panel_run["output"]))
+    assert parts == {"0", "1", "2"}, "each shard's series evaluated in its own mapped task"
 
 
 def test_the_broken_series_is_quarantined_the_discontinued_one_inactive_and_the_others_modelled(panel_run):

@@ -146,9 +146,7 @@ def test_two_racing_runs_promote_one_and_the_loser_says_why(server):
     prepared = []
     for key in ("race/scheduled", "race/manual"):  # the same better configuration, two DAG runs
         ctx = steps.validate(steps.ingest(key, None, {**TINY, "epochs": 30, "learning_rate": 0.01}))
-        fits = steps.fit_files(steps.fit(ctx, job) for job in steps.plan(ctx))
-        steps.backtest_summary(ctx, fits)
-        steps.evaluate(ctx, fits)
+        steps.train_and_evaluate(ctx)
         steps.score_champion(ctx)  # both score the old champion before either decides
         prepared.append(ctx.to_json())
     env = {**os.environ, "MLFLOW_TRACKING_URI": server.uri}
@@ -181,9 +179,7 @@ if where == "fit":
     resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # no file past 4 KB: the weights cannot be written
     steps.fit(ctx, job)
 else:
-    fits = steps.fit_files(steps.fit(ctx, j) for j in steps.plan(ctx))
-    steps.backtest_summary(ctx, fits)
-    steps.evaluate(ctx, fits)
+    steps.train_and_evaluate(ctx)
     steps.score_champion(ctx)
     steps.register(ctx)
     resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))  # not even the forecast table

@@ -28,3 +28,10 @@ def test_a_runs_figures_are_pngs_named_by_the_run(tmp_path):
 def test_loss_curves_without_validation(tmp_path):
     path = plots.loss_curves([1.0, 0.5], [], tmp_path / "loss.png", "no validation split")
     assert path.read_bytes().startswith(PNG)
+
+
+def test_the_figures_show_the_largest_series_first():
+    levels = [5.0, 500.0, 50.0, 60.0]
+    panel = panel_of(*(seasonal_series(36 + i, level=level, seed=i) for i, level in enumerate(levels)))
+    assert plots.largest(panel, 3) == [1, 3, 2]
+    assert plots.largest(panel)[0] == 1 and sorted(plots.largest(panel)) == [0, 1, 2, 3]

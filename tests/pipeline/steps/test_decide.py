@@ -70,9 +70,7 @@ def test_a_champion_that_moved_after_it_was_scored_is_not_replaced_blindly(state
     overrides = {**TINY, "csv_path": str(synthetic_csv), "epochs": 1, "learning_rate": 0.0001}
     steps.run_all("unit/old", "2006-01-01", overrides)  # champion v1
     ctx = steps.validate(steps.ingest("unit/slow", "2006-01-01", {**overrides, "epochs": 40, "learning_rate": 0.01}))
-    fits = steps.fit_files(steps.fit(ctx, job) for job in steps.plan(ctx))
-    steps.backtest_summary(ctx, fits)
-    steps.evaluate(ctx, fits)
+    steps.train_and_evaluate(ctx)
     scored = json.loads(Path(steps.score_champion(ctx)).read_text())
     assert scored["version"] == "1" and scored["scores"]["backtest_mase"] > 0
     faster = steps.run_all("unit/fast", "2006-01-01", {**overrides, "epochs": 40, "learning_rate": 0.01, "seed": 7})

@@ -28,3 +28,14 @@ def test_shard_groups_cover_every_shard_once_within_the_limit(shards, origins, l
 def test_more_origins_than_tasks_is_refused():
     with pytest.raises(ConfigError, match="25 training origins need at least 25 mapped tasks"):
         shard_groups(10, 25, 24)
+
+
+
+def test_a_part_crosses_xcom_as_json():
+    from pipeline.steps.jobs import Part
+
+    part = Part(shards=(0, 1, 2))
+    assert part.to_json() == {"shards": [0, 1, 2], "label": "shards 0-2"} and part.key == "00000"
+    assert Part.of(part.to_json()) == part
+    with pytest.raises(ConfigError, match="not a part of the panel"):
+        Part.of({"shard": 1})

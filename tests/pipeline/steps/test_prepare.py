@@ -1,5 +1,6 @@
 """Ingest, validate and plan: bad data stops the run before training; the fits a run maps."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,7 @@ def test_plan_groups_shards_to_stay_within_max_map_length(tmp_path):
     assert sorted((k, job.origin) for job in jobs for k in job.shards) == sorted(
         (k, origin) for k in range(7) for origin in {job.origin for job in jobs}), "each shard at each origin, once"
     assert {job.shards for job in jobs} == {(0, 1, 2, 3), (4, 5, 6)}, "2 groups x 3 origins: 6 tasks"
+    assert json.loads(ctx.paths.shards.read_text())["parts"] == [[0, 1, 2, 3], [4, 5, 6]], "evaluated by the same"
     assert jobs[0].to_json()["label"].startswith("shards 0-3, to ")
     files = steps.fit(ctx, jobs[0].to_json())
     assert [Path(f).name for f in files] == [ctx.paths.fit(k, jobs[0].origin).name for k in (0, 1, 2, 3)]
