@@ -48,13 +48,13 @@ from airflow.sdk import (
     task,
 )
 
-from pipeline.dagkit import PipelineNotifier, run_step, task_defaults, trigger_params
+from pipeline.dagkit import PipelineNotifier, heavy_pool, run_step, task_defaults, trigger_params
 
 DAG_ID = "lstm_monthly_retraining"
 # Deadline alert, set by deployments (compose file, scripts/services.sh). Off by default: Airflow 3.3.2's
 # `airflow dags test` cannot finish a successful run of a DAG that declares deadlines.
 DEADLINE_HOURS = float(os.environ.get("PIPELINE_DEADLINE_HOURS") or 0)
-FIT_TIMEOUT = timedelta(minutes=45)  # a fit, and the champion's refit on the candidate's folds
+FIT_TIMEOUT = timedelta(minutes=45)  # a fit, a part's evaluation, and the champion's refit on the candidate's folds
 
 
 @dag(
@@ -109,7 +109,7 @@ def lstm_monthly_retraining() -> None:
 
         return [job.to_json() for job in run_step(steps.plan, ctx)]
 
-    @task(execution_timeout=FIT_TIMEOUT, map_index_template="{{ task.op_kwargs['job']['label'] }}")
+    @task(execution_timeout=FIT_TIMEOUT, pool=heavy_pool(), map_index_template="{{ task.op_kwargs['job']['label'] }}")
     def fit(ctx: dict[str, Any], job: dict[str, Any]) -> list[str]:
         """Train a shard's global LSTM (or a few shards') before one origin; score its backtest folds or keep it
         as final."""
@@ -125,7 +125,7 @@ def lstm_monthly_retraining() -> None:
 
         return [part.to_json() for part in run_step(steps.backtest_summary, ctx, steps.all_files(fits))]
 
-    @task(map_index_template="{{ task.op_kwargs['part']['label'] }}")
+    @task(execution_timeout=FIT_TIMEOUT, pool=heavy_pool(), map_index_template="{{ task.op_kwargs['part']['label'] }}")
     def evaluate_part(ctx: dict[str, Any], part: dict[str, Any]) -> list[str]:
         """The candidate on one part's series: its holdout scores and its forecast of the coming months."""
         from pipeline import steps
@@ -139,7 +139,7 @@ def lstm_monthly_retraining() -> None:
 
         return run_step(steps.evaluate, ctx, steps.all_files(fits), steps.all_files(parts))
 
-    @task(execution_timeout=FIT_TIMEOUT)
+    @task(execution_timeout=FIT_TIMEOUT, pool=heavy_pool())
     def score_champion(ctx: dict[str, Any]) -> str:
         """The champion on this run's holdout and folds (its configuration refitted when it differs)."""
         from pipeline import steps

@@ -25,7 +25,7 @@ import pendulum
 from airflow.sdk import dag, get_current_context, task
 
 from pipeline.config import TUNING_TRIGGER_KEYS
-from pipeline.dagkit import PipelineNotifier, run_step, task_defaults, trigger_params
+from pipeline.dagkit import PipelineNotifier, heavy_pool, run_step, task_defaults, trigger_params
 
 DAG_ID = "lstm_tuning"
 TRIAL_TIMEOUT = timedelta(minutes=90)  # one trial: a whole backtest of one configuration
@@ -70,7 +70,8 @@ def lstm_tuning() -> None:
 
         return run_step(tune.tune_plan, ctx)
 
-    @task(execution_timeout=TRIAL_TIMEOUT, map_index_template="trial {{ task.op_kwargs['job']['trial'] }}")
+    @task(execution_timeout=TRIAL_TIMEOUT, pool=heavy_pool(),
+          map_index_template="trial {{ task.op_kwargs['job']['trial'] }}")
     def trial(ctx: dict[str, Any], job: dict[str, Any]) -> str:
         """Backtest one trial's settings on the tuning months; one nested MLflow run."""
         from pipeline.steps import tune

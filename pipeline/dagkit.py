@@ -23,6 +23,12 @@ def task_defaults() -> dict[str, Any]:
             "retry_exponential_backoff": True, "execution_timeout": timedelta(minutes=10)}
 
 
+def heavy_pool() -> str:
+    """The pool of the heavy tasks (fits, evaluated parts, the champion's re-scoring, tuning trials): the
+    deployments' (``PIPELINE_HEAVY_POOL``, as many slots as the workers have), else Airflow's default pool."""
+    return os.environ.get("PIPELINE_HEAVY_POOL") or "default_pool"
+
+
 def trigger_params(names: Sequence[str] | None = None) -> dict[str, Param]:
     """One optional param per setting a trigger may set (``names``: some of them; default all), bounded like the
     config; empty means "the configured value". Paths, limits, MLflow names and the gate are the operator's

@@ -151,6 +151,15 @@ export_env() {
   export AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT=300
   export AIRFLOW__WORKERS__MAX_FAILED_HEARTBEATS=20
   export AIRFLOW__CELERY__TASK_ACKS_LATE=True
+  # Capacity (docs/deployment.md, "Capacity"): the scheduler sends no more tasks than the workers have slots (one
+  # task a worker here), so none waits in the broker past the queued time-out; the heavy tasks (fits, evaluated
+  # parts, the champion's re-scoring, tuning trials) share the pool of that many slots, which an admin may shrink
+  # in the UI to keep slots free for other DAGs
+  export PIPELINE_WORKER_SLOTS="${PIPELINE_WORKER_SLOTS:-$CELERY_WORKERS}"
+  export AIRFLOW__CORE__PARALLELISM="$PIPELINE_WORKER_SLOTS"
+  export AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG="$PIPELINE_WORKER_SLOTS"
+  export AIRFLOW__CELERY__WORKER_CONCURRENCY=1
+  export PIPELINE_HEAVY_POOL=pipeline_heavy
   # a worker imports the pipeline's modules once; each task, forked from it, starts with them (pipeline/worker.py)
   export AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS=pipeline.worker.CELERY_CONFIG
   # accounts with roles (admin, operator, viewer: scripts/airflow_users.py), in Airflow's database
@@ -284,6 +293,8 @@ up() {
     --allowed-hosts "$HOST:$MLFLOW_PORT,localhost:$MLFLOW_PORT,mlflow:5000" --workers 1
 
   "$BIN/airflow" db migrate > "$LOGS/airflow-db-migrate.log" 2>&1 || { tail -n 40 "$LOGS/airflow-db-migrate.log" >&2; exit 1; }
+  "$BIN/airflow" pools set "$PIPELINE_HEAVY_POOL" "$PIPELINE_WORKER_SLOTS" \
+    "the pipeline's heavy tasks: fits, evaluated parts, the champion's re-scoring, tuning trials" > /dev/null
   ( export AIRFLOW_ADMIN_PASSWORD AIRFLOW_OPERATOR_PASSWORD AIRFLOW_VIEWER_PASSWORD
     "$BIN/python" "$ROOT/scripts/airflow_users.py" > "$LOGS/airflow-users.log" 2>&1 ) \
     || { tail -n 40 "$LOGS/airflow-users.log" >&2; exit 1; }
@@ -313,7 +324,7 @@ up() {
     # one task at a time per worker (torch uses one thread per task): N workers train N shards or folds at once
     for k in $(workers); do
       PIPELINE_WORKER_NAME="worker-$k@$(hostname)" start_with "$tasks" "worker-$k" "$BIN/airflow" celery worker \
-        --celery-hostname "worker-$k@%h" --concurrency 1 --skip-serve-logs
+        --celery-hostname "worker-$k@%h" --skip-serve-logs
     done
   fi
 

@@ -11,8 +11,8 @@ import pytest
 from tests.conftest import ROOT
 
 DAG_FILE = ROOT / "dags" / "lstm_monthly_retraining.py"
-TASKS = ["ingest", "validate", "monitor", "plan", "fit", "backtest_summary", "evaluate", "score_champion", "register",
-         "publish", "summarize"]
+TASKS = ["ingest", "validate", "monitor", "plan", "fit", "backtest_summary", "evaluate_part", "evaluate",
+         "score_champion", "register", "publish", "summarize"]
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +45,14 @@ def test_tasks_and_edges(dagbag):
     assert sorted(dag.task_ids) == sorted(TASKS)
     upstream = {"ingest": set(), "validate": {"ingest"}, "monitor": {"validate"}, "plan": {"validate"},
                 "fit": {"validate", "plan"}, "backtest_summary": {"validate", "fit"},
-                "evaluate": {"validate", "fit", "backtest_summary"}, "score_champion": {"validate", "evaluate"},
+                "evaluate_part": {"validate", "backtest_summary"}, "evaluate": {"validate", "fit", "evaluate_part"},
+                "score_champion": {"validate", "evaluate"},
                 "register": {"validate", "score_champion", "monitor"}, "publish": {"validate", "register"},
                 "summarize": {"validate", "publish"}}
     for task_id, expected in upstream.items():
         assert dag.get_task(task_id).upstream_task_ids == expected, task_id
     assert type(dag.get_task("fit")).__name__.endswith("MappedOperator"), "one task per shard and origin"
+    assert type(dag.get_task("evaluate_part")).__name__.endswith("MappedOperator"), "one task per part"
 
 
 def test_schedule_and_run_safety(dagbag):
@@ -64,9 +66,23 @@ def test_schedule_and_run_safety(dagbag):
         assert task.execution_timeout is not None, task.task_id
     assert dag.get_task("fit").execution_timeout > dag.get_task("ingest").execution_timeout
     assert dag.get_task("score_champion").execution_timeout == dag.get_task("fit").execution_timeout, "it may refit"
+    assert {task.pool for task in dag.tasks} == {"default_pool"}, "without a deployment's pool, Airflow's default"
     callbacks = dag.on_failure_callback if isinstance(dag.on_failure_callback, list) else [dag.on_failure_callback]
     assert [type(c).__name__ for c in callbacks] == ["PipelineNotifier"]
     assert not dag.deadline, "no deadline unless a deployment sets PIPELINE_DEADLINE_HOURS"
+
+
+def test_a_deployment_puts_the_heavy_tasks_in_its_pool():
+    code = ("from airflow.dag_processing.dagbag import DagBag; "
+            f"b = DagBag(dag_folder={str(DAG_FILE.parent)!r}); "
+            "print(sorted(f'{d.dag_id}.{t.task_id}' for d in b.dags.values() for t in d.tasks "
+            "if t.pool == 'pipeline_heavy'))")
+    env = {**os.environ, "PIPELINE_HEAVY_POOL": "pipeline_heavy"}
+    found = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert found.stdout.strip().splitlines()[-1] == str(["lstm_monthly_retraining.evaluate_part",
+                                                         "lstm_monthly_retraining.fit",
+                                                         "lstm_monthly_retraining.score_champion",
+                                                         "lstm_tuning.trial"])
 
 
 def test_deployments_get_a_deadline_alert():

@@ -239,3 +239,24 @@ def test_both_deployments_use_roles_and_never_unpickle():
     assert "scripts/airflow_users.py" in json.dumps(SERVICES["airflow-init"]["command"])
     assert COMMON_ENV["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] == "false"
     assert "umask 077" in SCRIPT and "--auth-local=peer" in SCRIPT and "--auth-local=trust" not in SCRIPT
+
+
+def test_both_deployments_size_airflow_from_the_worker_slots():
+    """The scheduler queues no more tasks than the workers have slots, one run may use them all, a worker runs one
+    task a slot, and the heavy tasks share a pool of that many slots, created at init (docs/deployment.md)."""
+    derived = {"AIRFLOW__CORE__PARALLELISM": "PIPELINE_WORKER_SLOTS",
+               "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "PIPELINE_WORKER_SLOTS",
+               "AIRFLOW__CELERY__WORKER_CONCURRENCY": "PIPELINE_WORKER_CONCURRENCY"}
+    for name, source in derived.items():
+        assert COMMON_ENV[name] == f"${{{source}:-1}}", name
+    for name in ("AIRFLOW__CORE__PARALLELISM", "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG"):
+        assert f'export {name}="$PIPELINE_WORKER_SLOTS"\n' in SCRIPT, name
+    assert 'export PIPELINE_WORKER_SLOTS="${PIPELINE_WORKER_SLOTS:-$CELERY_WORKERS}"' in SCRIPT
+    assert "export AIRFLOW__CELERY__WORKER_CONCURRENCY=1\n" in SCRIPT and "--concurrency" not in SCRIPT
+    assert COMMON_ENV["PIPELINE_HEAVY_POOL"] == "pipeline_heavy"
+    assert "export PIPELINE_HEAVY_POOL=pipeline_heavy" in SCRIPT
+    init = SERVICES["airflow-init"]["command"][1]
+    assert 'airflow pools set "$$PIPELINE_HEAVY_POOL" "$$PIPELINE_WORKER_SLOTS"' in init
+    assert '"$BIN/airflow" pools set "$PIPELINE_HEAVY_POOL" "$PIPELINE_WORKER_SLOTS"' in SCRIPT
+    example = (ROOT / "docker" / ".env.example").read_text()
+    assert "\nPIPELINE_WORKER_SLOTS=" in example and "\nPIPELINE_WORKER_CONCURRENCY=" in example
