@@ -1,9 +1,15 @@
 """Scale: panels of 10^3 to 10^6 series resampled from the real series in ``data/`` (each copy a random window of a
-random US employment series or AirPassengers, rescaled, all ending 2019-12), and what the steps that run once cost
-on them: wall time, peak memory and the growth exponent of each.
+random US employment series or AirPassengers, rescaled, all ending 2019-12), and what the steps cost on them: wall
+time, peak memory and the growth exponent of each.
 
-    .venv/bin/python benchmarks/scale.py --sizes 1000,10000,100000      # prints the table
+    .venv/bin/python benchmarks/scale.py --sizes 1000,10000,100000      # validate: Parquet, CSV, a bare read
+    .venv/bin/python benchmarks/scale.py --steps --sizes 1000,3000      # every step of two monthly runs
     .venv/bin/python benchmarks/scale.py --make 100000 --out /tmp/p.csv # only write a panel
+
+``--steps`` runs each step of the monthly DAG as its own process, as a worker runs a task (the mapped ones,
+``fit`` and ``evaluate_part``, ``--slots`` at a time), with the smallest network (one epoch, one window a series,
+one fold: the other steps' cost shows), twice: the first month makes a champion, the second re-scores it; the
+table is the second month's.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -72,14 +79,108 @@ def best(command: list[str], env: dict[str, str], runs: int = 2) -> tuple[float,
     return min(timed(command, env)[:2] for _ in range(runs))
 
 
+TASK = """
+import json, resource, sys, time
+from pipeline import steps
+name, args = sys.argv[1], json.loads(sys.argv[2])
+started = time.perf_counter()
+out = getattr(steps, name)(*args)
+seconds = time.perf_counter() - started
+out = out.to_json() if hasattr(out, "to_json") else [o.to_json() if hasattr(o, "to_json") else o for o in out] \
+    if isinstance(out, list) else out
+print(json.dumps({"out": out, "seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+TINY_MODEL = {"epochs": 1, "ensemble_size": 1, "windows_per_series": 1, "hidden_size": 8, "folds": 1, "patience": 0,
+              "baseline_gate": False}
+
+
+def task(name: str, args: list, env: dict[str, str]) -> dict:
+    """One step in its own process, as a worker runs a task: its result, seconds (the step alone) and peak MB."""
+    done = subprocess.run([sys.executable, "-c", TASK, name, json.dumps(args)], env=env, capture_output=True,
+                          text=True)
+    if done.returncode:
+        raise RuntimeError(f"{name} failed: {done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def mapped(name: str, ctx: dict, jobs: list, env: dict[str, str], slots: int) -> tuple[dict, list]:
+    """A mapped step over ``jobs``, ``slots`` tasks at a time: wall seconds, the tasks' seconds, the largest peak;
+    and every task's result."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(slots) as pool:
+        done = list(pool.map(lambda job: task(name, [ctx, job], env), jobs))
+    return ({"seconds": time.perf_counter() - started, "task_seconds": sum(d["seconds"] for d in done),
+             "peak_mb": max(d["peak_mb"] for d in done), "tasks": len(done)}, [d["out"] for d in done])
+
+
+def monthly_run(key: str, as_of: str, overrides: dict, env: dict[str, str], slots: int) -> dict[str, dict]:
+    """Every step of one monthly run, each in its own process: {step: seconds, peak MB (, tasks)}."""
+    costs: dict[str, dict] = {}
+
+    def once(name: str, *args: object) -> object:
+        done = task(name, list(args), env)
+        costs[name] = {"seconds": done["seconds"], "peak_mb": done["peak_mb"], "tasks": 1}
+        return done["out"]
+
+    ctx = once("ingest", key, as_of, overrides)
+    once("validate", ctx)
+    once("monitor", ctx)
+    costs["fit"], fits = mapped("fit", ctx, once("plan", ctx), env, slots)
+    fits = [path for files in fits for path in files]
+    costs["evaluate_part"], parts = mapped("evaluate_part", ctx, once("backtest_summary", ctx, fits), env, slots)
+    once("evaluate", ctx, fits, [path for files in parts for path in files])
+    for name in ("score_champion", "register", "publish", "summarize"):
+        once(name, ctx)
+    return costs
+
+
+def steps_table(sizes: list[int], slots: int) -> int:
+    """Two monthly runs a panel size (the second re-scores the first's champion): each step's cost, its growth."""
+    results: dict[int, dict[str, dict]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for n in sizes:
+            path = Path(folder) / f"panel_{n}.parquet"
+            make_panel(n).to_parquet(path, index=False)
+            env = {**os.environ, "PIPELINE_STATE_DIR": str(Path(folder) / f"state_{n}"), "PIPELINE_CONFIG": "",
+                   "PYTHONPATH": str(ROOT), "PIPELINE_TORCH_THREADS": "1", "PIPELINE_TRAIN_THREADS": "1",
+                   "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+            overrides = {**TINY_MODEL, "csv_path": str(path), "allow_any_csv_path": True, "series_column": "series",
+                         "date_column": "month", "target_column": "value", "max_file_mb": 2048,
+                         "max_quarantine_share": 1.0, "experiment_name": "scale", "registered_model_name": "scale"}
+            monthly_run("scale/2020-01", "2020-01-01", overrides, env, slots)
+            results[n] = monthly_run("scale/2020-02", "2020-02-01", overrides, env, slots)
+            logger.info("%d series: %s", n, json.dumps(results[n]))
+    names = list(results[sizes[0]])
+    print(f"Every step of the second of two monthly runs (smallest network), each step its own process, the mapped "
+          f"ones {slots} at a time; seconds (the step's own, in its process) and peak MB of its largest process\n")
+    print("| step | " + " | ".join(f"{n:,} series: s | MB" for n in sizes) + " | growth exponent |")
+    print("|---|" + "---|---|" * len(sizes) + "---|")
+    for name in names:
+        cells = []
+        for n in sizes:
+            c = results[n][name]
+            tasks = f" ({c['tasks']} tasks, {c['task_seconds']:.0f} s in all)" if "task_seconds" in c else ""
+            cells.append(f"{c['seconds']:.1f}{tasks} | {c['peak_mb']:.0f}")
+        first, last = results[sizes[0]][name]["seconds"], results[sizes[-1]][name]["seconds"]
+        growth = np.log(last / first) / np.log(sizes[-1] / sizes[0]) if len(sizes) > 1 and first > 0 else float("nan")
+        print(f"| {name} | " + " | ".join(cells) + f" | {growth:.2f} |")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,10000,100000", help="panel sizes, comma-separated")
     parser.add_argument("--make", type=int, help="only write a panel of this many series (to --out)")
     parser.add_argument("--out", help="where --make writes (.csv or .parquet)")
     parser.add_argument("--csv-up-to", type=int, default=100_000, help="time the CSV input up to this many series")
+    parser.add_argument("--steps", action="store_true", help="every step of two monthly runs, not validate alone")
+    parser.add_argument("--slots", type=int, default=2, help="mapped tasks at once (worker slots) with --steps")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.steps:
+        return steps_table([int(s) for s in args.sizes.split(",")], args.slots)
     if args.make:
         frame = make_panel(args.make)
         if args.out.endswith(".parquet"):

@@ -412,3 +412,14 @@ def test_only_the_pipeline_writes_its_experiments_and_models(stack):
     status, _ = http("POST", f"{stack['mlflow']}/api/2.0/mlflow/registered-models/set-tag",
                      {"name": NAME, "key": "k", "value": "v"}, basic=stack["pipeline"])
     assert status == 200, "the pipeline's account writes its own model"
+
+
+def test_the_heavy_tasks_pool_has_a_slot_per_worker(stack, client):
+    """Both workers' slots, and no more, in the pool of the heavy tasks and Airflow's limits (docs/deployment.md)."""
+    from airflow_client.client.api.pool_api import PoolApi
+
+    pool = PoolApi(client[1]).get_pool("pipeline_heavy")
+    assert pool.slots == 2 and "fits" in pool.description
+    scheduler, worker = _environ(_part(stack, "scheduler")), _environ(_part(stack, "worker-1"))
+    assert scheduler["AIRFLOW__CORE__PARALLELISM"] == scheduler["AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG"] == "2"
+    assert worker["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == "1" and worker["PIPELINE_HEAVY_POOL"] == "pipeline_heavy"
