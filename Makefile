@@ -65,6 +65,7 @@ chaos: setup
 
 lint: setup
 	$(BIN)/ruff check pipeline dags tests
+	$(BIN)/mypy
 
 ## mlflow-ui: browse runs and models of the local store on http://127.0.0.1:5000
 mlflow-ui: setup

@@ -109,7 +109,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         return 0
     print(f"{summary['series']} series, {summary['folds']} folds; means over series-folds")
     print(f"{'fold':<6}{'train to':<10}{'model':<16}{'MASE':>8}{'median':>8}{'MAPE %':>8}{'sMAPE %':>9}{'RMSE':>12}")
-    rows = [(str(f["fold"]), f["train_end"], {m: f[m] for m in summary["mean"]}, {}) for f in summary["per_fold"]]
+    rows: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
+        (str(f["fold"]), f["train_end"], {m: f[m] for m in summary["mean"]}, {}) for f in summary["per_fold"]]
     rows.append(("mean", "", summary["mean"], summary["median_mase"]))
     for fold, train_end, scores, median in rows:
         for model, m in scores.items():

@@ -203,7 +203,8 @@ class Config:
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             value, meta = getattr(self, field.name), field.metadata["setting"]
-            expected = {"int": int, "float": (int, float), "str": str, "bool": bool}[str(field.type)]
+            types: dict[str, type | tuple[type, ...]] = {"int": int, "float": (int, float), "str": str, "bool": bool}
+            expected = types[str(field.type)]
             if (isinstance(value, bool) and field.type != "bool") or not isinstance(value, expected):
                 raise ConfigError(f"config '{field.name}' must be {field.type}, got {excerpt(value)}")
             if isinstance(value, float) and not math.isfinite(value):

@@ -73,11 +73,11 @@ def metrics_rows(actual: np.ndarray, forecast: np.ndarray, scales: np.ndarray) -
     return {"mape": mape, "smape": smape, "rmse": np.sqrt(np.mean(error**2, axis=1)), "mae": mae, "mase": mase}
 
 
-def mean_defined(values: Sequence[float], how: Callable[[np.ndarray], Any] = np.mean) -> float:
+def mean_defined(values: Sequence[float] | np.ndarray, how: Callable[[np.ndarray], Any] = np.mean) -> float:
     """The mean (or ``how``) of the defined values (a metric is NaN where undefined, such as MAPE on a zero
     month); NaN when none is."""
-    values = np.asarray(values, dtype=float)
-    defined = values[~np.isnan(values)]
+    array = np.asarray(values, dtype=float)
+    defined = array[~np.isnan(array)]
     return float(how(defined)) if defined.size else float("nan")
 
 

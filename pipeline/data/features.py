@@ -18,7 +18,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -288,10 +288,10 @@ class ViewSpec:
     def views(cls, cfg: Config) -> list[ViewSpec]:
         """The configured views: windows of ``lookback`` months (when > 0), then the last ``seasonal_lookback``
         year-over-year changes (when > 0)."""
-        common = {"val_size": cfg.val_size, "steps": cfg.steps_out, "log": cfg.log_transform,
+        common: dict[str, Any] = {"val_size": cfg.val_size, "steps": cfg.steps_out, "log": cfg.log_transform,
                   "relative": cfg.relative_windows, "max_windows": cfg.windows_per_series, "weighted": cfg.mase_loss,
                   "season_length": cfg.season_length, "value_domain": cfg.value_domain}
-        level = {"level": True, "deseasonalise": cfg.deseasonalise, "theta": cfg.theta_input}
+        level: dict[str, Any] = {"level": True, "deseasonalise": cfg.deseasonalise, "theta": cfg.theta_input}
         yearly = common | {"steps": min(cfg.steps_out, cfg.season_length)}  # at most a season: see Config
         return ([cls(cfg.lookback, **common)] if cfg.lookback else []) + (
             [cls(cfg.seasonal_lookback + cfg.season_length, season=cfg.season_length, **yearly)]

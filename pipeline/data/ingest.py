@@ -246,9 +246,10 @@ def read_table(path: str | Path, cfg: Config, as_of: str | None = None) -> Table
                 hint = " (an unquoted thousands separator, like 1,200?)" if len(fields) > len(names) else ""
                 raise DataValidationError(file, f"{len(fields)} fields, the header has {len(names)}{hint}",
                                           row=lines.number, column=names[min(len(fields), len(names)) - 1])
-            series = single
-            if series is None:
-                series_id = fields[series_at].strip(BLANK)
+            if single is not None:
+                series = single
+            else:
+                series_id = fields[at[series_column]].strip(BLANK)
                 if not series_id:
                     raise DataValidationError(file, "empty series id", row=lines.number, column=series_column)
                 series = table.code(series_id, fields[title_at].strip(BLANK) if title_at is not None else series_id)

@@ -139,8 +139,11 @@ def read_parquet_table(path: str | Path, cfg: Config, as_of: str | None = None) 
     bad_date = ~((months >= EARLIEST_MONTH) & (months <= latest))
     if bad_date.any():
         bad = np.flatnonzero(bad_date)
-        problems.add("date", bad + 1, codes[bad], date_column,
-                     lambda k, bad=bad: _date_problem(dates[int(bad[k])].as_py(), int(months[bad[k]])))
+
+        def message(k: int, bad: np.ndarray = bad) -> str:
+            return _date_problem(dates[int(bad[k])].as_py(), int(months[bad[k]]))
+
+        problems.add("date", bad + 1, codes[bad], date_column, message)
     kept = ~bad_date & (months < cut if cut is not None else True)  # a value is read only for a row kept
     values = _values(table.column(value_column), value_column, fail, problems, codes, kept)
     listed, bad_series = problems.listed()

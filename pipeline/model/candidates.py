@@ -55,7 +55,7 @@ def statistical(histories: Sequence[np.ndarray], steps: int, season_length: int,
     found = {THETA: np.stack([theta(h, steps, season_length) for h in histories]),
              **{name: np.full((len(histories), steps), np.nan) for name in (ETS, CES, DOT)}}
     if len(rows):
-        for name, values in statsforecast_models([histories[i] for i in rows], steps, season_length).items():
+        for name, values in statsforecast_models([histories[i] for i in rows.tolist()], steps, season_length).items():
             found[name][rows] = np.where(np.isfinite(values), values, found[THETA][rows])  # a fit that broke
     return {NAIVE: np.stack([seasonal_naive(h, steps, season_length) for h in histories]),
             **{name: domains.floor(found[name], kinds) for name in MEDIAN_OF}}

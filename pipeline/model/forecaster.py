@@ -93,9 +93,9 @@ class Forecaster:
         out = np.zeros((len(histories), steps))
         read = np.array([len(h) >= self.read_months(season_length) and not flat(h, season_length)
                          for h in histories], dtype=bool)
-        for i in np.flatnonzero(~read):
+        for i in np.flatnonzero(~read).tolist():
             out[i] = seasonal_naive(histories[i], steps, season_length)
-        chosen = [np.asarray(histories[i], dtype=float) for i in np.flatnonzero(read)]
+        chosen = [np.asarray(histories[i], dtype=float) for i in np.flatnonzero(read).tolist()]
         if chosen:
             rows = Rows.of(chosen, value_domain)
             windows = last_windows(chosen, self.lookback, season_length)

@@ -37,8 +37,8 @@ class Adam:
     def step(self) -> None:
         """One update of every parameter from its gradient."""
         self.steps += 1
-        grads = [p.grad for p in self.params]
-        if any(g is None for g in grads):
+        grads = [p.grad for p in self.params if p.grad is not None]
+        if len(grads) < len(self.params):
             raise ValueError("Adam.step() without a gradient for every parameter (call backward() first)")
         torch._foreach_lerp_(self.exp_avg, grads, 1 - self.beta1)
         torch._foreach_mul_(self.exp_avg_sq, self.beta2)
@@ -47,7 +47,7 @@ class Adam:
         denom = torch._foreach_sqrt(self.exp_avg_sq)
         torch._foreach_div_(denom, (1 - self.beta2 ** self.steps) ** 0.5)
         torch._foreach_add_(denom, self.eps)
-        torch._foreach_addcdiv_(self.params, self.exp_avg, denom, value=-step_size)
+        torch._foreach_addcdiv_(list[torch.Tensor](self.params), self.exp_avg, denom, value=-step_size)
 
 
 def make_adam(params: Iterable[torch.nn.Parameter], lr: float) -> Adam | torch.optim.Adam:

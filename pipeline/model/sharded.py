@@ -69,8 +69,8 @@ class ShardedForecaster:
             mine = np.flatnonzero((shard == k) & np.isin(used, NEEDS_LSTM))
             if len(mine) and forecaster is None:
                 used[mine] = NAIVE
-            elif len(mine):
-                lstm[mine], read = forecaster.forecast([histories[i] for i in mine], steps, self.season_length,
+            elif len(mine) and forecaster is not None:
+                lstm[mine], read = forecaster.forecast([histories[i] for i in mine.tolist()], steps, self.season_length,
                                                        self.value_domain)
                 used[mine[~read]] = NAIVE
         candidates = all_candidates(lstm, stats)

@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def _name(train_end: str, data_month: int) -> str:
     return f"{train_end}@{month_text(data_month)}.pt"
 
 
-def save(where: Path, train_end: str, data_month: int, nets: list[torch.nn.Module]) -> Path:
+def save(where: Path, train_end: str, data_month: int, nets: Sequence[torch.nn.Module]) -> Path:
     """Keep a fit's weights for next month's run (atomically), under its last training month (``YYYY-MM``, or
     ``end-<months>`` with series_end folds) and its run's data month; drop the files of data months over a year
     old."""

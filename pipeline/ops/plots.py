@@ -55,7 +55,7 @@ def panel_forecasts(history: dict[str, pd.Series], forecast: dict[str, pd.Series
         levels = sorted((level for level, (lower, _) in (bands or {}).get(name, {}).items() if lower.notna().any()),
                         reverse=True)  # levels with bounds (none where too few backtest residuals)
         for shade, level in enumerate(levels):
-            lower, upper = bands[name][level]
+            lower, upper = (bands or {})[name][level]
             ax.fill_between(lower.index, lower.to_numpy(), upper.to_numpy(), color="C0", alpha=0.15 + 0.15 * shade,
                             linewidth=0, label=f"{level} % interval")
         if actual is not None:

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mlflow
+import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
+from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
 import pipeline
 from pipeline import domains
@@ -25,13 +27,13 @@ if TYPE_CHECKING:  # torch loads only where a model is built or loaded
     from pipeline.model.sharded import ShardedForecaster
 
 
-class PanelModel(mlflow.pyfunc.PythonModel):
+class PanelModel(PythonModel):
     """MLflow pyfunc of a panel forecaster: input a long table of history (columns series, month, value; any
     number of series, in any order, with values in the domain the model was trained on), output the next
     ``horizon`` months of each series (params ``horizon`` to change it): columns series, month, forecast, the
     interval bounds, model (``lstm``, or ``seasonal_naive`` where it fell back)."""
 
-    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+    def load_context(self, context: PythonModelContext) -> None:
         """Rebuild every shard's forecaster from its logged weights (``weights_only``) and spec, each verified
         against the checksum recorded in the MLflow model (``model_config``) and in its spec."""
         from pipeline.model.sharded import ShardedForecaster

@@ -140,14 +140,21 @@ def _rollback(client: MlflowClient, name: str, reason: str) -> tuple[str, str]:
 
 def version_config(client: MlflowClient, name: str, version: str, base: Config) -> Config:
     """The configuration a registered version was trained with (its run's params), over ``base``."""
-    run_id = client.get_model_version(name, version).run_id
-    params = {**LEGACY_MODEL_SETTINGS, **client.get_run(run_id).data.params}
+    params = {**LEGACY_MODEL_SETTINGS, **client.get_run(version_run_id(client, name, version)).data.params}
     return dataclasses.replace(base, **{k: coerce(k, params[k]) for k in MODEL_KEYS if k in params})
 
 
 def version_data_month(client: MlflowClient, name: str, version: str) -> str | None:
     """The last month (YYYY-MM) of the data a registered version was trained on (its run's ``data_month``)."""
-    return client.get_run(client.get_model_version(name, version).run_id).data.tags.get("data_month")
+    return client.get_run(version_run_id(client, name, version)).data.tags.get("data_month")
+
+
+def version_run_id(client: MlflowClient, name: str, version: str) -> str:
+    """The MLflow run that logged a registered version (every version the pipeline registers has one)."""
+    run_id = client.get_model_version(name, version).run_id
+    if not run_id:
+        raise NotFoundError(f"{name} v{version} was registered without a run: not the pipeline's")
+    return run_id
 
 
 def tuned_name(name: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline.ops import keys
 
@@ -41,7 +41,7 @@ def create_app() -> FastAPI:
     app = scoring_server.init(scoring_server.load_model_with_mlflow_config(os.environ[MODEL_ENV]))
 
     @app.middleware("http")
-    async def require_token(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def require_token(request: Request, call_next: Any) -> Any:
         if request.url.path in OPEN_PATHS or hmac.compare_digest(
                 request.headers.get("authorization", "").encode(), expected):
             return await call_next(request)

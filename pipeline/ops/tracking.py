@@ -129,13 +129,17 @@ def log_dataset(frame: pd.DataFrame, source: str, name: str, sha256: str) -> Non
     as-of data)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
-        dataset = mlflow.data.from_pandas(frame, source=source, name=name, targets="value", digest=sha256[:16])
+        from mlflow.data.pandas_dataset import from_pandas
+
+        dataset = from_pandas(frame, source=source, name=name, targets="value", digest=sha256[:16])
     mlflow.log_input(dataset, context="training")
 
 
 def previous_run(client: MlflowClient, experiment_name: str, run_id: str) -> Any:
     """The latest finished monthly run of the experiment other than ``run_id`` (or None)."""
     experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        return None
     runs = client.search_runs([experiment.experiment_id], "tags.kind = 'monthly' and attributes.status = 'FINISHED'",
                               order_by=["attributes.start_time DESC"], max_results=5)
     return next((r for r in runs if r.info.run_id != run_id), None)

@@ -93,12 +93,12 @@ class Origin:
         """The first test month of every series of ``panel`` (month indexes)."""
         if self.month is not None:
             return np.full(len(panel), self.month, dtype=np.int64)
-        return panel.ends - int(self.before_end)
+        return panel.ends - int(self.before_end or 0)
 
     @property
     def order(self) -> int:
         """Sorts origins earliest first."""
-        return self.month if self.month is not None else -int(self.before_end)
+        return self.month if self.month is not None else -int(self.before_end or 0)
 
     def earlier(self) -> Origin:
         """The same fit a month earlier (its data a month shorter): a warm start's source."""
@@ -272,7 +272,7 @@ def summarize(results: list[dict[str, Any]], levels: Sequence[int] = (80, 95)) -
     folds = sorted({r["fold"] for r in results})
     rows: dict[str, dict[str, list[float]]] = {}  # series -> "model.metric" -> values over folds
     per_fold = []
-    pooled = {m: {k: [] for k in METRICS} for m in models}
+    pooled: dict[str, dict[str, list[float]]] = {m: {k: [] for k in METRICS} for m in models}
     interval_rows = _interval_scores(results, levels)
     for fold in folds:
         parts = [r for r in results if r["fold"] == fold]
@@ -294,15 +294,16 @@ def summarize(results: list[dict[str, Any]], levels: Sequence[int] = (80, 95)) -
             fold_means.setdefault(m, {})[k] = value
         per_fold.append({"fold": fold, "train_end": parts[0]["train_end"],
                          "series": len(fold_scores[models[0]]["mase"]), **fold_means})
-    per_series = {series: {key: mean_defined(values) for key, values in row.items()} for series, row in rows.items()}
+    per_series: dict[str, dict[str, Any]] = {series: {key: mean_defined(values) for key, values in row.items()}
+                                             for series, row in rows.items()}
     prior, default = panel_choice({c: pooled[c]["mase"] for c in CANDIDATES})
     choice = {series: choose({c: row[f"{c}.mase"] for c in CANDIDATES}, prior, default)
               for series, row in rows.items()}
-    for series, row in per_series.items():
-        row["model"] = choice[series]
+    for series, scores in per_series.items():
+        scores["model"] = choice[series]
     mean = {m: {k: mean_defined(pooled[m][k]) for k in METRICS} for m in models}
-    for key, values in _interval_means(interval_rows).items():
-        mean.setdefault(key[0], {})[key[1]] = values
+    for (model, metric), value in _interval_means(interval_rows).items():
+        mean.setdefault(model, {})[metric] = value
     lstm = np.array(pooled[LSTM]["mase"])
     shares = {f"share_beats_{m.lower()}": float(np.mean(lstm < np.array(pooled[m]["mase"])))
               for m in models if m != LSTM}

@@ -49,9 +49,10 @@ class Dimension:
         """The value an Optuna trial draws."""
         if self.choices is not None:
             return trial.suggest_categorical(self.name, list(self.choices))
+        low, high = float(self.low or 0), float(self.high or 0)  # a range has both bounds (search_space)
         if integer:
-            return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log)
-        return trial.suggest_float(self.name, float(self.low), float(self.high), log=self.log)
+            return trial.suggest_int(self.name, int(low), int(high), log=self.log)
+        return trial.suggest_float(self.name, low, high, log=self.log)
 
 
 def search_space(cfg: Config) -> list[Dimension]:
@@ -166,7 +167,7 @@ def tune(panel: Panel, cfg: Config, trials: int, minutes: float | None = None, c
     """Tune on every month of ``panel`` (the caller cuts it: :func:`tuning_panel`), one trial after the other, each
     draw informed by the scores so far; no trial starts after ``minutes``."""
     space = search_space(cfg)
-    study, started, results = _study(cfg), time.monotonic(), []
+    study, started, results = _study(cfg), time.monotonic(), list[dict[str, Any]]()
     for number in range(trials):
         if minutes is not None and results and time.monotonic() - started > minutes * 60:
             logger.warning("tuning: %d of %d trials in %.0f minutes, the limit", len(results), trials, minutes)

@@ -31,8 +31,8 @@ def monitor(ctx: RunContext | Mapping[str, Any]) -> str:
     previous_month = previous.data.tags.get("data_month") if previous else None
 
     live = None
-    if version is not None:
-        trained_to = registry.version_data_month(client, name, version)
+    trained_to = registry.version_data_month(client, name, version) if version is not None else None
+    if version is not None and trained_to is not None:  # a champion and the data month it was trained to
         live = checks.live_performance(pyfunc.load_version(name, version), panel, trained_to, cfg.season_length)
         if live:
             live["version"] = version

@@ -18,7 +18,7 @@ from pipeline.data import validate as vd
 from pipeline.data.panel import Panel, shard_bounds, shards
 from pipeline.errors import ConfigError
 from pipeline.io import read_json, write_json, write_text
-from pipeline.months import as_of_month, month_text
+from pipeline.months import as_of_month, current_month, month_text
 from pipeline.ops import tracking
 from pipeline.overrides import trigger_overrides, tuned_overrides
 from pipeline.scoring import backtest as bt
@@ -57,7 +57,7 @@ def ingest(run_key: str, as_of: str | None = None, overrides: Mapping[str, Any] 
     cfg, tuned_tag = _started_with(paths, cfg, tuned_tag)
     csv_path = settings.resolve_data_path(cfg.csv_path, cfg.data_dir, cfg.allow_any_csv_path)
     snap = ig.ingest(csv_path, paths.snapshot, cfg, as_of)
-    data_month = snap.last_month or month_text(as_of_month(as_of) - 1)
+    data_month = snap.last_month or month_text((as_of_month(as_of) or current_month()) - 1)
     client = tracking.configure()
     run_tags = {"data_month": data_month, "data_sha256": snap.sha256, "data_rows": str(snap.rows),
                 "preset": cfg.preset, "as_of": str(as_of), "kind": "monthly",

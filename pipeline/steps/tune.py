@@ -110,7 +110,7 @@ def tune_select(ctx: RunContext | Mapping[str, Any], trial_paths: list[str]) -> 
     cfg, paths = ctx.cfg, ctx.paths
     results = sorted((read_json(path) for path in trial_paths), key=lambda r: r["trial"])
     winner = tuning.best(results)
-    incumbent = next((r for r in results if r["trial"] == tuning.INCUMBENT), {})
+    incumbent: dict[str, Any] = next((r for r in results if r["trial"] == tuning.INCUMBENT), {})
     improved = winner["trial"] != tuning.INCUMBENT
     chosen = {"preset": cfg.preset, "params": winner["params"], "trial": winner["trial"], "mase": winner["mase"],
               "incumbent_mase": incumbent.get("mase"), "trials": len(results),
