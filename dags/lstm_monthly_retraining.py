@@ -10,9 +10,10 @@ training origin (mapped: the rolling-origin backtest folds and the final model; 
 `max_map_length`), merge the folds in **backtest_summary** (per-series MASE of the LSTM and the baselines; each
 series' candidate for the published forecast), **evaluate_part** (mapped: each part's series scored on the held-out
 months and forecast), **evaluate** (the parts put together; the final models logged as one MLflow model),
-**score_champion** (the current champion on the same holdout and folds, its configuration refitted when it
-differs), **register** the candidate (`challenger`; `champion` only when its mean MASE over all series beats the
-champion's on the same folds), **publish** the champion's forecast of every series, and **summarize** the run.
+**score_champion_part** and **score_champion** (the current champion on the same holdout, part by part, and the
+same folds, its configuration refitted when it differs), **register** the candidate (`challenger`; `champion` only
+when its mean MASE over all series beats the champion's on the same folds), **publish** the champion's forecast of
+every series, and **summarize** the run.
 
 * Params override the model and training settings of the pipeline config (the preset, `PIPELINE_CONFIG`; within
   bounds); leave them empty to use the configured values. Data paths, size limits, MLflow names and the gate are
@@ -139,12 +140,20 @@ def lstm_monthly_retraining() -> None:
 
         return run_step(steps.evaluate, ctx, steps.all_files(fits), steps.all_files(parts))
 
-    @task(execution_timeout=FIT_TIMEOUT, pool=heavy_pool())
-    def score_champion(ctx: dict[str, Any]) -> str:
-        """The champion on this run's holdout and folds (its configuration refitted when it differs)."""
+    @task(execution_timeout=FIT_TIMEOUT, pool=heavy_pool(), map_index_template="{{ task.op_kwargs['part']['label'] }}")
+    def score_champion_part(ctx: dict[str, Any], part: dict[str, Any]) -> list[str]:
+        """The champion's weights on one part's holdout months."""
         from pipeline import steps
 
-        return run_step(steps.score_champion, ctx)
+        return run_step(steps.score_champion_part, ctx, part)
+
+    @task(execution_timeout=FIT_TIMEOUT, pool=heavy_pool())
+    def score_champion(ctx: dict[str, Any], parts: list[list[str]]) -> str:
+        """The champion on this run's holdout (its parts' scores) and folds (its configuration refitted when it
+        differs)."""
+        from pipeline import steps
+
+        return run_step(steps.score_champion, ctx, steps.all_files(parts))
 
     @task
     def register(ctx: dict[str, Any]) -> str:
@@ -169,9 +178,11 @@ def lstm_monthly_retraining() -> None:
 
     ctx = validate(ingest())
     fits = fit.partial(ctx=ctx).expand(job=plan(ctx))
-    parts = evaluate_part.partial(ctx=ctx).expand(part=backtest_summary(ctx, fits))
+    planned_parts = backtest_summary(ctx, fits)
+    evaluated = evaluate(ctx, fits, evaluate_part.partial(ctx=ctx).expand(part=planned_parts))
+    champion = score_champion_part.partial(ctx=ctx).expand(part=planned_parts)
     decided = register(ctx)
-    chain(evaluate(ctx, fits, parts), score_champion(ctx), decided, publish(ctx), summarize(ctx))
+    chain(evaluated, champion, score_champion(ctx, champion), decided, publish(ctx), summarize(ctx))
     monitor(ctx) >> decided
 
 

@@ -60,6 +60,11 @@ class NotFoundError(PipelineError):
     """Something the command needs does not exist yet: the MLflow store, a registered model, its champion."""
 
 
+class ChampionMovedError(PipelineError):
+    """The champion alias moved while a run scored it part by part: the parts scored different versions (a re-run
+    scores the champion in place again)."""
+
+
 class StorageFullError(PipelineError, OSError):
     """A file could not be written for want of room (a full disk, a quota, a file-size limit); the file it would
     have replaced is unchanged (transient once room is made: orchestrators should retry)."""

@@ -110,7 +110,15 @@ class RunPaths:
     def figure(self, name: str) -> Path:
         return self.root / f"{name}.png"
 
-    # score_champion, register, publish, summarize
+    # score_champion (its parts), register, publish, summarize
+    def champion_part(self, key: str) -> Path:
+        """The champion's holdout MASE on a part's series (score_champion_part)."""
+        return self.root / "champion" / f"part_{key}_scores.parquet"
+
+    def champion_part_result(self, key: str) -> Path:
+        """What a part of score_champion found: the version scored, its scores' file, or why it could not."""
+        return self.root / "champion" / f"part_{key}.json"
+
     @property
     def champion(self) -> Path:
         """The champion's scores on this run's data (or that there is none to beat)."""

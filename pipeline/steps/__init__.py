@@ -4,8 +4,8 @@
 series is a panel of one: every step works on panels.
 
     ingest -> validate -> plan -> fit (mapped: a shard, or a few, at a training origin) -> backtest_summary
-           -> evaluate_part (mapped: a part's shards) -> evaluate -> score_champion -> register -> publish
-           -> summarize      (monitor beside, before register)
+           -> evaluate_part (mapped: a part's shards) -> evaluate -> score_champion_part (mapped) -> score_champion
+           -> register -> publish -> summarize      (monitor beside, before register)
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from pipeline.io import read_json
 from pipeline.steps.context import RunContext
-from pipeline.steps.decide import register, score_champion
+from pipeline.steps.decide import register, score_champion, score_champion_part
 from pipeline.steps.evaluate import evaluate, evaluate_part
 from pipeline.steps.jobs import FitJob, Part
 from pipeline.steps.monitor import monitor
@@ -28,7 +28,7 @@ from pipeline.workspace import RunPaths
 
 __all__ = ["FitJob", "Part", "RunContext", "RunResult", "all_files", "backtest_summary", "evaluate",
            "evaluate_part", "fit", "ingest", "monitor", "plan", "publish", "register", "run_all", "score_champion",
-           "summarize", "train_and_evaluate", "validate"]
+           "score_champion_part", "summarize", "train_and_evaluate", "validate"]
 
 
 @dataclass(frozen=True)

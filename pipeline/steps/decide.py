@@ -10,63 +10,114 @@ from dataclasses import asdict
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from pipeline import settings
 from pipeline.data.panel import Panel
-from pipeline.errors import ConfigError
-from pipeline.io import read_json, write_json
+from pipeline.errors import ChampionMovedError, ConfigError
+from pipeline.io import read_json, write_json, write_parquet
 from pipeline.ops import gate, pyfunc, registry, tracking
 from pipeline.scoring import backtest as bt
 from pipeline.scoring import fold_cache
-from pipeline.scoring.holdout import PUBLISHED, holdout_scores
+from pipeline.scoring.holdout import PUBLISHED, holdout_scores, score_table, table_scores
 from pipeline.steps.context import RunContext
+from pipeline.steps.jobs import Part
 
 logger = logging.getLogger(__name__)
 
 
-def score_champion(ctx: RunContext | Mapping[str, Any]) -> str:
+def score_champion_part(ctx: RunContext | Mapping[str, Any], part: Part | Mapping[str, Any]) -> list[str]:
+    """The champion's weights on the holdout months of one part's series (the same months as the candidate's): a
+    table of each series' MASE. Nothing when there is no champion to score (:func:`_champion`), or when the
+    champion cannot forecast this part's data (values outside the domain it was trained on: the file says why).
+    Returns the result file (none when there is nothing to score)."""
+    ctx, part = RunContext.of(ctx), Part.of(part)
+    cfg, paths = ctx.cfg, ctx.paths
+    version, _ = _champion(ctx)
+    if version is None:
+        return []
+    panel = Panel.load(paths.panel)
+    mine = sorted(panel.position(sid) for k in part.shards for sid in read_json(paths.shards)["shards"][k])
+    series = panel.subset(mine)
+    published = pyfunc.load_version(cfg.registered_model_name, version)
+    result: dict[str, Any] = {"version": version, "unfit": None, "scores": None}
+    try:
+        series.check_domain(published.domain)  # it could not publish this month's forecast
+        holdout = holdout_scores(published, series, cfg, bt.final_origin(panel, cfg))
+    except ConfigError as exc:  # values outside the domain it was trained on, such as a first zero month
+        result["unfit"] = f"champion v{version} cannot forecast this month's data ({exc})"
+    else:
+        table = score_table({"series": holdout["series"], "scores": {PUBLISHED: {"mase": holdout["scores"][
+            PUBLISHED]["mase"]}}}, [panel.position(s) for s in holdout["series"]])
+        result["scores"] = str(write_parquet(paths.champion_part(part.key), table))
+    return [str(write_json(paths.champion_part_result(part.key), result))]
+
+
+def score_champion(ctx: RunContext | Mapping[str, Any], part_paths: list[str] | None = None) -> str:
     """The champion, as it is now, re-scored on this run's data: its weights on the same holdout months as the
-    candidate, its configuration on the same backtest folds (refitted only when it differs from the candidate's;
-    a refit already made for the same data and settings is read from the fold cache). Nothing to score when there
-    is no champion or it is this run's own version (a re-run), or when the champion cannot forecast this data (values
-    outside the domain it was trained on: the file says why), or when the champion was trained on newer data than
-    this run's (a past month re-run or backfilled after a later one: it never replaces the champion, and the
-    champion's score on months it was trained on would mean nothing). Returns the file of scores."""
+    candidate (the parts' scores put together: :func:`score_champion_part`; ``None``: every part scored here), its
+    configuration on the same backtest folds (refitted only when it differs from the candidate's; a refit already
+    made for the same data and settings is read from the fold cache). Nothing to score when there is no champion or
+    it is this run's own version (a re-run), or when the champion cannot forecast this data (values outside the
+    domain it was trained on: the file says why), or when the champion was trained on newer data than this run's (a
+    past month re-run or backfilled after a later one: it never replaces the champion, and the champion's score on
+    months it was trained on would mean nothing). Returns the file of scores."""
     ctx = RunContext.of(ctx)
     cfg = ctx.cfg
+    version, newer = _champion(ctx)
+    if newer:
+        logger.info("%s: not scored", newer)
+        return str(write_json(ctx.paths.champion, {"version": version, "scores": None, "unfit": None,
+                                                   "newer": newer}))
+    if version is None:  # no champion yet, or this run's own version
+        return str(write_json(ctx.paths.champion, {"version": version, "scores": None, "unfit": None}))
+    if part_paths is None:
+        part_paths = [path for part in read_json(ctx.paths.shards)["parts"]
+                      for path in score_champion_part(ctx, Part(shards=tuple(part)))]
+    results = [read_json(path) for path in part_paths]
+    scored = sorted({r["version"] for r in results})
+    if len(scored) > 1:  # the alias moved between the parts: one decision must not mix two champions
+        raise ChampionMovedError(f"the champion moved while it was scored (parts of v{', v'.join(scored)}): re-run "
+                                 "the month to score the champion in place")
+    if scored != [version]:  # moved after its parts were scored: register sees the move and does not promote
+        logger.warning("champion v%s now, its parts scored %s: the decision says it moved", version,
+                       f"v{scored[0]}" if scored else "no champion")
+        return str(write_json(ctx.paths.champion, {"version": scored[0] if scored else None, "scores": None,
+                                                   "unfit": None}))
+    unfit = next((r["unfit"] for r in results if r["unfit"]), None)
+    if unfit:
+        logger.warning("%s: the candidate is decided against the baselines alone", unfit)
+        return str(write_json(ctx.paths.champion, {"version": version, "scores": None, "unfit": unfit}))
+    mase = table_scores(pd.concat([pd.read_parquet(r["scores"]) for r in results], ignore_index=True))
     client = tracking.configure()
-    name = cfg.registered_model_name
+    champion_cfg = registry.version_config(client, cfg.registered_model_name, version, cfg)
+    if champion_cfg.model_settings() == cfg.model_settings():
+        backtest_mase = read_json(ctx.paths.backtest_summary)["mean"][bt.LSTM]["mase"]
+    else:
+        logger.info("champion v%s has another configuration: refitting it on the same %d folds", version, cfg.folds)
+        cache = settings.state_dir() / "cache" / "folds"  # a re-run or another candidate on the same data
+        backtest_mase = fold_cache.backtest(Panel.load(ctx.paths.panel), champion_cfg,
+                                            cache_dir=cache)["mean"][bt.LSTM]["mase"]
+    scores = asdict(gate.Scores(backtest_mase=backtest_mase,
+                                holdout_mase=float(np.mean(mase[PUBLISHED]["mase"]))))
+    logger.info("champion v%s on this run's data: %s", version, scores)
+    return str(write_json(ctx.paths.champion, {"version": version, "scores": scores, "unfit": None}))
+
+
+def _champion(ctx: RunContext) -> tuple[str | None, str | None]:
+    """The champion version to score on this run's data (None: no champion, or this run's own version) and, when
+    it was trained on newer data than this run's, why it is not scored."""
+    client = tracking.configure()
+    name = ctx.cfg.registered_model_name
     version = registry.alias_version(client, name, registry.CHAMPION)
-    scores, unfit = None, None
-    if version is not None and client.get_model_version(name, version).run_id != ctx.mlflow_run_id:
-        trained_to = registry.version_data_month(client, name, version)
-        if trained_to is not None and trained_to > ctx.data_month:
-            newer = (f"champion v{version} is trained on data to {trained_to}, newer than this run's "
-                     f"{ctx.data_month}: a past month never replaces it (`python -m pipeline rollback` moves it back "
-                     "on purpose)")
-            logger.info("%s: not scored", newer)
-            return str(write_json(ctx.paths.champion, {"version": version, "scores": None, "unfit": None,
-                                                       "newer": newer}))
-        panel = Panel.load(ctx.paths.panel)
-        published = pyfunc.load_version(name, version)
-        try:
-            panel.check_domain(published.domain)  # it could not publish this month's forecast
-            holdout = holdout_scores(published, panel, cfg)["scores"][PUBLISHED]
-        except ConfigError as exc:  # values outside the domain it was trained on, such as a first zero month
-            unfit = f"champion v{version} cannot forecast this month's data ({exc})"
-            logger.warning("%s: the candidate is decided against the baselines alone", unfit)
-            return str(write_json(ctx.paths.champion, {"version": version, "scores": None, "unfit": unfit}))
-        champion_cfg = registry.version_config(client, name, version, cfg)
-        if champion_cfg.model_settings() == cfg.model_settings():
-            backtest_mase = read_json(ctx.paths.backtest_summary)["mean"][bt.LSTM]["mase"]
-        else:
-            logger.info("champion v%s has another configuration: refitting it on the same %d folds", version,
-                        cfg.folds)
-            cache = settings.state_dir() / "cache" / "folds"  # a re-run or another candidate on the same data
-            backtest_mase = fold_cache.backtest(panel, champion_cfg, cache_dir=cache)["mean"][bt.LSTM]["mase"]
-        scores = asdict(gate.Scores(backtest_mase=backtest_mase, holdout_mase=float(np.mean(holdout["mase"]))))
-        logger.info("champion v%s on this run's data: %s", version, scores)
-    return str(write_json(ctx.paths.champion, {"version": version, "scores": scores, "unfit": unfit}))
+    if version is None or client.get_model_version(name, version).run_id == ctx.mlflow_run_id:
+        return None, None
+    trained_to = registry.version_data_month(client, name, version)
+    if trained_to is not None and trained_to > ctx.data_month:
+        return version, (f"champion v{version} is trained on data to {trained_to}, newer than this run's "
+                         f"{ctx.data_month}: a past month never replaces it (`python -m pipeline rollback` moves it "
+                         "back on purpose)")
+    return version, None
 
 
 def register(ctx: RunContext | Mapping[str, Any]) -> str:

@@ -7,6 +7,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 from pipeline import steps
+from pipeline.errors import ChampionMovedError
 from pipeline.ops.registry import CHALLENGER, CHAMPION
 from tests.conftest import TINY, tracking_client
 
@@ -73,12 +74,19 @@ def test_a_champion_that_moved_after_it_was_scored_is_not_replaced_blindly(state
     steps.train_and_evaluate(ctx)
     scored = json.loads(Path(steps.score_champion(ctx)).read_text())
     assert scored["version"] == "1" and scored["scores"]["backtest_mase"] > 0
+    part = ctx.paths.champion_part_result("00000")  # its one part, scored in this process
+    other = part.with_name("part_other.json")
+    other.write_text(json.dumps({**json.loads(part.read_text()), "version": "7"}))
+    with pytest.raises(ChampionMovedError, match=r"the champion moved while it was scored \(parts of v1, v7\)"):
+        steps.score_champion(ctx, [str(part), str(other)])  # the alias moved between two of its parts
     faster = steps.run_all("unit/fast", "2006-01-01", {**overrides, "epochs": 40, "learning_rate": 0.01, "seed": 7})
     assert faster.promoted and faster.model_version == "2", "another run moved the champion meanwhile"
     decision = json.loads(Path(steps.register(ctx)).read_text())
     assert decision["promoted"] is False and decision["champion_version"] == "2"
     assert "champion moved to v2 while deciding (v1 was scored)" in decision["reason"]
     assert str(tracking_client().get_model_version_by_alias(NAME, CHAMPION).version) == "2"
+    moved = json.loads(Path(steps.score_champion(ctx, [str(part)])).read_text())  # v2 now, its parts scored v1
+    assert moved == {"version": "1", "scores": None, "unfit": None}, "register sees the move, as above"
 
 
 def test_a_past_month_run_after_a_later_one_never_replaces_the_champion(state, synthetic_csv):
