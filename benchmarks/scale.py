@@ -88,7 +88,8 @@ out = getattr(steps, name)(*args)
 seconds = time.perf_counter() - started
 out = out.to_json() if hasattr(out, "to_json") else [o.to_json() if hasattr(o, "to_json") else o for o in out] \
     if isinstance(out, list) else out
-print(json.dumps({"out": out, "seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"out": out, "seconds": seconds, "peak_mb": peak_mb}))
 """
 TINY_MODEL = {"epochs": 1, "ensemble_size": 1, "windows_per_series": 1, "hidden_size": 8, "folds": 1, "patience": 0,
               "baseline_gate": False}
