@@ -12,8 +12,9 @@ series' candidate for the published forecast), **evaluate_part** (mapped: each p
 months and forecast), **evaluate** (the parts put together; the final models logged as one MLflow model),
 **score_champion_part** and **score_champion** (the current champion on the same holdout, part by part, and the
 same folds, its configuration refitted when it differs), **register** the candidate (`challenger`; `champion` only
-when its mean MASE over all series beats the champion's on the same folds), **publish** the champion's forecast of
-every series, and **summarize** the run.
+when its mean MASE over all series beats the champion's on the same folds), **publish_part** and **publish** the
+champion's forecast of every series (part by part when the champion is not the candidate), and **summarize** the
+run.
 
 * Params override the model and training settings of the pipeline config (the preset, `PIPELINE_CONFIG`; within
   bounds); leave them empty to use the configured values. Data paths, size limits, MLflow names and the gate are
@@ -162,12 +163,19 @@ def lstm_monthly_retraining() -> None:
 
         return run_step(steps.register, ctx)
 
+    @task(pool=heavy_pool(), map_index_template="{{ task.op_kwargs['part']['label'] }}")
+    def publish_part(ctx: dict[str, Any], part: dict[str, Any]) -> list[str]:
+        """The champion's forecast of one part's series (nothing when it is this run's candidate)."""
+        from pipeline import steps
+
+        return run_step(steps.publish_part, ctx, part)
+
     @task
-    def publish(ctx: dict[str, Any]) -> str | None:
+    def publish(ctx: dict[str, Any], parts: list[list[str]]) -> str | None:
         """The champion's forecast table of every series, in the state folder and MLflow."""
         from pipeline import steps
 
-        return run_step(steps.publish, ctx)
+        return run_step(steps.publish, ctx, steps.all_files(parts))
 
     @task
     def summarize(ctx: dict[str, Any]) -> str:
@@ -182,7 +190,9 @@ def lstm_monthly_retraining() -> None:
     evaluated = evaluate(ctx, fits, evaluate_part.partial(ctx=ctx).expand(part=planned_parts))
     champion = score_champion_part.partial(ctx=ctx).expand(part=planned_parts)
     decided = register(ctx)
-    chain(evaluated, champion, score_champion(ctx, champion), decided, publish(ctx), summarize(ctx))
+    forecasts = publish_part.partial(ctx=ctx).expand(part=planned_parts)
+    chain(evaluated, champion, score_champion(ctx, champion), decided, forecasts, publish(ctx, forecasts),
+          summarize(ctx))
     monitor(ctx) >> decided
 
 

@@ -115,6 +115,10 @@ class RunPaths:
         """The champion's holdout MASE on a part's series (score_champion_part)."""
         return self.root / "champion" / f"part_{key}_scores.parquet"
 
+    def publish_part(self, key: str) -> Path:
+        """The champion's forecast of a part's series, when it is not the candidate (publish_part)."""
+        return self.root / "forecast" / f"part_{key}.parquet"
+
     def champion_part_result(self, key: str) -> Path:
         """What a part of score_champion found: the version scored, its scores' file, or why it could not."""
         return self.root / "champion" / f"part_{key}.json"

@@ -6,16 +6,18 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipeline.data.panel import Panel
-from pipeline.errors import ConfigError
-from pipeline.io import read_json, write_json, write_text
+from pipeline.errors import ChampionMovedError, ConfigError
+from pipeline.io import read_json, write_json, write_parquet, write_text
 from pipeline.model.candidates import fallbacks
 from pipeline.ops import gauges, pyfunc, registry, tracking
 from pipeline.ops import monitor as checks
 from pipeline.scoring import backtest as bt
 from pipeline.steps.context import RunContext
+from pipeline.steps.jobs import Part
 from pipeline.workspace import published_forecasts
 
 logger = logging.getLogger(__name__)
@@ -23,10 +25,30 @@ logger = logging.getLogger(__name__)
 WORST_LISTED = 10
 
 
-def publish(ctx: RunContext | Mapping[str, Any]) -> str | None:
-    """The champion's forecast of every series after the decision (the candidate's when it was promoted): a table
-    of series, month, forecast, intervals, the model used and the model version, in the state folder and in
-    MLflow. Returns the table's file, or None when there is no champion."""
+def publish_part(ctx: RunContext | Mapping[str, Any], part: Part | Mapping[str, Any]) -> list[str]:
+    """The champion's forecast of one part's series, when the champion is not this run's candidate (whose forecast
+    evaluate made already) and was not trained on newer data. Returns the table's file (none when there is nothing
+    to forecast)."""
+    ctx, part = RunContext.of(ctx), Part.of(part)
+    cfg, paths = ctx.cfg, ctx.paths
+    version = registry.alias_version(tracking.configure(), cfg.registered_model_name, registry.CHAMPION)
+    if version is None or version == read_json(paths.decision)["candidate_version"]:
+        return []
+    panel = Panel.load(paths.panel)
+    mine = sorted(panel.position(sid) for k in part.shards for sid in read_json(paths.shards)["shards"][k])
+    try:
+        table = pyfunc.load_version(cfg.registered_model_name, version).forecast(panel.subset(mine), cfg.horizon)
+    except ConfigError as exc:  # values outside the domain the champion was trained on
+        raise ConfigError(f"champion v{version} cannot forecast this month's data ({exc}); nothing published: "
+                          "the previous forecast stays") from exc
+    return [str(write_parquet(paths.publish_part(part.key), table.assign(model_version=version)))]
+
+
+def publish(ctx: RunContext | Mapping[str, Any], part_paths: list[str] | None = None) -> str | None:
+    """The champion's forecast of every series after the decision (the candidate's when it was promoted; else its
+    parts' put together, :func:`publish_part`; ``None``: every part forecast here): a table of series, month,
+    forecast, intervals, the model used and the model version, in the state folder and in MLflow. Returns the
+    table's file, or None when there is no champion."""
     import mlflow
 
     ctx = RunContext.of(ctx)
@@ -37,15 +59,18 @@ def publish(ctx: RunContext | Mapping[str, Any]) -> str | None:
         logger.warning("no champion: nothing published")
         return None
     if version == read_json(paths.decision)["candidate_version"]:
-        table = pd.read_csv(paths.candidate_forecast)
+        table = pd.read_csv(paths.candidate_forecast).assign(model_version=version)
     else:
-        try:
-            table = pyfunc.load_version(cfg.registered_model_name, version).forecast(Panel.load(paths.panel),
-                                                                                   cfg.horizon)
-        except ConfigError as exc:  # values outside the domain the champion was trained on
-            raise ConfigError(f"champion v{version} cannot forecast this month's data ({exc}); nothing published: "
-                              "the previous forecast stays") from exc
-    table["model_version"] = version
+        if part_paths is None:
+            part_paths = [path for part in read_json(paths.shards)["parts"]
+                          for path in publish_part(ctx, Part(shards=tuple(part)))]
+        table = pd.concat([pd.read_parquet(path) for path in part_paths], ignore_index=True)
+        if set(table["model_version"].astype(str)) != {version}:  # the alias moved since the parts forecast
+            raise ChampionMovedError(f"the champion is v{version} now, its parts forecast v"
+                                     f"{', v'.join(sorted(set(table['model_version'].astype(str)) - {version}))}: "
+                                     "clear publish_part and publish (or re-run the month)")
+        panel = Panel.load(paths.panel)
+        table = table.iloc[np.argsort([panel.position(s) for s in table["series"]], kind="stable")]
     text = table.to_csv(index=False, float_format="%.3f")
     write_text(paths.forecast, text)
     folder = published_forecasts(cfg.experiment_name)

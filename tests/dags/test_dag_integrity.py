@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 
 DAG_FILE = ROOT / "dags" / "lstm_monthly_retraining.py"
 TASKS = ["ingest", "validate", "monitor", "plan", "fit", "backtest_summary", "evaluate_part", "evaluate",
-         "score_champion_part", "score_champion", "register", "publish", "summarize"]
+         "score_champion_part", "score_champion", "register", "publish_part", "publish", "summarize"]
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +48,14 @@ def test_tasks_and_edges(dagbag):
                 "evaluate_part": {"validate", "backtest_summary"}, "evaluate": {"validate", "fit", "evaluate_part"},
                 "score_champion_part": {"validate", "backtest_summary", "evaluate"},
                 "score_champion": {"validate", "score_champion_part"},
-                "register": {"validate", "score_champion", "monitor"}, "publish": {"validate", "register"},
+                "register": {"validate", "score_champion", "monitor"},
+                "publish_part": {"validate", "backtest_summary", "register"},
+                "publish": {"validate", "publish_part"},
                 "summarize": {"validate", "publish"}}
     for task_id, expected in upstream.items():
         assert dag.get_task(task_id).upstream_task_ids == expected, task_id
     assert type(dag.get_task("fit")).__name__.endswith("MappedOperator"), "one task per shard and origin"
-    for name in ("evaluate_part", "score_champion_part"):
+    for name in ("evaluate_part", "score_champion_part", "publish_part"):
         assert type(dag.get_task(name)).__name__.endswith("MappedOperator"), f"{name}: one task per part"
 
 
@@ -83,6 +85,7 @@ def test_a_deployment_puts_the_heavy_tasks_in_its_pool():
     found = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert found.stdout.strip().splitlines()[-1] == str(["lstm_monthly_retraining.evaluate_part",
                                                          "lstm_monthly_retraining.fit",
+                                                         "lstm_monthly_retraining.publish_part",
                                                          "lstm_monthly_retraining.score_champion",
                                                          "lstm_monthly_retraining.score_champion_part",
                                                          "lstm_tuning.trial"])

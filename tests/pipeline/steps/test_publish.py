@@ -29,3 +29,30 @@ def test_the_champions_forecast_is_published_and_the_run_summarized(state, synth
     run = MlflowClient(settings.tracking_uri()).get_run(result.mlflow_run_id)
     assert run.data.tags["published_version"] == "1"
     assert run.data.tags["mlflow.note.content"] == result.paths.summary_markdown.read_text()
+
+
+def test_a_champion_kept_is_published_part_by_part_as_it_would_forecast_at_once(state, tmp_path):
+    """When the candidate is not promoted, the champion forecasts each part's series (publish_part, a mapped task
+    each) and publish puts them together: the same table, in the same order, as the champion forecasting the whole
+    panel in one process."""
+    from pipeline.data.panel import Panel
+    from pipeline.ops import pyfunc
+    from tests.conftest import seasonal_series
+
+    rows = [pd.DataFrame({"series": f"s{i}", "Month": s.index.strftime("%Y-%m"), "#Passengers": s.to_numpy()})
+            for i, s in enumerate(seasonal_series(72, level=100.0 * (i + 1), seed=i) for i in range(5))]
+    csv = tmp_path / "panel.csv"
+    pd.concat(rows).to_csv(csv, index=False)
+    panel = {**TINY, "csv_path": str(csv), "series_column": "series", "shard_size": 2}  # 3 parts
+    champion = steps.run_all("unit/panel-1", "2006-01-01", panel)
+    kept = steps.run_all("unit/panel-2", "2006-01-01", {**panel, "epochs": 1, "learning_rate": 1e-5,
+                                                        "baseline_gate": True})
+    assert champion.promoted and not kept.promoted
+    parts = sorted(kept.paths.root.glob("forecast/part_*.parquet"))
+    assert len(parts) == 3, "one table a part"
+    published = pd.read_csv(kept.paths.forecast)
+    at_once = pyfunc.load_version("air_passengers_lstm", "1").forecast(Panel.load(kept.paths.panel), 6)
+    pd.testing.assert_frame_equal(published.drop(columns="model_version"),
+                                  pd.read_csv(pd.io.common.StringIO(at_once.to_csv(index=False,
+                                                                                   float_format="%.3f"))))
+    assert set(published["model_version"]) == {1}
