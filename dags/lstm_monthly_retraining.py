@@ -24,8 +24,9 @@ run.
 * Bad data fails the run at once (no retries) with the file, row and column in the task log; transient
   faults (MLflow unreachable, a killed worker) are retried (`PIPELINE_TASK_RETRIES`, `PIPELINE_RETRY_DELAY_SECONDS`).
 * Everything is logged to the MLflow experiment `lstm-monthly-retraining`, one run per month; the **summarize**
-  task prints the run summary (also the MLflow run's description). **monitor** scores the current champion on
-  the months since it was trained (`champion_live_mape`, alert over `live_mape_alert`) and checks for drift.
+  task prints the run summary (also the MLflow run's description). **monitor_part** and **monitor** score the
+  current champion on the months since it was trained (`champion_live_mape`, alert over `live_mape_alert`) and
+  check for drift, part by part, before the decision.
 * Failures and missed deadlines (`PIPELINE_DEADLINE_HOURS`, 4 in the deployments) are sent through the `pipeline_alerts`
   connection (webhook or SMTP), or logged when it is not configured.
 
@@ -97,12 +98,20 @@ def lstm_monthly_retraining() -> None:
 
         return run_step(steps.validate, ctx)
 
-    @task
-    def monitor(ctx: dict[str, Any]) -> str:
-        """Live performance of the current champion on the new months; drift of the new months."""
+    @task(pool=heavy_pool(), map_index_template="{{ task.op_kwargs['part']['label'] }}")
+    def monitor_part(ctx: dict[str, Any], part: dict[str, Any]) -> list[str]:
+        """One part's live scores of the current champion on the new months, and drift checks."""
         from pipeline import steps
 
-        return run_step(steps.monitor, ctx)
+        return run_step(steps.monitor_part, ctx, part)
+
+    @task
+    def monitor(ctx: dict[str, Any], parts: list[list[str]]) -> str:
+        """Live performance of the current champion on the new months; drift of the new months (the parts' put
+        together); alerts."""
+        from pipeline import steps
+
+        return run_step(steps.monitor, ctx, steps.all_files(parts))
 
     @task
     def plan(ctx: dict[str, Any]) -> list[dict[str, Any]]:
@@ -193,7 +202,7 @@ def lstm_monthly_retraining() -> None:
     forecasts = publish_part.partial(ctx=ctx).expand(part=planned_parts)
     chain(evaluated, champion, score_champion(ctx, champion), decided, forecasts, publish(ctx, forecasts),
           summarize(ctx))
-    monitor(ctx) >> decided
+    monitor(ctx, monitor_part.partial(ctx=ctx).expand(part=planned_parts)) >> decided
 
 
 lstm_monthly_retraining()

@@ -51,6 +51,10 @@ class RunPaths:
     def monitor(self) -> Path:
         return self.root / "monitor.json"
 
+    def monitor_part(self, key: str) -> Path:
+        """A part's live scores and drift checks (monitor_part; its live scores beside, as Parquet)."""
+        return self.root / "monitoring" / f"part_{key}.json"
+
     # plan, fit, backtest_summary
     @property
     def shards(self) -> Path:

@@ -3,6 +3,7 @@ performance), whether the newest months drifted from the history, and the run su
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -13,41 +14,69 @@ from pipeline.data.panel import Panel
 from pipeline.metrics import mase_scale, mean_defined, metrics_rows, series_level
 from pipeline.months import month_text, parse_month
 
+LIVE_COLUMNS = ("series", "position", "mape", "smape", "rmse", "mae", "mase")
+BAND_MONTHS_LISTED = 10  # months outside the band listed in the monitor file
+
 
 def live_performance(published: Any, panel: Panel, trained_to: str, season_length: int) -> dict[str, Any] | None:
     """Score the champion's forecast, made from its own last data month, on the months that came after it, for
     every series with such months: mean MAPE and MASE over the series, and the worst series.
 
     ``published`` forecasts a history panel (:class:`pipeline.ops.pyfunc.Published`). Returns None when no
-    month arrived since (or no series has the history to forecast from).
+    month arrived since (or no series has the history to forecast from). The same as :func:`live_rows` of the
+    panel's parts put together by :func:`live_summary`.
     """
+    return live_summary([live_rows(published, panel, range(len(panel)), panel.last_month, trained_to,
+                                   season_length)], panel.last_month, trained_to)
+
+
+def live_rows(published: Any, panel: Panel, positions: Sequence[int], last_month: int, trained_to: str,
+              season_length: int) -> dict[str, Any]:
+    """A part's share of :func:`live_performance`: the champion's scores on each series of ``panel`` (the series
+    at ``positions`` of the whole panel, whose last month is ``last_month``) and each month it checked against
+    its widest interval. Plain JSON but for the score table (``scores``, :data:`LIVE_COLUMNS`)."""
     cut = parse_month(trained_to) + 1
-    months = panel.last_month + 1 - cut
+    months = last_month + 1 - cut
+    empty = {"scores": pd.DataFrame(columns=list(LIVE_COLUMNS)), "band": None}
     if months < 1:
-        return None
-    positions, actual = panel.window(cut, months)
-    history = panel.subset(positions).cut(cut)
+        return empty
+    window, actual = panel.window(cut, months)
+    history = panel.subset(window).cut(cut)
     keep = [i for i in range(len(history)) if history.length(i) > season_length]
     if not keep:
-        return None
+        return empty
     history, actual = history.subset(keep), actual[keep]
     table = published.forecast(history, months)
     forecast = table["forecast"].to_numpy(dtype=float).reshape(len(history), months)
     scores = metrics_rows(actual, forecast, np.array([mase_scale(h, season_length) for h in history]))
+    at = [positions[window[i]] for i in keep]
+    return {"scores": pd.DataFrame({"series": history.ids, "position": at, **scores})[list(LIVE_COLUMNS)],
+            "band": band_counts(table, history, actual, cut, at)}
+
+
+def live_summary(parts: Sequence[dict[str, Any]], last_month: int, trained_to: str) -> dict[str, Any] | None:
+    """The live performance of the whole panel from its parts' :func:`live_rows` (in any order): the means over
+    every series and the worst series in the panel's order, the interval's misses summed."""
+    frames = [p["scores"] for p in parts if len(p["scores"])]
+    if not frames:  # no month since, or no series with the history to forecast from
+        return None
+    table = pd.concat(frames, ignore_index=True).sort_values("position", kind="stable")
+    cut = parse_month(trained_to) + 1
+    scores = {k: table[k].to_numpy(dtype=float) for k in LIVE_COLUMNS[2:]}
     worst = np.argsort(-np.nan_to_num(scores["mase"], nan=-np.inf))[:5]
-    return {"months": months, "first": month_text(cut), "last": month_text(panel.last_month), "trained_to": trained_to,
-            "series": len(history), **{f"live_{k}": mean_defined(v) for k, v in scores.items()},
-            "worst": [{"series": history.ids[i], "live_mape": float(scores["mape"][i]),
-                       "live_mase": float(scores["mase"][i])} for i in worst],
-            "band": outside_band(table, history, actual, cut)}
+    ids = table["series"].tolist()
+    return {"months": last_month + 1 - cut, "first": month_text(cut), "last": month_text(last_month),
+            "trained_to": trained_to, "series": len(table), **{f"live_{k}": mean_defined(v) for k, v in scores.items()},
+            "worst": [{"series": ids[i], "live_mape": float(scores["mape"][i]), "live_mase": float(scores["mase"][i])}
+                      for i in worst],
+            "band": outside_band([p["band"] for p in parts])}
 
 
-def outside_band(table: pd.DataFrame, history: Panel, actual: np.ndarray, first: int) -> dict[str, Any] | None:
-    """How many of the months since the champion's data month fell outside its widest prediction interval (of the
-    levels it publishes bounds for), and how probable that many is for a calibrated interval: the binomial tail
-    P(X >= outside) at the interval's miss rate (None when the champion publishes no intervals)."""
-    from scipy.stats import binom  # scipy.stats takes 0.7 s to import: only here
-
+def band_counts(table: pd.DataFrame, history: Panel, actual: np.ndarray, first: int, positions: Sequence[int]
+                ) -> dict[str, Any] | None:
+    """The months since the champion's data month checked against its widest prediction interval (of the levels
+    it publishes bounds for): how many, how many fell outside, and the first of those (series, month, value,
+    bounds, and the series' position in the whole panel). None when the champion publishes no intervals."""
     levels = sorted((int(c.removeprefix("lower_")) for c in table.columns if c.startswith("lower_")), reverse=True)
     levels = [level for level in levels if table[f"lower_{level}"].notna().any()]
     if not levels:
@@ -57,26 +86,58 @@ def outside_band(table: pd.DataFrame, history: Panel, actual: np.ndarray, first:
     upper = table[f"upper_{level}"].to_numpy(dtype=float).reshape(actual.shape)
     known = np.isfinite(lower) & np.isfinite(upper)
     outside = known & ((actual < lower) | (actual > upper))
-    count, checked = int(outside.sum()), int(known.sum())
+    rows = [{"series": history.ids[i], "position": int(positions[i]), "month": month_text(first + j),
+             "value": float(actual[i, j]), "lower": float(lower[i, j]), "upper": float(upper[i, j])}
+            for i, j in zip(*np.nonzero(outside), strict=True)][:BAND_MONTHS_LISTED]
+    return {"level": level, "outside": int(outside.sum()), "checked": int(known.sum()), "months": rows}
+
+
+
+def outside_band(parts: Sequence[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """How many of the months since the champion's data month fell outside its widest prediction interval, over
+    the parts' :func:`band_counts`, and how probable that many is for a calibrated interval: the binomial tail
+    P(X >= outside) at the interval's miss rate (None when the champion publishes no intervals)."""
+    from scipy.stats import binom  # scipy.stats takes 0.7 s to import: only here
+
+    known = [p for p in parts if p is not None]
+    if not known:
+        return None
+    level = max(p["level"] for p in known)
+    count, checked = sum(p["outside"] for p in known), sum(p["checked"] for p in known)
     miss = 1 - level / 100
     p_value = float(binom.sf(count - 1, checked, miss)) if count else 1.0
-    rows = [{"series": history.ids[i], "month": month_text(first + j), "value": float(actual[i, j]),
-             "lower": float(lower[i, j]), "upper": float(upper[i, j])}
-            for i, j in zip(*np.nonzero(outside), strict=True)]
+    rows = sorted((m for p in known for m in p["months"]), key=lambda m: m["position"])[:BAND_MONTHS_LISTED]
     return {"level": level, "outside": count, "checked": checked, "outside_share": count / checked,
-            "expected_share": miss, "p_value": p_value, "months": rows[:10]}
+            "expected_share": miss, "p_value": p_value,
+            "months": [{k: v for k, v in m.items() if k != "position"} for m in rows]}
 
 
 def panel_drift(panel: Panel, recent: int, season_length: int, level_z: float = 3.0,
                 seasonal_corr: float = 0.8, value_domain: str = "auto") -> dict[str, Any]:
     """:func:`drift` of every series (in logs where the series is positive, by ``value_domain``); the panel
-    drifted when more than half of its series did."""
+    drifted when more than half of its series did (:func:`drift_summary` of one part, the whole panel)."""
+    return drift_summary([drift_rows(panel, range(len(panel)), recent, season_length, level_z, seasonal_corr,
+                                     value_domain)], recent)
+
+
+def drift_rows(panel: Panel, positions: Sequence[int], recent: int, season_length: int, level_z: float = 3.0,
+               seasonal_corr: float = 0.8, value_domain: str = "auto") -> list[dict[str, Any]]:
+    """A part's share of :func:`panel_drift`: :func:`drift` of each series of ``panel`` (the series at
+    ``positions`` of the whole panel), with its id and position."""
     logs = domains.kinds(panel, value_domain) == domains.POSITIVE
-    checks = {panel.ids[i]: drift(panel.series(i), recent, season_length, level_z, seasonal_corr, bool(logs[i]))
-              for i in range(len(panel))}
-    checked = {sid: c for sid, c in checks.items() if c["checked"]}
-    if len(panel) == 1:
+    return [{"series": panel.ids[i], "position": int(positions[i]),
+             **drift(panel.series(i), recent, season_length, level_z, seasonal_corr, bool(logs[i]))}
+            for i in range(len(panel))]
+
+
+def drift_summary(parts: Sequence[list[dict[str, Any]]], recent: int) -> dict[str, Any]:
+    """The panel's drift from its parts' :func:`drift_rows` (in any order; ``recent`` months compared): a single
+    series reads as its own check; a panel drifted when more than half of the series checked did."""
+    rows = sorted((row for part in parts for row in part), key=lambda row: row["position"])
+    checks = {row["series"]: {k: v for k, v in row.items() if k not in ("series", "position")} for row in rows}
+    if len(rows) == 1:
         return next(iter(checks.values()))
+    checked = {sid: c for sid, c in checks.items() if c["checked"]}
     if not checked:
         return {"checked": False, "reason": "no series is long enough to compare", "drift": False, "findings": []}
     drifted = [sid for sid, c in checked.items() if c["drift"]]

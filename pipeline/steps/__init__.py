@@ -5,7 +5,9 @@ series is a panel of one: every step works on panels.
 
     ingest -> validate -> plan -> fit (mapped: a shard, or a few, at a training origin) -> backtest_summary
            -> evaluate_part (mapped: a part's shards) -> evaluate -> score_champion_part (mapped) -> score_champion
-           -> register -> publish_part (mapped) -> publish -> summarize      (monitor beside, before register)
+           -> register -> publish_part (mapped) -> publish -> summarize
+    (monitor_part (mapped) -> monitor beside, after backtest_summary, before register; run_all monitors the whole
+    panel as one part, first)
 """
 
 from __future__ import annotations
@@ -20,15 +22,15 @@ from pipeline.steps.context import RunContext
 from pipeline.steps.decide import register, score_champion, score_champion_part
 from pipeline.steps.evaluate import evaluate, evaluate_part
 from pipeline.steps.jobs import FitJob, Part
-from pipeline.steps.monitor import monitor
+from pipeline.steps.monitor import monitor, monitor_part
 from pipeline.steps.prepare import ingest, plan, validate
 from pipeline.steps.publish import publish, publish_part, summarize
 from pipeline.steps.train import backtest_summary, fit
 from pipeline.workspace import RunPaths
 
 __all__ = ["FitJob", "Part", "RunContext", "RunResult", "all_files", "backtest_summary", "evaluate",
-           "evaluate_part", "fit", "ingest", "monitor", "plan", "publish", "publish_part", "register", "run_all",
-           "score_champion", "score_champion_part", "summarize", "train_and_evaluate", "validate"]
+           "evaluate_part", "fit", "ingest", "monitor", "monitor_part", "plan", "publish", "publish_part", "register",
+           "run_all", "score_champion", "score_champion_part", "summarize", "train_and_evaluate", "validate"]
 
 
 @dataclass(frozen=True)

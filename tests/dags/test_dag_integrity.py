@@ -11,8 +11,8 @@ import pytest
 from tests.conftest import ROOT
 
 DAG_FILE = ROOT / "dags" / "lstm_monthly_retraining.py"
-TASKS = ["ingest", "validate", "monitor", "plan", "fit", "backtest_summary", "evaluate_part", "evaluate",
-         "score_champion_part", "score_champion", "register", "publish_part", "publish", "summarize"]
+TASKS = ["ingest", "validate", "monitor_part", "monitor", "plan", "fit", "backtest_summary", "evaluate_part",
+         "evaluate", "score_champion_part", "score_champion", "register", "publish_part", "publish", "summarize"]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,8 @@ def test_the_tuning_dag_maps_one_task_per_trial_and_takes_only_tuning_params(dag
 def test_tasks_and_edges(dagbag):
     dag = dagbag.dags["lstm_monthly_retraining"]
     assert sorted(dag.task_ids) == sorted(TASKS)
-    upstream = {"ingest": set(), "validate": {"ingest"}, "monitor": {"validate"}, "plan": {"validate"},
+    upstream = {"ingest": set(), "validate": {"ingest"}, "monitor_part": {"validate", "backtest_summary"},
+                "monitor": {"validate", "monitor_part"}, "plan": {"validate"},
                 "fit": {"validate", "plan"}, "backtest_summary": {"validate", "fit"},
                 "evaluate_part": {"validate", "backtest_summary"}, "evaluate": {"validate", "fit", "evaluate_part"},
                 "score_champion_part": {"validate", "backtest_summary", "evaluate"},
@@ -55,7 +56,7 @@ def test_tasks_and_edges(dagbag):
     for task_id, expected in upstream.items():
         assert dag.get_task(task_id).upstream_task_ids == expected, task_id
     assert type(dag.get_task("fit")).__name__.endswith("MappedOperator"), "one task per shard and origin"
-    for name in ("evaluate_part", "score_champion_part", "publish_part"):
+    for name in ("evaluate_part", "score_champion_part", "publish_part", "monitor_part"):
         assert type(dag.get_task(name)).__name__.endswith("MappedOperator"), f"{name}: one task per part"
 
 
@@ -85,6 +86,7 @@ def test_a_deployment_puts_the_heavy_tasks_in_its_pool():
     found = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert found.stdout.strip().splitlines()[-1] == str(["lstm_monthly_retraining.evaluate_part",
                                                          "lstm_monthly_retraining.fit",
+                                                         "lstm_monthly_retraining.monitor_part",
                                                          "lstm_monthly_retraining.publish_part",
                                                          "lstm_monthly_retraining.score_champion",
                                                          "lstm_monthly_retraining.score_champion_part",

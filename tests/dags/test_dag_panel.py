@@ -96,6 +96,8 @@ def test_shards_are_mapped_fit_tasks(panel_run):
     assert parts == {"0", "1", "2"}, "each shard's series evaluated in its own mapped task"
     scored = set(re.findall(r"end task task_id=score_champion_part map_index=(\d+)", panel_run["output"]))
     assert scored == {"0", "1", "2"}, "the champion (none yet: nothing to score) looked at part by part"
+    monitored = set(re.findall(r"end task task_id=monitor_part map_index=(\d+)", panel_run["output"]))
+    assert monitored == {"0", "1", "2"}, "drift checked part by part"
 
 
 def test_the_broken_series_is_quarantined_the_discontinued_one_inactive_and_the_others_modelled(panel_run):

@@ -114,3 +114,23 @@ def test_summary_reads_like_a_report():
     assert "- q: value 0 is not positive" in text and "| s0 | Series 0 | 2.000 | 1.000 | seasonal_naive |" in text
     assert "beats seasonal_naive: 75%" in text and "published: the forecast of v2" in text
     assert "1 month(s) new since the last run (1960-11)" in text and "MAPE 2.50 %" in text and "drift: none" in text
+
+
+def test_parts_monitored_apart_read_as_the_panel_monitored_at_once():
+    """monitor_part's share of each part, put together in any order, gives what the whole panel gives at once:
+    the same means, worst series, interval misses (and the months listed), and drift."""
+    from pipeline.ops.monitor import drift_rows, drift_summary, live_rows, live_summary
+
+    series = [seasonal_series(60 + 12 * (i % 3), start=f"{2000 - i % 3}-01", level=100.0 * (i + 1), seed=i)
+              for i in range(7)]
+    arrived = [s.copy() for s in series]
+    for s in arrived[1::2]:
+        s.iloc[-5:] *= 1.4  # outside the band and drifted
+    expected, panel = panel_of(*series), panel_of(*arrived)
+    whole = live_performance(_Banded(expected), panel, "2003-12", 12)
+    parts = [[4, 6], [0, 1, 2], [3, 5]]
+    pieces = [live_rows(_Banded(expected), panel.subset(p), p, panel.last_month, "2003-12", 12) for p in parts]
+    together = live_summary(pieces[::-1], panel.last_month, "2003-12")
+    assert together == whole and whole["band"]["outside"] > 10 and len(whole["band"]["months"]) == 10
+    drifts = [drift_rows(panel.subset(p), p, 5, 12) for p in parts]
+    assert drift_summary(drifts, 5) == panel_drift(panel, 5, 12) and panel_drift(panel, 5, 12)["drifted"]
