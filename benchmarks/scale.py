@@ -125,15 +125,27 @@ def monthly_run(key: str, as_of: str, overrides: dict, env: dict[str, str], slot
         costs[name] = {"seconds": done["seconds"], "peak_mb": done["peak_mb"], "tasks": 1}
         return done["out"]
 
+    def flat(tasks: list) -> list[str]:
+        return [path for files in tasks for path in files]
+
+    def reduce(name: str, parts: list) -> list[str]:
+        """The mapped ``<name>_part`` over the parts, then ``name`` over their files."""
+        costs[f"{name}_part"], files = mapped(f"{name}_part", ctx, parts, env, slots)
+        once(name, ctx, flat(files))
+        return files
+
     ctx = once("ingest", key, as_of, overrides)
     once("validate", ctx)
-    once("monitor", ctx)
     costs["fit"], fits = mapped("fit", ctx, once("plan", ctx), env, slots)
-    fits = [path for files in fits for path in files]
-    costs["evaluate_part"], parts = mapped("evaluate_part", ctx, once("backtest_summary", ctx, fits), env, slots)
-    once("evaluate", ctx, fits, [path for files in parts for path in files])
-    for name in ("score_champion", "register", "publish", "summarize"):
-        once(name, ctx)
+    fits = flat(fits)
+    parts = once("backtest_summary", ctx, fits)
+    reduce("monitor", parts)
+    costs["evaluate_part"], evaluated = mapped("evaluate_part", ctx, parts, env, slots)
+    once("evaluate", ctx, fits, flat(evaluated))
+    reduce("score_champion", parts)
+    once("register", ctx)
+    reduce("publish", parts)
+    once("summarize", ctx)
     return costs
 
 
