@@ -124,6 +124,27 @@ def log_series(client: MlflowClient, run_id: str, series: Mapping[str, list[floa
         client.log_batch(run_id, metrics=metrics[start:start + 1000])
 
 
+TABLE_VIEW_ROWS = 100_000  # rows of a per-series table MLflow's UI shows as a table (its JSON grows with them)
+
+
+def log_result_table(table: pd.DataFrame, artifact: str) -> None:
+    """Log a per-series result table to the active run: as Parquet always (``<artifact>`` with a ``.parquet``
+    suffix: every row, typed, for analysts' tools), and as MLflow's table view (``<artifact>``, JSON, shown in the
+    UI) while it has at most :data:`TABLE_VIEW_ROWS` rows."""
+    import tempfile
+
+    folder, name = os.path.split(artifact)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{os.path.splitext(name)[0]}.parquet"
+        table.to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), folder or None)
+    if len(table) <= TABLE_VIEW_ROWS:
+        mlflow.log_table(table, artifact)
+    else:
+        logger.info("%s: %d rows, over the %d of MLflow's table view: logged as Parquet only", artifact, len(table),
+                    TABLE_VIEW_ROWS)
+
+
 def log_dataset(frame: pd.DataFrame, source: str, name: str, sha256: str) -> None:
     """Log the clean panel (series, month, value) as the run's training dataset (source file, digest of the
     as-of data)."""

@@ -128,7 +128,7 @@ def validate(ctx: RunContext | Mapping[str, Any]) -> RunContext:
                            | {"series_flat": float(report["flat"]["series"]),
                               "data_anomalies": float(len(report["anomalies"]))})
         if len(quarantine):
-            mlflow.log_table(quarantine, "validation/quarantine.json")
+            tracking.log_result_table(quarantine, "validation/quarantine.json")
         if report["status"] == "failed":
             vd.raise_for_report(report)
         write_json(paths.profile, report["profile"])

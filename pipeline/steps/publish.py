@@ -79,7 +79,7 @@ def publish(ctx: RunContext | Mapping[str, Any], part_paths: list[str] | None = 
     served = published_models(table)
     with tracking.resume(ctx.mlflow_run_id):
         mlflow.log_artifact(str(paths.forecast), "forecast")
-        mlflow.log_table(table, "forecast/forecast.json")
+        tracking.log_result_table(table, "forecast/forecast.json")
         mlflow.set_tag("published_version", version)
         mlflow.log_metrics({f"published_series_{model}": float(count) for model, count in served.items()})
     logger.info("published v%s's forecast of %d series (%s) to %s", version, table["series"].nunique(),

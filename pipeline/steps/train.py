@@ -91,7 +91,7 @@ def backtest_summary(ctx: RunContext | Mapping[str, Any], fit_paths: list[str]) 
                        else "off")
         mlflow.log_artifact(str(paths.backtest_summary), "backtest")
         mlflow.log_artifact(str(paths.per_series), "backtest")
-        mlflow.log_table(table, "backtest/per_series_metrics.json")
+        tracking.log_result_table(table, "backtest/per_series_metrics.json")
     logger.info("backtest mean MASE: %s; series served by %s",
                 {m: round(s["mase"], 4) for m, s in summary["mean"].items()}, summary["served"])
     return [Part(shards=tuple(group)) for group in read_json(paths.shards)["parts"]]

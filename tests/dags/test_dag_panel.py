@@ -124,7 +124,8 @@ def test_per_series_tables_and_the_published_forecast(panel_run):
     artifacts = {f.path for folder in ("backtest", "forecast", "validation")
                  for f in client.list_artifacts(run.info.run_id, folder)}
     assert {"backtest/per_series_metrics.json", "backtest/per_series.csv", "forecast/forecast.csv",
-            "forecast/forecast.json", "validation/quarantine.json"} <= artifacts
+            "forecast/forecast.json", "validation/quarantine.json", "backtest/per_series_metrics.parquet",
+            "forecast/forecast.parquet", "validation/quarantine.parquet"} <= artifacts
     per_series = pd.read_csv(client.download_artifacts(run.info.run_id, "backtest/per_series.csv", str(state)))
     assert sorted(per_series["series"]) == sorted(MODELLED)  # every shape scored, the short series too
     assert per_series[["lstm.mase", "lstm.smape"]].notna().all().all()

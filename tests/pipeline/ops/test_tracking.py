@@ -54,3 +54,20 @@ def test_fold_runs_nest_under_the_months_run(state):
     assert children[0].data.metrics == {"backtest_mase": 0.5, "backtest_seasonal_naive_mase": 1.0}
     assert children[0].data.params["train_end"] == "1959-12"
     assert mlflow.active_run() is None, "the helper leaves no run active"
+
+
+def test_a_per_series_table_is_parquet_always_and_a_ui_table_while_it_is_small(state, monkeypatch):
+    import pandas as pd
+
+    client = tracking.configure()
+    run_id = tracking.open_run(client, "exp", "tables", "1960-12", {})
+    small = pd.DataFrame({"series": ["a", "b"], "mase": [0.5, 1.25]})
+    monkeypatch.setattr(tracking, "TABLE_VIEW_ROWS", 2)
+    with tracking.resume(run_id):
+        tracking.log_result_table(small, "backtest/per_series.json")
+        tracking.log_result_table(pd.concat([small, small]), "forecast/forecast.json")  # over the view's rows
+    logged = {f.path for folder in ("backtest", "forecast") for f in client.list_artifacts(run_id, folder)}
+    assert logged == {"backtest/per_series.json", "backtest/per_series.parquet", "forecast/forecast.parquet"}
+    local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="backtest/per_series.parquet",
+                                                tracking_uri=client.tracking_uri)
+    pd.testing.assert_frame_equal(pd.read_parquet(local), small)
