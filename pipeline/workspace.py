@@ -8,6 +8,8 @@ from pathlib import Path
 
 from pipeline import settings
 
+PART_SCORES = "_scores.parquet"  # how a part's holdout scores end (beside its forecast)
+
 
 @dataclass(frozen=True)
 class RunPaths:
@@ -92,7 +94,7 @@ class RunPaths:
 
     def part_scores(self, key: str) -> Path:
         """A part's holdout scores per series (evaluate_part)."""
-        return self.root / "evaluation" / f"part_{key}_scores.parquet"
+        return self.root / "evaluation" / f"part_{key}{PART_SCORES}"
 
     def part_forecast(self, key: str) -> Path:
         """A part's forecast of the coming months (evaluate_part)."""

@@ -37,8 +37,7 @@ def score_champion_part(ctx: RunContext | Mapping[str, Any], part: Part | Mappin
     if version is None:
         return []
     panel = Panel.load(paths.panel)
-    mine = sorted(panel.position(sid) for k in part.shards for sid in read_json(paths.shards)["shards"][k])
-    series = panel.subset(mine)
+    series = panel.subset(part.positions(panel, read_json(paths.shards)["shards"]))
     published = pyfunc.load_version(cfg.registered_model_name, version)
     result: dict[str, Any] = {"version": version, "unfit": None, "scores": None}
     try:

@@ -22,6 +22,7 @@ from pipeline.scoring import backtest as bt
 from pipeline.scoring.holdout import holdout_metrics, holdout_scores, score_table, table_scores
 from pipeline.steps.context import RunContext
 from pipeline.steps.jobs import Part
+from pipeline.workspace import PART_SCORES
 
 if TYPE_CHECKING:  # torch loads only where a model is built
     from pipeline.model.sharded import ShardedForecaster
@@ -37,9 +38,7 @@ def evaluate_part(ctx: RunContext | Mapping[str, Any], part: Part | Mapping[str,
     panel = Panel.load(paths.panel)
     summary = read_json(paths.backtest_summary)
     candidate = _candidate(ctx, panel, summary, part.shards)
-    mine = [panel.position(sid) for k in part.shards for sid in read_json(paths.shards)["shards"][k]]
-    mine.sort()  # in the panel's order, as the whole panel would be
-    series = panel.subset(mine)
+    series = panel.subset(part.positions(panel, read_json(paths.shards)["shards"]))
     before = summary["holdout_choice"]  # chosen before the holdout months: a score, not a choice, on them
     holdout = holdout_scores(replace(candidate, choice=before["choice"], default=before["default"]), series, cfg,
                              bt.final_origin(panel, cfg))
@@ -66,10 +65,10 @@ def evaluate(ctx: RunContext | Mapping[str, Any], fit_paths: list[str], part_pat
     finals = sorted((r for r in (read_json(p) for p in fit_paths) if "final" in r), key=lambda r: r["shard"])
     summary = read_json(paths.backtest_summary)
     candidate = _candidate(ctx, panel, summary)
-    tables = [pd.read_parquet(path) for path in part_paths]
-    scored = [t for t in tables if "position" in t]
+    scored = [pd.read_parquet(path) for path in part_paths if path.endswith(PART_SCORES)]
     scores = holdout_metrics({"scores": table_scores(pd.concat(scored, ignore_index=True))})
-    future = pd.concat([t for t in tables if "position" not in t], ignore_index=True)
+    future = pd.concat([pd.read_parquet(path) for path in part_paths if not path.endswith(PART_SCORES)],
+                       ignore_index=True)
     future = future.iloc[np.argsort([panel.position(s) for s in future["series"]], kind="stable")]
     shown = plots.largest(panel)  # the figures' series, their holdout forecast again (a few)
     before = summary["holdout_choice"]

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.data.panel import Panel
 from pipeline.errors import ConfigError
 
 
@@ -65,6 +66,11 @@ class Part:
     def key(self) -> str:
         """Names the part's files (its first shard)."""
         return f"{self.shards[0]:05d}"
+
+    def positions(self, panel: Panel, shards: list[list[str]]) -> list[int]:
+        """The positions in ``panel`` of the part's series (``shards``: the series of each shard, as plan wrote
+        them to ``shards.json``), in the panel's order."""
+        return sorted(panel.position(sid) for k in self.shards for sid in shards[k])
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON for XCom (with the label the DAG's ``map_index_template`` reads)."""

@@ -25,7 +25,7 @@ def monitor_part(ctx: RunContext | Mapping[str, Any], part: Part | Mapping[str, 
     drift, of each series of the part. Returns its file."""
     ctx, part = RunContext.of(ctx), Part.of(part)
     panel = Panel.load(ctx.paths.panel)
-    mine = sorted(panel.position(sid) for k in part.shards for sid in read_json(ctx.paths.shards)["shards"][k])
+    mine = part.positions(panel, read_json(ctx.paths.shards)["shards"])
     return [str(_monitor_rows(ctx, panel, mine, part.key))]
 
 

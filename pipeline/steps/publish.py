@@ -35,7 +35,7 @@ def publish_part(ctx: RunContext | Mapping[str, Any], part: Part | Mapping[str, 
     if version is None or version == read_json(paths.decision)["candidate_version"]:
         return []
     panel = Panel.load(paths.panel)
-    mine = sorted(panel.position(sid) for k in part.shards for sid in read_json(paths.shards)["shards"][k])
+    mine = part.positions(panel, read_json(paths.shards)["shards"])
     try:
         table = pyfunc.load_version(cfg.registered_model_name, version).forecast(panel.subset(mine), cfg.horizon)
     except ConfigError as exc:  # values outside the domain the champion was trained on
