@@ -30,11 +30,12 @@ def score_champion_part(ctx: RunContext | Mapping[str, Any], part: Part | Mappin
     """The champion's weights on the holdout months of one part's series (the same months as the candidate's): a
     table of each series' MASE. Nothing when there is no champion to score (:func:`_champion`), or when the
     champion cannot forecast this part's data (values outside the domain it was trained on: the file says why).
-    Returns the result file (none when there is nothing to score)."""
+    Returns the result file (none when there is nothing to score: no champion, this run's own, or one trained on
+    newer data)."""
     ctx, part = RunContext.of(ctx), Part.of(part)
     cfg, paths = ctx.cfg, ctx.paths
-    version, _ = _champion(ctx)
-    if version is None:
+    version, newer = _champion(ctx)
+    if version is None or newer:
         return []
     panel = Panel.load(paths.panel)
     series = panel.subset(part.positions(panel, read_json(paths.shards)["shards"]))
@@ -46,8 +47,7 @@ def score_champion_part(ctx: RunContext | Mapping[str, Any], part: Part | Mappin
     except ConfigError as exc:  # values outside the domain it was trained on, such as a first zero month
         result["unfit"] = f"champion v{version} cannot forecast this month's data ({exc})"
     else:
-        table = score_table({"series": holdout["series"], "scores": {PUBLISHED: {"mase": holdout["scores"][
-            PUBLISHED]["mase"]}}}, [panel.position(s) for s in holdout["series"]])
+        table = score_table(holdout, [panel.position(s) for s in holdout["series"]])
         result["scores"] = str(write_parquet(paths.champion_part(part.key), table))
     return [str(write_json(paths.champion_part_result(part.key), result))]
 
