@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 def score_champion_part(ctx: RunContext | Mapping[str, Any], part: Part | Mapping[str, Any]) -> list[str]:
     """The champion's weights on the holdout months of one part's series (the same months as the candidate's): a
-    table of each series' MASE. Nothing when there is no champion to score (:func:`_champion`), or when the
+    table of each series' scores. Nothing when there is no champion to score (:func:`_champion`), or when the
     champion cannot forecast this part's data (values outside the domain it was trained on: the file says why).
     Returns the result file (none when there is nothing to score: no champion, this run's own, or one trained on
     newer data)."""
