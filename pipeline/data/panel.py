@@ -61,6 +61,11 @@ class Panel:
             self._positions.update({sid: i for i, sid in enumerate(self.ids)})
         return self._positions[series_id]
 
+    def in_order(self, table: pd.DataFrame) -> pd.DataFrame:
+        """The rows of a long table of this panel's series (a ``series`` column) in the panel's order of series,
+        each series' rows in their own order (a table put together from parts)."""
+        return table.iloc[np.argsort([self.position(s) for s in table["series"]], kind="stable")]
+
     def series(self, i: int) -> pd.Series:
         """Series ``i`` as a pandas Series indexed by month start."""
         values = self.values_of(i)

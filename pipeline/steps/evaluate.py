@@ -69,7 +69,7 @@ def evaluate(ctx: RunContext | Mapping[str, Any], fit_paths: list[str], part_pat
     scores = holdout_metrics({"scores": table_scores(pd.concat(scored, ignore_index=True))})
     future = pd.concat([pd.read_parquet(path) for path in part_paths if not path.endswith(PART_SCORES)],
                        ignore_index=True)
-    future = future.iloc[np.argsort([panel.position(s) for s in future["series"]], kind="stable")]
+    future = panel.in_order(future)
     shown = plots.largest(panel)  # the figures' series, their holdout forecast again (a few)
     before = summary["holdout_choice"]
     holdout = holdout_scores(replace(candidate, choice=before["choice"], default=before["default"]),

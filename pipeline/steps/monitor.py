@@ -49,10 +49,9 @@ def monitor(ctx: RunContext | Mapping[str, Any], part_paths: list[str] | None = 
         if live:
             live["version"] = first["version"]
     found = checks.drift_summary([p["drift"] for p in parts], first["recent"])
-    months = panel.last_month - int(panel.starts.min()) + 1  # the calendar months the data covers
     path = write_json(ctx.paths.monitor, {"live": live, "drift": found, "previous_data_month": first["previous"],
                                           "months_added": first["months_added"]})
-    figures = {"data_months": float(months), "months_added": float(first["months_added"])} \
+    figures = {"data_months": float(first["months"]), "months_added": float(first["months_added"])} \
         | checks.figures(found, live)
     with tracking.resume(ctx.mlflow_run_id):
         mlflow.log_artifact(str(path), "monitoring")
@@ -84,11 +83,12 @@ def _monitor_rows(ctx: RunContext, panel: Panel, positions: Sequence[int], key: 
                                 cfg.season_length)
         scores, band = str(write_parquet(ctx.paths.monitor_part(key).with_suffix(".parquet"), rows["scores"])), \
             rows["band"]
-    months = panel.last_month - int(panel.starts.min()) + 1
+    months = panel.last_month - int(panel.starts.min()) + 1  # the calendar months the data covers
     months_added = months_between(previous_month, ctx.data_month) if previous_month else months
     recent = max(months_added if previous_month else cfg.season_length, 1)  # first run: compare the last season
     drift = checks.drift_rows(series, positions, recent, cfg.season_length, cfg.drift_level_z,
                               cfg.drift_seasonal_corr, cfg.value_domain)
     return write_json(ctx.paths.monitor_part(key), {
-        "version": version, "trained_to": trained_to, "previous": previous_month, "months_added": months_added,
+        "version": version, "trained_to": trained_to, "previous": previous_month, "months": months,
+        "months_added": months_added,
         "recent": recent, "scores": scores, "band": band, "drift": drift})

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from pipeline.data.panel import Panel
@@ -70,7 +69,7 @@ def publish(ctx: RunContext | Mapping[str, Any], part_paths: list[str] | None = 
                                      f"{', v'.join(sorted(set(table['model_version'].astype(str)) - {version}))}: "
                                      "clear publish_part and publish (or re-run the month)")
         panel = Panel.load(paths.panel)
-        table = table.iloc[np.argsort([panel.position(s) for s in table["series"]], kind="stable")]
+        table = panel.in_order(table)
     text = table.to_csv(index=False, float_format="%.3f")
     write_text(paths.forecast, text)
     folder = published_forecasts(cfg.experiment_name)

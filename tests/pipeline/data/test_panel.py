@@ -77,3 +77,11 @@ def test_shards_are_stable_balanced_and_cover_new_series():
     assert 0 <= shard_for("never seen", bounds) < 3
     assert series_hash("a") == series_hash("a") != series_hash("b")
     assert shards(ids, 100) == [list(range(10))]
+
+
+def test_a_table_put_together_from_parts_comes_back_in_the_panels_order():
+    panel = panel_of(*(seasonal_series(30, seed=i) for i in range(3)), ids=["b", "c", "a"])
+    table = pd.DataFrame({"series": ["a", "a", "c", "b", "b"], "month": ["1", "2", "1", "1", "2"]})
+    ordered = panel.in_order(table)
+    assert ordered["series"].tolist() == ["b", "b", "c", "a", "a"] and ordered["month"].tolist() == ["1", "2", "1",
+                                                                                                    "1", "2"]
