@@ -79,6 +79,9 @@ DESIGNS: dict[str, tuple[str, dict[str, Any]]] = {  # name -> (what it is, its s
                                 {**VIEWS_PLUS_LEVEL, "combine": "median"}),
     "views_plus_level_median_3": ("the same, 3 seeds per view instead of 5 (6 networks a fit: the cost of 5)",
                                   {**VIEWS_PLUS_LEVEL, "combine": "median", PANEL_ONLY: {"ensemble_size": 3}}),
+    "without_statsforecast": ("today's presets, the candidates built on statsforecast's models (ets, "
+                              "stats_median, lstm_stats) left out: the setting for a panel too large for them",
+                              {"statsforecast_candidates": False}),
     "recent_cosine": ("deseasonalised level windows, each series' latest 60 windows only, three times the "
                       "optimisation steps annealed by a cosine schedule",
                       {**LEVEL, "level_lookback": "36", "deseasonalise": True, "windows_per_series": 60,
@@ -235,6 +238,14 @@ def print_rows(rows: list[dict[str, Any]], sets: list[DevSet]) -> None:
         figures = [_cell(single_ratio(row, sets)), _cell(air.get("lstm_mape"), 2), _cell(m1.get(bt.PUBLISHED)),
                    _cell(m1.get(bt.WITHOUT_LSTM)), f"{minutes:.1f}"]
         print(f"| {row['design']} | " + " | ".join(cells + figures) + " |")
+    print("\n| design: the published forecast (and without the LSTM's candidates) | "
+          + " | ".join(d.name for d in sets) + " | minutes |")
+    print("|---|" + "---|" * (len(sets) + 1))
+    for row in rows:
+        means = [row["sets"][d.name]["mean"] if d.name in row["sets"] else {} for d in sets]
+        cells = [f"{_cell(m.get(bt.PUBLISHED))} ({_cell(m.get(bt.WITHOUT_LSTM))})" if m else "" for m in means]
+        minutes = sum(s["seconds"] for s in row["sets"].values()) / 60
+        print(f"| {row['design']} | " + " | ".join(cells) + f" | {minutes:.1f} |")
     if rows:
         first = max(rows, key=lambda row: len(row["sets"]))["sets"]
         print("\n| peer (same origins) | " + " | ".join(d.name for d in sets if d.name in first) + " |")

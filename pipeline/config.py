@@ -170,6 +170,9 @@ class Config:
                              model=True, choices=PRECISIONS, legacy="fp32")
     seed: int = setting(42, "the first network's seed (the others: seed + 1, ...)", model=True,
                         bounds=(0, 2**31 - 1))
+    statsforecast_candidates: bool = setting(True, "also the candidates built on statsforecast's models (ets, "
+                                             "stats_median, lstm_stats): about 80 ms of CPU a series each time they "
+                                             "forecast; off for a panel too large to afford them", model=True)
     # tuning (the lstm_tuning DAG, backtest --tune) and its use by the monthly run
     tune_trials: int = setting(20, "trials of a tuning run (the first scores the configuration in use)",
                                bounds=(1, 500))

@@ -17,7 +17,9 @@ guide, and on M1 choosing on them alone lost 5 % to one candidate for all (docs/
   LSTM in Theta's place: what the LSTM adds to the statistical models is the difference between the two).
 
 Each is computed from the series' history alone, with the monthly run's own libraries (statsforecast among them),
-so the served model forecasts every series the way the backtest chose.
+so the served model forecasts every series the way the backtest chose. The setting ``statsforecast_candidates``
+off leaves the three that need statsforecast out of a run (a panel too large to fit them series by series: they
+cost about 80 ms of CPU a series each time they forecast, the others about 1 ms).
 """
 
 from __future__ import annotations
@@ -43,17 +45,21 @@ MEDIAN_OF = (ETS, CES, DOT, THETA)  # the models of stats_median; lstm_stats tak
 
 
 def statistical(histories: Sequence[np.ndarray], steps: int, season_length: int, setting: str = "auto",
-                fitted: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                fitted: np.ndarray | None = None, statsforecast: bool = True) -> dict[str, np.ndarray]:
     """The (n, steps) forecasts of every history by seasonal naive, Theta and statsforecast's models
     (:func:`statsforecast_models`; only of the histories ``fitted`` marks when given, NaN for the others; Theta's
-    where one of them forecast a value that is not finite); all but seasonal naive clipped at zero where the
-    series' kind is not ``real`` (see :mod:`pipeline.domains`)."""
+    where one of them forecast a value that is not finite; none of them without ``statsforecast``); all but
+    seasonal naive clipped at zero where the series' kind is not ``real`` (see :mod:`pipeline.domains`)."""
+    names = (NAIVE, *MEDIAN_OF) if statsforecast else (NAIVE, THETA)
     if not histories:
-        return {name: np.zeros((0, steps)) for name in (NAIVE, *MEDIAN_OF)}
+        return {name: np.zeros((0, steps)) for name in names}
     kinds = domains.kinds(histories, setting)
     rows = np.flatnonzero(np.ones(len(histories), dtype=bool) if fitted is None else fitted)
-    found = {THETA: np.stack([theta(h, steps, season_length) for h in histories]),
-             **{name: np.full((len(histories), steps), np.nan) for name in (ETS, CES, DOT)}}
+    found = {THETA: np.stack([theta(h, steps, season_length) for h in histories])}
+    if not statsforecast:
+        return {NAIVE: np.stack([seasonal_naive(h, steps, season_length) for h in histories]),
+                THETA: domains.floor(found[THETA], kinds)}
+    found |= {name: np.full((len(histories), steps), np.nan) for name in (ETS, CES, DOT)}
     if len(rows):
         for name, values in statsforecast_models([histories[i] for i in rows.tolist()], steps, season_length).items():
             found[name][rows] = np.where(np.isfinite(values), values, found[THETA][rows])  # a fit that broke
@@ -84,11 +90,14 @@ def statsforecast_models(histories: Sequence[np.ndarray], steps: int, season_len
 
 
 def all_candidates(lstm: np.ndarray, stats: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Every candidate's forecasts from the LSTM's and :func:`statistical`'s, in :data:`CANDIDATES` order."""
+    """Every candidate's forecasts from the LSTM's and :func:`statistical`'s, in :data:`CANDIDATES` order (the
+    first four alone when ``stats`` holds no statsforecast model)."""
+    fast = {LSTM: lstm, NAIVE: stats[NAIVE], THETA: stats[THETA], COMBINED: (lstm + stats[THETA]) / 2}
+    if ETS not in stats:
+        return fast
     models = np.stack([stats[name] for name in MEDIAN_OF])
-    return {LSTM: lstm, NAIVE: stats[NAIVE], THETA: stats[THETA], COMBINED: (lstm + stats[THETA]) / 2,
-            ETS: stats[ETS], STATS: np.median(models, axis=0),
-            LSTM_STATS: np.median(np.concatenate([models[:-1], lstm[None]]), axis=0)}
+    return fast | {ETS: stats[ETS], STATS: np.median(models, axis=0),
+                   LSTM_STATS: np.median(np.concatenate([models[:-1], lstm[None]]), axis=0)}
 
 
 def served(choice: Mapping[str, str]) -> dict[str, int]:

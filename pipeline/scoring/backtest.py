@@ -163,7 +163,8 @@ def forecast_models(forecaster: Forecaster | None, train: Panel, steps: int, cfg
     :mod:`pipeline.model.candidates`, then the statistical baselines when asked), and the intervals of the models
     that bring their own (statsforecast's); the candidates' come from the backtest residuals (:func:`summarize`)."""
     histories = list(train)
-    stats = statistical(histories, steps, cfg.season_length, cfg.value_domain)
+    stats = statistical(histories, steps, cfg.season_length, cfg.value_domain,
+                        statsforecast=cfg.statsforecast_candidates)
     lstm = forecaster.forecast(histories, steps, cfg.season_length, cfg.value_domain)[0] \
         if forecaster is not None and histories else stats[NAIVE]
     out = all_candidates(lstm, stats)
@@ -296,8 +297,9 @@ def summarize(results: list[dict[str, Any]], levels: Sequence[int] = (80, 95)) -
                          "series": len(fold_scores[models[0]]["mase"]), **fold_means})
     per_series: dict[str, dict[str, Any]] = {series: {key: mean_defined(values) for key, values in row.items()}
                                              for series, row in rows.items()}
-    prior, default = panel_choice({c: pooled[c]["mase"] for c in CANDIDATES})
-    choice = {series: choose({c: row[f"{c}.mase"] for c in CANDIDATES}, prior, default)
+    candidates = scored_candidates(results)
+    prior, default = panel_choice({c: pooled[c]["mase"] for c in candidates})
+    choice = {series: choose({c: row[f"{c}.mase"] for c in candidates}, prior, default)
               for series, row in rows.items()}
     for series, scores in per_series.items():
         scores["model"] = choice[series]
@@ -310,7 +312,7 @@ def summarize(results: list[dict[str, Any]], levels: Sequence[int] = (80, 95)) -
     return {"folds": len(folds), "series": len(per_series), "mean": mean, "levels": list(levels),
             "median_mase": {m: mean_defined(pooled[m]["mase"], np.median) for m in models},
             "per_fold": per_fold, "per_series": per_series, **shares,
-            "calibration": {m: calibrate(_residuals(results, m), levels).to_dict() for m in CANDIDATES},
+            "calibration": {m: calibrate(_residuals(results, m), levels).to_dict() for m in candidates},
             "choice": choice, "default": default, "served": served(choice),
             "holdout_choice": {"choice": {s: c for r in results if r["fold"] == folds[-1]
                                           for s, c in zip(r["series"], r["chosen"], strict=True)},
@@ -326,14 +328,21 @@ def with_published(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     the same choice publishes among the candidates without the LSTM (:data:`WITHOUT_LSTM`; Theta in the first
     fold): what the LSTM adds is the difference."""
     out = []
+    candidates = scored_candidates(results)
     for r in results:
         earlier = [o for o in results if o["fold"] < r["fold"]]
-        picks, default = _picks(r, earlier, CANDIDATES, LSTM)
-        without, _ = _picks(r, earlier, tuple(c for c in CANDIDATES if c not in NEEDS_LSTM), THETA)
+        picks, default = _picks(r, earlier, candidates, LSTM)
+        without, _ = _picks(r, earlier, tuple(c for c in candidates if c not in NEEDS_LSTM), THETA)
         scores = {name: {k: [r["scores"][c][k][i] for i, c in enumerate(chosen)] for k in METRICS}
                   for name, chosen in ((PUBLISHED, picks), (WITHOUT_LSTM, without))}
         out.append(r | {"scores": r["scores"] | scores, "chosen": picks, "chosen_default": default})
     return out
+
+
+def scored_candidates(results: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The candidates the fold results scored (every one of :data:`CANDIDATES`, or the four that need no
+    statsforecast model: the setting ``statsforecast_candidates``), in :data:`CANDIDATES` order."""
+    return tuple(c for c in CANDIDATES if not results or c in results[0]["forecasts"])
 
 
 def _picks(r: dict[str, Any], earlier: list[dict[str, Any]], candidates: Sequence[str], first: str
@@ -364,13 +373,14 @@ def _interval_scores(results: list[dict[str, Any]], levels: Sequence[int]
     calibrated on the other folds (none when there is only one fold), the other models' their own."""
     out: dict[tuple[int, str, str], dict[tuple[str, str], float]] = {}
     folds = sorted({r["fold"] for r in results})
+    candidates = scored_candidates(results)
     calibrations = {(model, fold): calibrate(_residuals([o for o in results if o["fold"] != fold], model), levels)
-                    for model in CANDIDATES for fold in folds} if len(folds) > 1 else {}
+                    for model in candidates for fold in folds} if len(folds) > 1 else {}
     for r in results:
         actual = np.array(r["actual"])
         mase_scales = np.array(r["mase_scales"])
         bounds: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
-        for model in CANDIDATES if calibrations else ():
+        for model in candidates if calibrations else ():
             bounds[model] = calibrations[model, r["fold"]].bounds(np.array(r["forecasts"][model]),
                                                                  np.array(r["interval_scales"]),
                                                                  np.array(r["kinds"], dtype=object))

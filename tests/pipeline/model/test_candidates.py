@@ -42,3 +42,20 @@ def test_the_statistical_median_and_the_lstm_with_it():
     some = statistical(histories, 6, 12, fitted=np.array([False, True, False]))
     np.testing.assert_allclose(some[ETS][1], stats[ETS][1])
     assert np.isnan(some[ETS][[0, 2]]).all() and np.isfinite(some["theta"]).all()
+
+
+def test_without_statsforecast_the_four_candidates_that_need_none_are_the_same_forecasts():
+    from pipeline.metrics import LSTM, NAIVE
+    from pipeline.model.candidates import COMBINED, ETS, THETA, all_candidates
+    from tests.conftest import seasonal_series
+
+    histories = [seasonal_series(60, seed=i).to_numpy() for i in range(3)]
+    full, fast = statistical(histories, 6, 12), statistical(histories, 6, 12, statsforecast=False)
+    assert set(fast) == {NAIVE, THETA} and ETS in full
+    for name in fast:
+        np.testing.assert_array_equal(fast[name], full[name])
+    lstm = np.ones((3, 6))
+    candidates = all_candidates(lstm, fast)
+    assert tuple(candidates) == (LSTM, NAIVE, THETA, COMBINED) == CANDIDATES[:4]
+    np.testing.assert_array_equal(candidates[COMBINED], (lstm + fast[THETA]) / 2)
+    assert set(statistical([], 6, 12, statsforecast=False)) == {NAIVE, THETA}

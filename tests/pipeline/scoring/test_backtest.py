@@ -94,15 +94,15 @@ def test_backtest_scores_every_series_of_a_panel_beside_the_baseline():
     assert 0 <= summary["share_beats_seasonal_naive"] <= 1
 
 
-def _fold(fold, series, mase):
+def _fold(fold, series, mase, candidates=CANDIDATES):
     """A fold result with each candidate's MASE per series (``{candidate: [one value a series]}``; the candidates
     not given score 9: never chosen)."""
-    mase = {c: mase.get(c, [9.0] * len(series)) for c in CANDIDATES}
+    mase = {c: mase.get(c, [9.0] * len(series)) for c in candidates}
     keys = ("mase", "mape", "smape", "rmse", "mae")
     actual = [[10.0, 11.0]] * len(series)
     return {"fold": fold, "train_end": f"200{fold}-12", "series": series, "train_seconds": 1.0,
-            "scores": {c: {k: list(mase[c]) for k in keys} for c in CANDIDATES},
-            "actual": actual, "forecasts": dict.fromkeys(CANDIDATES, actual),
+            "scores": {c: {k: list(mase[c]) for k in keys} for c in candidates},
+            "actual": actual, "forecasts": dict.fromkeys(candidates, actual),
             "kinds": ["positive"] * len(series), "interval_scales": [0.1] * len(series),
             "mase_scales": [1.0] * len(series), "intervals": {}}
 
@@ -117,6 +117,27 @@ def test_summary_chooses_each_series_candidate_on_its_folds_shrunk_towards_the_p
     assert summary["served"] == {NAIVE: 1, COMBINED: 1} and summary["default"] == COMBINED
     assert summary["mean"][LSTM]["mase"] == 1.25 and summary["median_mase"][LSTM] == 1.25
     assert summary["mean"][LSTM]["mape"] == 4.0
+
+
+def test_a_backtest_without_the_statsforecast_candidates_chooses_among_the_four_it_scored():
+    fast = CANDIDATES[:4]
+    folds = [_fold(k, ["a", "b"], {LSTM: [0.5, 2.0], NAIVE: [1.0, 1.0], THETA: [1.0, 1.5], COMBINED: [0.7, 1.2]},
+                   fast) for k in range(2)]
+    summary = summarize(folds)
+    assert set(summary["calibration"]) == set(fast) and set(summary["choice"].values()) <= set(fast)
+    assert set(summary["mean"]) == {*fast, PUBLISHED, "published_without_lstm"}
+    assert summary["choice"] == summarize([_fold(k, ["a", "b"], {LSTM: [0.5, 2.0], NAIVE: [1.0, 1.0],
+                                                                  THETA: [1.0, 1.5], COMBINED: [0.7, 1.2]})
+                                           for k in range(2)])["choice"], "the others, never chosen, change nothing"
+
+
+@pytest.mark.slow
+def test_a_fold_without_the_statsforecast_candidates_scores_the_others_the_same():
+    panel = panel_of(seasonal_series(72), seasonal_series(72, level=9000.0, seed=1), ids=["small", "large"])
+    full = run_fold(panel, load_config(overrides=TINY), 1)
+    fast = run_fold(panel, load_config(overrides=TINY | {"statsforecast_candidates": False}), 1)
+    assert tuple(fast["scores"]) == CANDIDATES[:4] and set(full["scores"]) == set(CANDIDATES)
+    assert {c: fast["scores"][c] for c in CANDIDATES[:4]} == {c: full["scores"][c] for c in CANDIDATES[:4]}
 
 
 @pytest.mark.slow

@@ -52,3 +52,28 @@ def test_run_logs_everything_and_registers_a_champion(state, synthetic_csv):
     assert str(champion.version) == ctx.model_version == "1" and champion.run_id == run.info.run_id
     assert str(client.get_model_version_by_alias(NAME, CHALLENGER).version) == "1"
     assert champion.tags["decision.promoted"] == "True"
+
+
+def test_a_panel_run_without_the_statsforecast_candidates_never_fits_their_models(state, tmp_path, monkeypatch):
+    """``statsforecast_candidates`` off (a panel too large for them): no step fits a statsforecast model, and every
+    series is chosen among, and published by, the four candidates that need none."""
+    import pandas as pd
+
+    from pipeline.model import candidates
+    from tests.conftest import seasonal_series
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a statsforecast model was fitted")
+
+    monkeypatch.setattr(candidates, "statsforecast_models", refused)
+    rows = [pd.DataFrame({"series": f"s{i}", "Month": s.index.strftime("%Y-%m"), "#Passengers": s.to_numpy()})
+            for i, s in enumerate(seasonal_series(72, level=100.0 * (i + 1), seed=i) for i in range(5))]
+    csv = tmp_path / "panel.csv"
+    pd.concat(rows).to_csv(csv, index=False)
+    ctx = steps.run_all("unit/fast", "2006-01-01", {**TINY, "csv_path": str(csv), "series_column": "series",
+                                                    "shard_size": 2, "statsforecast_candidates": False})
+    assert ctx.promoted
+    summary = json.loads(ctx.paths.backtest_summary.read_text())
+    assert set(summary["calibration"]) == set(candidates.CANDIDATES[:4])
+    published = pd.read_csv(ctx.paths.forecast)
+    assert len(published) == 5 * 6 and set(published["model"]) <= set(candidates.CANDIDATES[:4])
