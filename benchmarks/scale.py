@@ -3,13 +3,13 @@ random US employment series or AirPassengers, rescaled, all ending 2019-12), and
 time, peak memory and the growth exponent of each.
 
     .venv/bin/python benchmarks/scale.py --sizes 1000,10000,100000      # validate: Parquet, CSV, a bare read
-    .venv/bin/python benchmarks/scale.py --steps --sizes 1000,3000      # every step of two monthly runs
+    .venv/bin/python benchmarks/scale.py --steps --sizes 1000,10000 --shard-size 1000  # every step, two runs
     .venv/bin/python benchmarks/scale.py --make 100000 --out /tmp/p.csv # only write a panel
 
 ``--steps`` runs each step of the monthly DAG as its own process, as a worker runs a task (the mapped ones,
 ``fit`` and ``evaluate_part``, ``--slots`` at a time), with the smallest network (one epoch, one window a series,
-one fold: the other steps' cost shows), twice: the first month makes a champion, the second re-scores it; the
-table is the second month's.
+one fold: the other steps' cost shows) and without the candidates built on statsforecast's models (``--statsforecast``
+keeps them), twice: the first month makes a champion, the second re-scores it; the table is the second month's.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def monthly_run(key: str, as_of: str, overrides: dict, env: dict[str, str], slot
     return costs
 
 
-def steps_table(sizes: list[int], slots: int) -> int:
+def steps_table(sizes: list[int], slots: int, shard_size: int, statsforecast: bool) -> int:
     """Two monthly runs a panel size (the second re-scores the first's champion): each step's cost, its growth."""
     results: dict[int, dict[str, dict]] = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -161,13 +161,15 @@ def steps_table(sizes: list[int], slots: int) -> int:
                    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
             overrides = {**TINY_MODEL, "csv_path": str(path), "allow_any_csv_path": True, "series_column": "series",
                          "date_column": "month", "target_column": "value", "max_file_mb": 2048,
-                         "max_quarantine_share": 1.0, "experiment_name": "scale", "registered_model_name": "scale"}
+                         "max_quarantine_share": 1.0, "experiment_name": "scale", "registered_model_name": "scale",
+                         "shard_size": shard_size, "statsforecast_candidates": statsforecast}
             monthly_run("scale/2020-01", "2020-01-01", overrides, env, slots)
             results[n] = monthly_run("scale/2020-02", "2020-02-01", overrides, env, slots)
             logger.info("%d series: %s", n, json.dumps(results[n]))
     names = list(results[sizes[0]])
-    print(f"Every step of the second of two monthly runs (smallest network), each step its own process, the mapped "
-          f"ones {slots} at a time; seconds (the step's own, in its process) and peak MB of its largest process\n")
+    print(f"Every step of the second of two monthly runs (smallest network; shards of {shard_size}; the "
+          f"statsforecast candidates {'in' if statsforecast else 'out'}), each step its own process, the mapped ones "
+          f"{slots} at a time; seconds (the step's own, in its process) and peak MB of its largest process\n")
     print("| step | " + " | ".join(f"{n:,} series: s | MB" for n in sizes) + " | growth exponent |")
     print("|---|" + "---|---|" * len(sizes) + "---|")
     for name in names:
@@ -190,10 +192,13 @@ def main() -> int:
     parser.add_argument("--csv-up-to", type=int, default=100_000, help="time the CSV input up to this many series")
     parser.add_argument("--steps", action="store_true", help="every step of two monthly runs, not validate alone")
     parser.add_argument("--slots", type=int, default=2, help="mapped tasks at once (worker slots) with --steps")
+    parser.add_argument("--shard-size", type=int, default=200, help="series a shard with --steps")
+    parser.add_argument("--statsforecast", action="store_true",
+                        help="with --steps, the candidates built on statsforecast's models too")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.steps:
-        return steps_table([int(s) for s in args.sizes.split(",")], args.slots)
+        return steps_table([int(s) for s in args.sizes.split(",")], args.slots, args.shard_size, args.statsforecast)
     if args.make:
         frame = make_panel(args.make)
         if args.out.endswith(".parquet"):

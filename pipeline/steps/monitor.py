@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.data.panel import Panel
+from pipeline.errors import ChampionMovedError
 from pipeline.io import read_json, write_json, write_parquet
 from pipeline.months import months_between
 from pipeline.ops import alerts, gauges, pyfunc, registry, tracking
@@ -41,6 +42,10 @@ def monitor(ctx: RunContext | Mapping[str, Any], part_paths: list[str] | None = 
     if part_paths is None:
         part_paths = [str(_monitor_rows(ctx, panel, range(len(panel)), "all"))]
     parts = [read_json(path) for path in part_paths]
+    versions = sorted({"no champion" if p["version"] is None else f"v{p['version']}" for p in parts})
+    if len(versions) > 1:  # the alias moved between the parts: one summary must not mix two champions
+        raise ChampionMovedError(f"the champion moved while it was monitored (parts of {', '.join(versions)}): "
+                                 "re-run the month to monitor the champion in place")
     first = parts[0]
     live = None
     if first["trained_to"] is not None:

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from pipeline import steps
+from pipeline.errors import ChampionMovedError
 from tests.conftest import TINY, seasonal_series, tracking_client, write_csv
 
 pytestmark = pytest.mark.slow
@@ -25,6 +26,11 @@ def test_next_month_scores_the_champion_live_and_summarizes(state, synthetic_csv
     assert "6 month(s) new since the last run (2005-06)" in summary and "live: champion v1 on 6 month(s)" in summary
     assert {"summary.md", "summary.json", "monitoring/monitor.json"} <= {
         f.path for folder in (None, "monitoring") for f in client.list_artifacts(run.info.run_id, folder)}
+    part = later.paths.monitor_part("all")  # its one part, monitored in this process
+    other = part.with_name("part_other.json")
+    other.write_text(json.dumps({**json.loads(part.read_text()), "version": "7"}))
+    with pytest.raises(ChampionMovedError, match=r"the champion moved while it was monitored \(parts of v1, v7\)"):
+        steps.monitor(later.ctx, [str(part), str(other)])  # the alias moved between two of its parts
 
 
 def test_months_outside_the_champions_band_raise_an_alert(state, tmp_path, webhook, monkeypatch):
