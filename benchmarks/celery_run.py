@@ -124,7 +124,8 @@ def mlflow_metrics(values: dict[str, str], run_id: str) -> dict[str, float]:
 def table(run: object, tasks: list) -> list[str]:
     """Each task's instances, wall seconds (first start to last end) and seconds in all, in the order they ran."""
     frame = pd.DataFrame([{"task": ti.task_id, "start": ti.start_date, "end": ti.end_date,
-                           "seconds": ti.duration or 0.0, "state": ti.state} for ti in tasks])
+                           "seconds": ti.duration or 0.0, "state": getattr(ti.state, "value", ti.state)}
+                          for ti in tasks])
     frame = frame.sort_values("start")
     lines = ["| task | instances | wall s | seconds in all | longest s | states |", "|---|---|---|---|---|---|"]
     for task, group in frame.groupby("task", sort=False):
@@ -133,8 +134,8 @@ def table(run: object, tasks: list) -> list[str]:
         lines.append(f"| {task} | {len(group)} | {wall:.1f} | {group['seconds'].sum():.1f} | "
                      f"{group['seconds'].max():.1f} | {states} |")
     seconds = (pd.Timestamp(run.end_date) - pd.Timestamp(run.start_date)).total_seconds()  # type: ignore[attr-defined]
-    lines.append(f"| **the run** | {len(frame)} | **{seconds:.1f}** | {frame['seconds'].sum():.1f} | | "
-                 f"{run.state} |")  # type: ignore[attr-defined]
+    state = getattr(run.state, "value", run.state)  # type: ignore[attr-defined]
+    lines.append(f"| **the run** | {len(frame)} | **{seconds:.1f}** | {frame['seconds'].sum():.1f} | | {state} |")
     return lines
 
 
