@@ -57,7 +57,8 @@ DAG_ID = "lstm_monthly_retraining"
 # Deadline alert, set by deployments (compose file, scripts/services.sh). Off by default: Airflow 3.3.2's
 # `airflow dags test` cannot finish a successful run of a DAG that declares deadlines.
 DEADLINE_HOURS = float(os.environ.get("PIPELINE_DEADLINE_HOURS") or 0)
-FIT_TIMEOUT = timedelta(minutes=45)  # a fit, a part's evaluation, and the champion's refit on the candidate's folds
+FIT_TIMEOUT = timedelta(minutes=45)  # a fit, a part's work (its series grow with the panel), and the champion's
+# refit on the candidate's folds
 
 
 @dag(
@@ -98,7 +99,7 @@ def lstm_monthly_retraining() -> None:
 
         return run_step(steps.validate, ctx)
 
-    @task(pool=heavy_pool(), map_index_template="{{ task.op_kwargs['part']['label'] }}")
+    @task(execution_timeout=FIT_TIMEOUT, pool=heavy_pool(), map_index_template="{{ task.op_kwargs['part']['label'] }}")
     def monitor_part(ctx: dict[str, Any], part: dict[str, Any]) -> list[str]:
         """One part's live scores of the current champion on the new months, and drift checks."""
         from pipeline import steps
@@ -172,7 +173,7 @@ def lstm_monthly_retraining() -> None:
 
         return run_step(steps.register, ctx)
 
-    @task(pool=heavy_pool(), map_index_template="{{ task.op_kwargs['part']['label'] }}")
+    @task(execution_timeout=FIT_TIMEOUT, pool=heavy_pool(), map_index_template="{{ task.op_kwargs['part']['label'] }}")
     def publish_part(ctx: dict[str, Any], part: dict[str, Any]) -> list[str]:
         """The champion's forecast of one part's series (nothing when it is this run's candidate)."""
         from pipeline import steps

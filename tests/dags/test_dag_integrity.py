@@ -71,6 +71,10 @@ def test_schedule_and_run_safety(dagbag):
         assert task.execution_timeout is not None, task.task_id
     assert dag.get_task("fit").execution_timeout > dag.get_task("ingest").execution_timeout
     assert dag.get_task("score_champion").execution_timeout == dag.get_task("fit").execution_timeout, "it may refit"
+    parts = {task.task_id for task in dag.tasks if task.task_id.endswith("_part")}
+    assert parts == {"monitor_part", "evaluate_part", "score_champion_part", "publish_part"}
+    assert {dag.get_task(name).execution_timeout for name in parts} == {dag.get_task("fit").execution_timeout}, \
+        "a part's series grow with the panel, as a fit's"
     assert {task.pool for task in dag.tasks} == {"default_pool"}, "without a deployment's pool, Airflow's default"
     callbacks = dag.on_failure_callback if isinstance(dag.on_failure_callback, list) else [dag.on_failure_callback]
     assert [type(c).__name__ for c in callbacks] == ["PipelineNotifier"]
