@@ -30,7 +30,9 @@ run.
 * Failures and missed deadlines (`PIPELINE_DEADLINE_HOURS`, 4 in the deployments) are sent through the `pipeline_alerts`
   connection (webhook or SMTP), or logged when it is not configured.
 
-Run one month by hand: `airflow dags test lstm_monthly_retraining 1961-01-01 --conf '{"epochs": 2}'`.
+The steps, their order and what each takes are declared once, in `pipeline/flow.py` (the command line's
+`python -m pipeline run` follows the same declaration). Run one month by hand:
+`airflow dags test lstm_monthly_retraining 1961-01-01 --conf '{"epochs": 2}'`.
 """
 
 from __future__ import annotations
@@ -45,13 +47,13 @@ from airflow.sdk import (
     DeadlineAlert,
     DeadlineReference,
     SyncCallback,
-    chain,
     dag,
     get_current_context,
     task,
 )
 
-from pipeline.dagkit import PipelineNotifier, heavy_pool, run_step, task_defaults, trigger_params
+from pipeline.dagkit import PipelineNotifier, flow_tasks, run_step, task_defaults, trigger_params
+from pipeline.flow import MONTHLY
 
 DAG_ID = "lstm_monthly_retraining"
 # Deadline alert, set by deployments (compose file, scripts/services.sh). Off by default: Airflow 3.3.2's
@@ -92,118 +94,7 @@ def lstm_monthly_retraining() -> None:
         tags = {"airflow.dag_id": DAG_ID, "airflow.run_id": run.run_id}
         return run_step(steps.ingest, f"{DAG_ID}/{run.run_id}", as_of, tags=tags, trigger=dict(run.conf or {}))
 
-    @task
-    def validate(ctx: dict[str, Any]) -> dict[str, Any]:
-        """Check the data and write the validation report and profile."""
-        from pipeline import steps
-
-        return run_step(steps.validate, ctx)
-
-    @task(execution_timeout=FIT_TIMEOUT, pool=heavy_pool(), map_index_template="{{ task.op_kwargs['part']['label'] }}")
-    def monitor_part(ctx: dict[str, Any], part: dict[str, Any]) -> list[str]:
-        """One part's live scores of the current champion on the new months, and drift checks."""
-        from pipeline import steps
-
-        return run_step(steps.monitor_part, ctx, part)
-
-    @task
-    def monitor(ctx: dict[str, Any], parts: list[list[str]]) -> str:
-        """Live performance of the current champion on the new months; drift of the new months (the parts' put
-        together); alerts."""
-        from pipeline import steps
-
-        return run_step(steps.monitor, ctx, steps.all_files(parts))
-
-    @task
-    def plan(ctx: dict[str, Any]) -> list[dict[str, Any]]:
-        """Shards and training origins: one fit each (a few shards a task past Airflow's max_map_length)."""
-        from pipeline import steps
-
-        return [job.to_json() for job in run_step(steps.plan, ctx)]
-
-    @task(execution_timeout=FIT_TIMEOUT, pool=heavy_pool(), map_index_template="{{ task.op_kwargs['job']['label'] }}")
-    def fit(ctx: dict[str, Any], job: dict[str, Any]) -> list[str]:
-        """Train a shard's global LSTM (or a few shards') before one origin; score its backtest folds or keep it
-        as final."""
-        from pipeline import steps
-
-        return run_step(steps.fit, ctx, job)
-
-    @task
-    def backtest_summary(ctx: dict[str, Any], fits: list[list[str]]) -> list[dict[str, Any]]:
-        """Per-series and mean metrics over the folds of every shard, per model; each series' candidate. Returns
-        the parts to evaluate."""
-        from pipeline import steps
-
-        return [part.to_json() for part in run_step(steps.backtest_summary, ctx, steps.all_files(fits))]
-
-    @task(execution_timeout=FIT_TIMEOUT, pool=heavy_pool(), map_index_template="{{ task.op_kwargs['part']['label'] }}")
-    def evaluate_part(ctx: dict[str, Any], part: dict[str, Any]) -> list[str]:
-        """The candidate on one part's series: its holdout scores and its forecast of the coming months."""
-        from pipeline import steps
-
-        return run_step(steps.evaluate_part, ctx, part)
-
-    @task
-    def evaluate(ctx: dict[str, Any], fits: list[list[str]], parts: list[list[str]]) -> str:
-        """Assemble the shards' final models and the parts' scores and forecasts, plot, log the model."""
-        from pipeline import steps
-
-        return run_step(steps.evaluate, ctx, steps.all_files(fits), steps.all_files(parts))
-
-    @task(execution_timeout=FIT_TIMEOUT, pool=heavy_pool(), map_index_template="{{ task.op_kwargs['part']['label'] }}")
-    def score_champion_part(ctx: dict[str, Any], part: dict[str, Any]) -> list[str]:
-        """The champion's weights on one part's holdout months."""
-        from pipeline import steps
-
-        return run_step(steps.score_champion_part, ctx, part)
-
-    @task(execution_timeout=FIT_TIMEOUT, pool=heavy_pool())
-    def score_champion(ctx: dict[str, Any], parts: list[list[str]]) -> str:
-        """The champion on this run's holdout (its parts' scores) and folds (its configuration refitted when it
-        differs)."""
-        from pipeline import steps
-
-        return run_step(steps.score_champion, ctx, steps.all_files(parts))
-
-    @task
-    def register(ctx: dict[str, Any]) -> str:
-        """Register the version; move the champion alias only on improvement."""
-        from pipeline import steps
-
-        return run_step(steps.register, ctx)
-
-    @task(execution_timeout=FIT_TIMEOUT, pool=heavy_pool(), map_index_template="{{ task.op_kwargs['part']['label'] }}")
-    def publish_part(ctx: dict[str, Any], part: dict[str, Any]) -> list[str]:
-        """The champion's forecast of one part's series (nothing when it is this run's candidate)."""
-        from pipeline import steps
-
-        return run_step(steps.publish_part, ctx, part)
-
-    @task
-    def publish(ctx: dict[str, Any], parts: list[list[str]]) -> str | None:
-        """The champion's forecast table of every series, in the state folder and MLflow."""
-        from pipeline import steps
-
-        return run_step(steps.publish, ctx, steps.all_files(parts))
-
-    @task
-    def summarize(ctx: dict[str, Any]) -> str:
-        """The run summary: MLflow description and artifacts, and this task's log."""
-        from pipeline import steps
-
-        return run_step(steps.summarize, ctx)
-
-    ctx = validate(ingest())
-    fits = fit.partial(ctx=ctx).expand(job=plan(ctx))
-    planned_parts = backtest_summary(ctx, fits)
-    evaluated = evaluate(ctx, fits, evaluate_part.partial(ctx=ctx).expand(part=planned_parts))
-    champion = score_champion_part.partial(ctx=ctx).expand(part=planned_parts)
-    decided = register(ctx)
-    forecasts = publish_part.partial(ctx=ctx).expand(part=planned_parts)
-    chain(evaluated, champion, score_champion(ctx, champion), decided, forecasts, publish(ctx, forecasts),
-          summarize(ctx))
-    monitor(ctx, monitor_part.partial(ctx=ctx).expand(part=planned_parts)) >> decided
+    flow_tasks(ingest(), MONTHLY, FIT_TIMEOUT)  # the other steps, as pipeline/flow.py declares them
 
 
 lstm_monthly_retraining()

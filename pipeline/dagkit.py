@@ -11,6 +11,8 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier, Param, get_current_context
 
+from pipeline.flow import Step
+
 _JSON_TYPES = {"int": "integer", "float": "number", "str": "string", "bool": "boolean"}
 
 
@@ -93,4 +95,62 @@ def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if isinstance(exc, PipelineError) and not exc.retryable:
             raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
         raise
+    if isinstance(result, list):  # typed jobs (the plan's fits, the parts) cross XCom as JSON
+        return [item.to_json() if hasattr(item, "to_json") else item for item in result]
     return result.to_json() if isinstance(result, RunContext) else result
+
+
+def flow_tasks(first: Any, steps: Sequence[Step], long_timeout: timedelta) -> dict[str, Any]:
+    """Every step of ``steps`` after the first as a task, wired as :mod:`pipeline.flow` declares them: each takes
+    the run context (the result of ``flow.CONTEXT``; ``first``, the first step's task output, before it), then the
+    results of the steps it takes, and waits for the steps it is after; a mapped step is one task per item of the
+    result of the step it is over. Heavy steps run in the heavy pool with ``long_timeout``. Returns each step's
+    task output by name."""
+    from airflow.sdk import task
+
+    from pipeline.flow import CONTEXT
+
+    made: dict[str, Any] = {steps[0].name: first}
+    ctx = first
+    for step in steps[1:]:
+        options: dict[str, Any] = {"task_id": step.name, "doc_md": step.doc}
+        if step.heavy:
+            options |= {"pool": heavy_pool(), "execution_timeout": long_timeout}
+        if step.over is None:
+            out = task(**options)(_once(step.name))(ctx, *(made[name] for name in step.takes))
+        else:
+            out = task(map_index_template="{{ task.op_kwargs['item']['label'] }}", **options)(
+                _each(step.name)).partial(ctx=ctx).expand(item=made[step.over])
+        for name in step.after:
+            made[name] >> out
+        made[step.name] = out
+        if step.name == CONTEXT:
+            ctx = out
+    return made
+
+
+def _once(name: str) -> Callable[..., Any]:
+    """The task function of the step ``name``: the run context and the results of the steps it takes (a mapped
+    step's, all its tasks' files in one list)."""
+
+    def call(ctx: dict[str, Any], *results: Any) -> Any:
+        from pipeline import flow, steps
+
+        taken = [steps.all_files(result) if flow.mapped(source) else result
+                 for source, result in zip(flow.STEPS[name].takes, results, strict=True)]
+        return run_step(steps.STEP_FUNCTIONS[name], ctx, *taken)
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+def _each(name: str) -> Callable[..., Any]:
+    """The task function of the mapped step ``name``: the run context and one item (a fit job, a part)."""
+
+    def call(ctx: dict[str, Any], item: dict[str, Any]) -> Any:
+        from pipeline import steps
+
+        return run_step(steps.STEP_FUNCTIONS[name], ctx, item)
+
+    call.__name__ = call.__qualname__ = name
+    return call

@@ -17,7 +17,7 @@ LAYERS = [
     ("model", ["pipeline.model"]),
     ("scoring", ["pipeline.scoring"]),
     ("ops", ["pipeline.ops"]),
-    ("steps", ["pipeline.steps"]),
+    ("steps", ["pipeline.flow", "pipeline.steps"]),
     ("entry points", ["pipeline.cli", "pipeline.__main__", "pipeline.dagkit", "pipeline.worker", "dags"]),
 ]
 

@@ -1,22 +1,18 @@
-"""The pipeline's steps as the DAG runs them, one task each. Every step takes the run context
-(:class:`RunContext`, plain JSON through XCom), reads what earlier steps wrote to the run's work folder
+"""The pipeline's steps as the DAG runs them, one task each, in the order :data:`pipeline.flow.MONTHLY` declares
+(the DAG and :func:`run_all` are both derived from it). Every step takes the run context (:class:`RunContext`,
+plain JSON through XCom), reads what earlier steps wrote to the run's work folder
 (:class:`pipeline.workspace.RunPaths`), and writes and logs its own: never data through the context. A single
 series is a panel of one: every step works on panels.
-
-    ingest -> validate -> plan -> fit (mapped: a shard, or a few, at a training origin) -> backtest_summary
-           -> evaluate_part (mapped: a part's shards) -> evaluate -> score_champion_part (mapped) -> score_champion
-           -> register -> publish_part (mapped) -> publish -> summarize
-    (monitor_part (mapped) -> monitor beside, after backtest_summary, before register; run_all monitors the whole
-    panel as one part, first)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from pipeline import flow
 from pipeline.io import read_json
 from pipeline.steps.context import RunContext
 from pipeline.steps.decide import register, score_champion, score_champion_part
@@ -30,7 +26,8 @@ from pipeline.workspace import RunPaths
 
 __all__ = ["FitJob", "Part", "RunContext", "RunResult", "all_files", "backtest_summary", "evaluate",
            "evaluate_part", "fit", "ingest", "monitor", "monitor_part", "plan", "publish", "publish_part", "register",
-           "run_all", "score_champion", "score_champion_part", "summarize", "train_and_evaluate", "validate"]
+           "run_all", "run_steps", "score_champion", "score_champion_part", "summarize", "train_and_evaluate",
+           "validate"]
 
 
 @dataclass(frozen=True)
@@ -73,21 +70,33 @@ def all_files(tasks: Iterable[Iterable[str]]) -> list[str]:
     return [path for files in tasks for path in files]
 
 
+STEP_FUNCTIONS: dict[str, Callable[..., Any]] = {step.name: globals()[step.name] for step in flow.MONTHLY}
+
+
+def run_steps(ctx: RunContext, first: str, last: str) -> dict[str, Any]:
+    """The steps of :data:`pipeline.flow.MONTHLY` from ``first`` to ``last``, in their order, in this process (a
+    mapped step's tasks one after the other): each one's result by name (a mapped step's: each task's files)."""
+    names = [step.name for step in flow.MONTHLY]
+    results: dict[str, Any] = {}
+    for step in flow.MONTHLY[names.index(first):names.index(last) + 1]:
+        function = STEP_FUNCTIONS[step.name]
+        if step.over is not None:
+            results[step.name] = [function(ctx, item) for item in results[step.over]]
+        else:
+            results[step.name] = function(ctx, *(all_files(results[name]) if flow.mapped(name) else results[name]
+                                                  for name in step.takes))
+        if step.name == flow.CONTEXT:
+            ctx = results[step.name]
+    return results
+
+
 def train_and_evaluate(ctx: RunContext) -> str:
     """plan, every fit, backtest_summary, every part and evaluate, in this process; returns the candidate file."""
-    fits = all_files(fit(ctx, job) for job in plan(ctx))
-    parts = backtest_summary(ctx, fits)
-    return evaluate(ctx, fits, all_files(evaluate_part(ctx, part) for part in parts))
+    return str(run_steps(ctx, "plan", "evaluate")["evaluate"])
 
 
 def run_all(run_key: str, as_of: str | None = None, overrides: Mapping[str, Any] | None = None,
             config_path: str | None = None, tags: Mapping[str, str] | None = None) -> RunResult:
     """Run every step in order, in this process (the command-line equivalent of one DAG run)."""
-    ctx = validate(ingest(run_key, as_of, overrides, config_path, tags))
-    monitor(ctx)
-    train_and_evaluate(ctx)
-    score_champion(ctx)
-    register(ctx)
-    publish(ctx)
-    summarize(ctx)
-    return RunResult(ctx)
+    ctx = ingest(run_key, as_of, overrides, config_path, tags)
+    return RunResult(run_steps(ctx, flow.MONTHLY[1].name, flow.MONTHLY[-1].name)[flow.CONTEXT])
