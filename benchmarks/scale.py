@@ -80,7 +80,7 @@ def best(command: list[str], env: dict[str, str], runs: int = 2) -> tuple[float,
 
 
 TASK = """
-import json, resource, sys, time
+import json, sys, time
 from pipeline import steps
 name, args = sys.argv[1], json.loads(sys.argv[2])
 started = time.perf_counter()
@@ -88,7 +88,8 @@ out = getattr(steps, name)(*args)
 seconds = time.perf_counter() - started
 out = out.to_json() if hasattr(out, "to_json") else [o.to_json() if hasattr(o, "to_json") else o for o in out] \
     if isinstance(out, list) else out
-peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# this process's own peak (VmHWM): ru_maxrss would carry over the benchmark's own size through fork and exec
+peak_mb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")) / 1024
 print(json.dumps({"out": out, "seconds": seconds, "peak_mb": peak_mb}))
 """
 TINY_MODEL = {"epochs": 1, "ensemble_size": 1, "windows_per_series": 1, "hidden_size": 8, "folds": 1, "patience": 0,
