@@ -54,17 +54,16 @@ def statistical(histories: Sequence[np.ndarray], steps: int, season_length: int,
     if not histories:
         return {name: np.zeros((0, steps)) for name in names}
     kinds = domains.kinds(histories, setting)
-    rows = np.flatnonzero(np.ones(len(histories), dtype=bool) if fitted is None else fitted)
     found = {THETA: np.stack([theta(h, steps, season_length) for h in histories])}
+    naive = np.stack([seasonal_naive(h, steps, season_length) for h in histories])
     if not statsforecast:
-        return {NAIVE: np.stack([seasonal_naive(h, steps, season_length) for h in histories]),
-                THETA: domains.floor(found[THETA], kinds)}
+        return {NAIVE: naive, THETA: domains.floor(found[THETA], kinds)}
     found |= {name: np.full((len(histories), steps), np.nan) for name in (ETS, CES, DOT)}
+    rows = np.flatnonzero(np.ones(len(histories), dtype=bool) if fitted is None else fitted)
     if len(rows):
         for name, values in statsforecast_models([histories[i] for i in rows.tolist()], steps, season_length).items():
             found[name][rows] = np.where(np.isfinite(values), values, found[THETA][rows])  # a fit that broke
-    return {NAIVE: np.stack([seasonal_naive(h, steps, season_length) for h in histories]),
-            **{name: domains.floor(found[name], kinds) for name in MEDIAN_OF}}
+    return {NAIVE: naive, **{name: domains.floor(found[name], kinds) for name in MEDIAN_OF}}
 
 
 def statsforecast_models(histories: Sequence[np.ndarray], steps: int, season_length: int

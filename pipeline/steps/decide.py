@@ -14,14 +14,14 @@ import pandas as pd
 
 from pipeline import settings
 from pipeline.data.panel import Panel
-from pipeline.errors import ChampionMovedError, ConfigError
+from pipeline.errors import ConfigError
 from pipeline.io import read_json, write_json, write_parquet
 from pipeline.ops import gate, pyfunc, registry, tracking
 from pipeline.scoring import backtest as bt
 from pipeline.scoring import fold_cache
 from pipeline.scoring.holdout import PUBLISHED, holdout_scores, score_table, table_scores
 from pipeline.steps.context import RunContext
-from pipeline.steps.jobs import Part
+from pipeline.steps.jobs import Part, one_champion
 
 logger = logging.getLogger(__name__)
 
@@ -74,15 +74,11 @@ def score_champion(ctx: RunContext | Mapping[str, Any], part_paths: list[str] | 
         part_paths = [path for part in read_json(ctx.paths.shards)["parts"]
                       for path in score_champion_part(ctx, Part(shards=tuple(part)))]
     results = [read_json(path) for path in part_paths]
-    scored = sorted({r["version"] for r in results})
-    if len(scored) > 1:  # the alias moved between the parts: one decision must not mix two champions
-        raise ChampionMovedError(f"the champion moved while it was scored (parts of v{', v'.join(scored)}): re-run "
-                                 "the month to score the champion in place")
-    if scored != [version]:  # moved after its parts were scored: register sees the move and does not promote
+    scored = one_champion((r["version"] for r in results), "scored")
+    if scored != version:  # moved after its parts were scored: register sees the move and does not promote
         logger.warning("champion v%s now, its parts scored %s: the decision says it moved", version,
-                       f"v{scored[0]}" if scored else "no champion")
-        return str(write_json(ctx.paths.champion, {"version": scored[0] if scored else None, "scores": None,
-                                                   "unfit": None}))
+                       f"v{scored}" if scored else "no champion")
+        return str(write_json(ctx.paths.champion, {"version": scored, "scores": None, "unfit": None}))
     unfit = next((r["unfit"] for r in results if r["unfit"]), None)
     if unfit:
         logger.warning("%s: the candidate is decided against the baselines alone", unfit)

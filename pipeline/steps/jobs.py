@@ -5,12 +5,12 @@ a task evaluates once the backtest has chosen each series' candidate)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pipeline.data.panel import Panel
-from pipeline.errors import ConfigError
+from pipeline.errors import ChampionMovedError, ConfigError
 
 
 @dataclass(frozen=True)
@@ -94,4 +94,15 @@ def shard_groups(shards: int, origins: int, max_tasks: int) -> list[range]:
                           f"{max_tasks} (Airflow's max_map_length): fewer folds")
     per_group = -(-shards // (max_tasks // origins)) if shards else 1
     return [range(k, min(k + per_group, shards)) for k in range(0, shards, per_group)]
+
+
+def one_champion(versions: Iterable[str | None], doing: str) -> str | None:
+    """The champion version every part of a step saw (None: none saw a champion). Parts that saw two (the alias
+    moved between them) fail the run: one decision or summary must not mix two champions."""
+    seen = set(versions)
+    if len(seen) > 1:
+        labels = sorted("no champion" if v is None else f"v{v}" for v in seen)
+        raise ChampionMovedError(f"the champion moved while it was {doing} (parts of {', '.join(labels)}): re-run "
+                                 "the month, so that every part sees the same champion")
+    return next(iter(seen), None)
 

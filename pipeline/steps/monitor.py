@@ -10,13 +10,12 @@ from typing import Any
 import pandas as pd
 
 from pipeline.data.panel import Panel
-from pipeline.errors import ChampionMovedError
 from pipeline.io import read_json, write_json, write_parquet
 from pipeline.months import months_between
 from pipeline.ops import alerts, gauges, pyfunc, registry, tracking
 from pipeline.ops import monitor as checks
 from pipeline.steps.context import RunContext
-from pipeline.steps.jobs import Part
+from pipeline.steps.jobs import Part, one_champion
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +41,7 @@ def monitor(ctx: RunContext | Mapping[str, Any], part_paths: list[str] | None = 
     if part_paths is None:
         part_paths = [str(_monitor_rows(ctx, panel, range(len(panel)), "all"))]
     parts = [read_json(path) for path in part_paths]
-    versions = sorted({"no champion" if p["version"] is None else f"v{p['version']}" for p in parts})
-    if len(versions) > 1:  # the alias moved between the parts: one summary must not mix two champions
-        raise ChampionMovedError(f"the champion moved while it was monitored (parts of {', '.join(versions)}): "
-                                 "re-run the month to monitor the champion in place")
+    one_champion((p["version"] for p in parts), "monitored")
     first = parts[0]
     live = None
     if first["trained_to"] is not None:
@@ -95,5 +91,4 @@ def _monitor_rows(ctx: RunContext, panel: Panel, positions: Sequence[int], key: 
                               cfg.drift_seasonal_corr, cfg.value_domain)
     return write_json(ctx.paths.monitor_part(key), {
         "version": version, "trained_to": trained_to, "previous": previous_month, "months": months,
-        "months_added": months_added,
-        "recent": recent, "scores": scores, "band": band, "drift": drift})
+        "months_added": months_added, "recent": recent, "scores": scores, "band": band, "drift": drift})

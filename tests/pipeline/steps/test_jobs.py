@@ -39,3 +39,13 @@ def test_a_part_crosses_xcom_as_json():
     assert Part.of(part.to_json()) == part
     with pytest.raises(ConfigError, match="not a part of the panel"):
         Part.of({"shard": 1})
+
+
+def test_the_parts_of_a_step_must_have_seen_one_champion():
+    from pipeline.errors import ChampionMovedError
+    from pipeline.steps.jobs import one_champion
+
+    assert one_champion(["3", "3"], "scored") == "3" and one_champion([], "scored") is None
+    assert one_champion([None, None], "monitored") is None
+    with pytest.raises(ChampionMovedError, match=r"while it was monitored \(parts of no champion, v2\)"):
+        one_champion([None, "2"], "monitored")
