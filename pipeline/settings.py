@@ -3,6 +3,8 @@
 - ``PIPELINE_HOME``: the project folder relative paths (the CSV) are resolved against (default: cwd).
 - ``PIPELINE_STATE_DIR``: run state (work folders, MLflow store) (default: ``$PIPELINE_HOME/.state``).
 - ``MLFLOW_TRACKING_URI``: the MLflow tracking server or store (default: SQLite in the state folder).
+- ``PIPELINE_FORECAST_DB_URL``: the database of the published forecasts' table, a SQLAlchemy URL (default: SQLite in
+  the state folder; the deployments: their PostgreSQL server).
 - ``PIPELINE_WORKER_NAME``: the host name task instances record (a worker's name; default: the machine's).
 - ``PIPELINE_TORCH_THREADS``: CPU threads torch may use per process (default 1: these small networks train no
   faster on more, and parallel tasks, such as the mapped backtest folds, would fight over the cores).
@@ -36,6 +38,11 @@ def state_dir() -> Path:
 def tracking_uri() -> str:
     """``MLFLOW_TRACKING_URI`` if set, else a SQLite store in the state folder."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow.db'}"
+
+
+def forecast_db_url() -> str:
+    """``PIPELINE_FORECAST_DB_URL`` if set, else a SQLite database in the state folder."""
+    return os.environ.get("PIPELINE_FORECAST_DB_URL") or f"sqlite:///{state_dir() / 'forecasts.db'}"
 
 
 def _positive_int(name: str, default: int) -> int:

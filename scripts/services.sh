@@ -89,7 +89,7 @@ add_secret() {
 hex16() { openssl rand -hex 16; }
 hex32() { openssl rand -hex 32; }
 fernet() { "$BIN/python" -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'; }
-SECRET_NAMES="AIRFLOW_DB_PASSWORD MLFLOW_DB_PASSWORD AIRFLOW_ADMIN_PASSWORD AIRFLOW_OPERATOR_PASSWORD
+SECRET_NAMES="AIRFLOW_DB_PASSWORD MLFLOW_DB_PASSWORD FORECASTS_DB_PASSWORD AIRFLOW_ADMIN_PASSWORD AIRFLOW_OPERATOR_PASSWORD
   AIRFLOW_VIEWER_PASSWORD AIRFLOW__API_AUTH__JWT_SECRET AIRFLOW__CORE__FERNET_KEY MLFLOW_AUTH_ADMIN_PASSWORD
   MLFLOW_TRACKING_PASSWORD MLFLOW_SCORER_PASSWORD MLFLOW_FLASK_SERVER_SECRET_KEY REDIS_PASSWORD
   PIPELINE_MODEL_SIGNING_KEY PIPELINE_SERVE_TOKEN"
@@ -100,6 +100,7 @@ secrets() {
   touch "$SERVICES_DIR/secrets.env" && chmod 600 "$SERVICES_DIR/secrets.env"
   add_secret AIRFLOW_DB_PASSWORD hex16
   add_secret MLFLOW_DB_PASSWORD hex16
+  add_secret FORECASTS_DB_PASSWORD hex16
   add_secret AIRFLOW_ADMIN_PASSWORD hex16
   add_secret AIRFLOW_OPERATOR_PASSWORD hex16
   add_secret AIRFLOW_VIEWER_PASSWORD hex16
@@ -196,6 +197,8 @@ export_env() {
   export PIPELINE_CONFIG="${PIPELINE_CONFIG:-}"
   export PIPELINE_DEADLINE_HOURS="${PIPELINE_DEADLINE_HOURS:-4}"
   export PIPELINE_STATE_DIR="$SERVICES_DIR/pipeline-state"
+  # the published forecasts' table, in a database of its own (docs/operations.md)
+  export PIPELINE_FORECAST_DB_URL="postgresql+psycopg2://forecasts:${FORECASTS_DB_PASSWORD}@$HOST:$PG_PORT/forecasts"
 }
 
 supervise() {  # name, command...: run it, and again 5 s after it exits, as compose's `restart: always` does
@@ -274,7 +277,7 @@ up() {
   fi
   wait_for postgres 60 pg_isready -h "$HOST" -p "$PG_PORT"
   local psql=(as_postgres psql -h "$PG_DIR/sock" -p "$PG_PORT" -U "$PG_SUPERUSER" -d postgres -v ON_ERROR_STOP=1 -qtA)
-  for db in airflow mlflow; do
+  for db in airflow mlflow forecasts; do
     local pw_var="${db^^}_DB_PASSWORD"
     if [ -z "$("${psql[@]}" -c "SELECT 1 FROM pg_roles WHERE rolname='$db'")" ]; then
       # on stdin, not in psql's arguments: the password never shows in the process list
@@ -403,7 +406,8 @@ print_env() {
     admin|operator|viewer) local pw="AIRFLOW_${1^^}_PASSWORD"
       printf 'export AIRFLOW_USERNAME=%q\nexport AIRFLOW_PASSWORD=%q\n' "$1" "${!pw}" ;;
     pipeline) printf 'export MLFLOW_TRACKING_USERNAME=pipeline\nexport MLFLOW_TRACKING_PASSWORD=%q\n' "$MLFLOW_TRACKING_PASSWORD"
-      printf 'export PIPELINE_MODEL_SIGNING_KEY=%q\n' "$PIPELINE_MODEL_SIGNING_KEY" ;;
+      printf 'export PIPELINE_MODEL_SIGNING_KEY=%q\n' "$PIPELINE_MODEL_SIGNING_KEY"
+      printf 'export PIPELINE_FORECAST_DB_URL=%q\n' "$PIPELINE_FORECAST_DB_URL" ;;
     scorer) printf 'export MLFLOW_TRACKING_USERNAME=scorer\nexport MLFLOW_TRACKING_PASSWORD=%q\n' "$MLFLOW_SCORER_PASSWORD"
       printf 'export PIPELINE_MODEL_SIGNING_KEY=%q\nexport PIPELINE_SERVE_TOKEN=%q\n' "$PIPELINE_MODEL_SIGNING_KEY" "$PIPELINE_SERVE_TOKEN" ;;
     *) log "unknown account '$1': admin, operator, viewer (Airflow), pipeline, scorer (MLflow)"; exit 2 ;;

@@ -12,7 +12,8 @@ from pipeline.data.panel import Panel
 from pipeline.errors import ChampionMovedError, ConfigError
 from pipeline.io import read_json, write_json, write_parquet, write_text
 from pipeline.model.candidates import fallbacks
-from pipeline.ops import gauges, pyfunc, registry, tracking
+from pipeline import settings
+from pipeline.ops import forecast_table, gauges, pyfunc, registry, tracking
 from pipeline.ops import monitor as checks
 from pipeline.scoring import backtest as bt
 from pipeline.steps.context import RunContext
@@ -46,7 +47,8 @@ def publish_part(ctx: RunContext | Mapping[str, Any], part: Part | Mapping[str, 
 def publish(ctx: RunContext | Mapping[str, Any], part_paths: list[str] | None = None) -> str | None:
     """The champion's forecast of every series after the decision (the candidate's when it was promoted; else its
     parts' put together, :func:`publish_part`; ``None``: every part forecast here): a table of series, month,
-    forecast, intervals, the model used and the model version, in the state folder and in MLflow. Returns the
+    forecast, intervals, the model used and the model version, in the state folder, the forecast database's table
+    (:mod:`pipeline.ops.forecast_table`) and MLflow. Returns the
     table's file, or None when there is no champion."""
     import mlflow
 
@@ -75,11 +77,14 @@ def publish(ctx: RunContext | Mapping[str, Any], part_paths: list[str] | None = 
     folder = published_forecasts(cfg.experiment_name)
     write_text(folder / f"{ctx.data_month}.csv", text)
     write_text(folder / "latest.csv", text)
+    url = settings.forecast_db_url()
+    forecast_table.publish(url, table, cfg.experiment_name, ctx.data_month, version, ctx.mlflow_run_id)
     served = published_models(table)
     with tracking.resume(ctx.mlflow_run_id):
         mlflow.log_artifact(str(paths.forecast), "forecast")
         tracking.log_result_table(table, "forecast/forecast.json")
-        mlflow.set_tag("published_version", version)
+        mlflow.set_tags({"published_version": version, "forecast_table": f"{forecast_table.shown(url)} "
+                                                                          f"({forecast_table.TABLE})"})
         mlflow.log_metrics({f"published_series_{model}": float(count) for model, count in served.items()})
     logger.info("published v%s's forecast of %d series (%s) to %s", version, table["series"].nunique(),
                 ", ".join(f"{count} by {model}" for model, count in served.items()), folder)

@@ -119,6 +119,19 @@ def test_triggered_runs_train_register_and_decide(stack, client):
     assert tags["decision.champion_version"] != "None", "a champion existed: the decision compared against it"
     # artifacts are served by the MLflow server: they live in its artifact store, not in the workers' folders
     assert any((stack["folder"] / "state" / "mlartifacts").rglob("decision.json"))
+    # both months' forecasts in the PostgreSQL table, read with a plain SQL client as a planner would
+    import psycopg2
+    import sqlalchemy as sa
+
+    address = sa.make_url(stack["values"]["PIPELINE_FORECAST_DB_URL"])
+    with psycopg2.connect(host=address.host, port=address.port, user=address.username, password=address.password,
+                          dbname=address.database) as db, db.cursor() as cursor:
+        cursor.execute("SELECT to_char(data_month, 'YYYY-MM'), count(*), count(DISTINCT run_id), min(month) "
+                       "FROM forecasts GROUP BY data_month ORDER BY data_month")
+        stored = cursor.fetchall()
+    # (the stack's scheduled run of the latest month, also of data month 1960-12, replaces that month's rows)
+    assert [(m, n, runs, str(first)) for m, n, runs, first in stored] == [
+        ("1960-11", 6, 1, "1960-12-01"), ("1960-12", 6, 1, "1961-01-01")]
 
 
 def test_up_says_it_starts_the_latest_month_at_once(stack, client):

@@ -1,6 +1,7 @@
 """Publish and summarize: the champion's forecast table in the state folder and MLflow, and the run summary."""
 
 import json
+import sqlite3
 
 import pandas as pd
 import pytest
@@ -23,6 +24,14 @@ def test_the_champions_forecast_is_published_and_the_run_summarized(state, synth
     folder = published_forecasts("lstm-monthly-retraining")
     text = result.paths.forecast.read_text()
     assert (folder / "2005-12.csv").read_text() == text == (folder / "latest.csv").read_text()
+    # the same rows in the forecast database (SQLite in the state folder), read with sqlite3, not the pipeline
+    with sqlite3.connect(settings.state_dir() / "forecasts.db") as db:
+        stored = pd.read_sql("SELECT * FROM forecasts ORDER BY series, month", db)
+    assert set(stored["data_month"]) == {"2005-12-01"} and set(stored["run_id"]) == {result.mlflow_run_id}
+    assert stored["month"].tolist() == [f"{m}-01" for m in table["month"]]
+    assert set(stored["model_version"]) == {"1"} and stored["published_at"].notna().all()
+    cols = ["forecast", "lower_80", "upper_80", "lower_95", "upper_95"]
+    assert (stored[cols] - table[cols]).abs().max().max() < 5e-4 and stored["model"].tolist() == table["model"].tolist()
     summary = json.loads(result.paths.summary_json.read_text())
     assert summary["published_version"] == "1" and summary["dag_id"] == "pipeline run"
     assert summary["decision"] == result.decision and summary["metrics"] == result.metrics

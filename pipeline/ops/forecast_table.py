@@ -1,0 +1,165 @@
+"""The published forecasts as a table of a real database, where planners and downstream jobs query them.
+
+One row a series and forecast month of every published forecast: the experiment, the data month of the run that
+published it, the series, the month, the forecast, its interval bounds (``lower_80``, ``upper_80``, ...: one pair a
+published level), the model that forecast the series, the registered model version, the MLflow run id and when it
+was published. Through SQLAlchemy: SQLite in the state folder by default, the deployments' PostgreSQL server
+(``PIPELINE_FORECAST_DB_URL``).
+
+A month is published in one transaction: its rows appear all at once or not at all; a re-run of the month replaces
+its own rows (the key is experiment, data month, series, month: never a duplicate); earlier months' forecasts stay,
+so "what did we forecast for June, and when" is one query::
+
+    SELECT data_month, forecast, lower_80, upper_80, published_at FROM forecasts
+    WHERE series = 'T1' AND month = '1961-06-01' ORDER BY data_month;
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from pipeline.errors import ConfigError, PipelineError, excerpt
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+logger = logging.getLogger(__name__)
+
+TABLE = "forecasts"
+BOUND = re.compile(r"(lower|upper)_(\d{1,2})")  # an interval bound's column: its side and level (percent)
+CHUNK_ROWS = 20_000  # rows a statement inserts
+
+
+class ForecastStoreUnavailableError(PipelineError, RuntimeError):
+    """The forecast database cannot be reached (retried: the server may be back)."""
+
+    retryable = True
+
+
+def shown(url: str) -> str:
+    """The URL without its password (for logs and messages)."""
+    import sqlalchemy as sa
+
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "an invalid URL"
+
+
+def _engine(url: str) -> sa.Engine:
+    import sqlalchemy as sa
+
+    try:
+        return sa.create_engine(url, connect_args={"timeout": 60} if url.startswith("sqlite") else {})
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+        raise ConfigError(f"PIPELINE_FORECAST_DB_URL is not a database URL SQLAlchemy can open "
+                          f"({excerpt(str(exc))})") from exc
+
+
+def _schema(bounds: list[str]) -> sa.Table:
+    import sqlalchemy as sa
+
+    return sa.Table(
+        TABLE, sa.MetaData(),
+        sa.Column("experiment", sa.String(100), nullable=False),
+        sa.Column("data_month", sa.Date, nullable=False),
+        sa.Column("series", sa.Text, nullable=False),
+        sa.Column("month", sa.Date, nullable=False),
+        sa.Column("forecast", sa.Float),
+        *(sa.Column(name, sa.Float) for name in bounds),
+        sa.Column("model", sa.String(50), nullable=False),
+        sa.Column("model_version", sa.String(20), nullable=False),
+        sa.Column("run_id", sa.String(64), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("experiment", "data_month", "series", "month", name=f"{TABLE}_pk"),
+        sa.Index(f"{TABLE}_by_month", "experiment", "month", "series"),
+    )
+
+
+def bound_columns(columns: list[str]) -> list[str]:
+    """The interval bounds among ``columns``, by level, lower first."""
+    found = [(int(m[2]), m[1] != "lower", name) for name in columns if (m := BOUND.fullmatch(name))]
+    return [name for *_, name in sorted(found)]
+
+
+def _ensure(engine: sa.Engine, bounds: list[str]) -> sa.Table:
+    """The table, created when missing, with a column for every bound (added to an older table: nullable)."""
+    import sqlalchemy as sa
+
+    schema = _schema(bounds)
+    try:
+        schema.metadata.create_all(engine)
+    except sa.exc.DBAPIError:  # another publish created it at the same moment
+        if not sa.inspect(engine).has_table(TABLE):
+            raise
+    present = {column["name"] for column in sa.inspect(engine).get_columns(TABLE)}
+    for name in (n for n in bounds if n not in present):
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text(f"ALTER TABLE {TABLE} ADD COLUMN {name} FLOAT"))  # name: BOUND's characters
+        except sa.exc.DBAPIError:
+            if name not in {c["name"] for c in sa.inspect(engine).get_columns(TABLE)}:
+                raise
+    return schema
+
+
+def first_day(month: str) -> date:
+    """``YYYY-MM`` -> the month's first day (the table's months are dates: SQL compares and truncates them)."""
+    return date(int(month[:4]), int(month[5:7]), 1)
+
+
+def publish(url: str, table: pd.DataFrame, experiment: str, data_month: str, model_version: str,
+            run_id: str) -> int:
+    """Replace the ``experiment``'s forecast of ``data_month`` with ``table`` (series, month, forecast, bounds,
+    model) in one transaction. Returns the rows written."""
+    import sqlalchemy as sa
+
+    bounds = bound_columns(list(table.columns))
+    frame = table[["series", "month", "forecast", *bounds, "model"]].assign(
+        experiment=experiment, data_month=first_day(data_month), series=table["series"].astype(str),
+        month=[first_day(m) for m in table["month"].astype(str)], model_version=str(model_version), run_id=run_id,
+        published_at=datetime.now(UTC))
+    frame = frame.astype(object).where(frame.notna(), None)  # NaN (no interval) is SQL's NULL
+    engine = _engine(url)
+    try:
+        schema = _ensure(engine, bounds)
+        with engine.begin() as conn:
+            conn.execute(sa.delete(schema).where(schema.c.experiment == experiment,
+                                                 schema.c.data_month == first_day(data_month)))
+            for start in range(0, len(frame), CHUNK_ROWS):
+                conn.execute(sa.insert(schema), frame.iloc[start:start + CHUNK_ROWS].to_dict("records"))
+    except sa.exc.OperationalError as exc:
+        raise ForecastStoreUnavailableError(f"the forecast database {shown(url)} is unavailable "
+                                            f"({excerpt(str(exc.orig))}); nothing was written there") from exc
+    finally:
+        engine.dispose()
+    logger.info("published %d rows of %s's forecast of %s to %s (table %s)", len(frame), experiment, data_month,
+                shown(url), TABLE)
+    return len(frame)
+
+
+def read(url: str, experiment: str, data_month: str | None = None) -> pd.DataFrame:
+    """The experiment's published rows (one data month's, or all), by data month, series and month; months as
+    ``YYYY-MM`` text, as in the forecast files."""
+    import sqlalchemy as sa
+
+    engine = _engine(url)
+    try:
+        if not sa.inspect(engine).has_table(TABLE):
+            return pd.DataFrame(columns=[c.name for c in _schema([]).columns])
+        schema = sa.Table(TABLE, sa.MetaData(), autoload_with=engine)
+        query = sa.select(schema).where(schema.c.experiment == experiment)
+        if data_month is not None:
+            query = query.where(schema.c.data_month == first_day(data_month))
+        with engine.connect() as conn:
+            frame = pd.read_sql(query.order_by(schema.c.data_month, schema.c.series, schema.c.month), conn)
+    finally:
+        engine.dispose()
+    for column in ("data_month", "month"):
+        frame[column] = pd.to_datetime(frame[column]).dt.strftime("%Y-%m")
+    return frame
