@@ -197,8 +197,8 @@ export_env() {
   export PIPELINE_CONFIG="${PIPELINE_CONFIG:-}"
   export PIPELINE_DEADLINE_HOURS="${PIPELINE_DEADLINE_HOURS:-4}"
   export PIPELINE_STATE_DIR="$SERVICES_DIR/pipeline-state"
-  # the published forecasts' table, in a database of its own (docs/operations.md)
-  export PIPELINE_FORECAST_DB_URL="postgresql+psycopg2://forecasts:${FORECASTS_DB_PASSWORD}@$HOST:$PG_PORT/forecasts"
+  # the published forecasts' table, in a database of its own (docs/operations.md); the tasks' alone (start_with)
+  PIPELINE_FORECAST_DB_URL="postgresql+psycopg2://forecasts:${FORECASTS_DB_PASSWORD}@$HOST:$PG_PORT/forecasts"
 }
 
 supervise() {  # name, command...: run it, and again 5 s after it exits, as compose's `restart: always` does
@@ -308,10 +308,10 @@ up() {
     "$BIN/python" "$ROOT/scripts/mlflow_user.py" >&2 )
   # Each part gets the secrets it needs: the control plane signs and checks task tokens (JWT secret) and reads
   # connections (Fernet key); tasks (workers, or the scheduler running them itself) get the pipeline's MLflow account
-  # and the model signing key, nothing else. No log servers (they bind every interface, and their host cannot be
+  # the model signing key and the forecast database, nothing else. No log servers (they bind every interface, and their host cannot be
   # set): the api-server reads the task and trigger logs from the shared log folder.
   local control="AIRFLOW__API_AUTH__JWT_SECRET AIRFLOW__CORE__FERNET_KEY"
-  local tasks="MLFLOW_TRACKING_PASSWORD PIPELINE_MODEL_SIGNING_KEY"
+  local tasks="MLFLOW_TRACKING_PASSWORD PIPELINE_MODEL_SIGNING_KEY PIPELINE_FORECAST_DB_URL"
   start_with "$control" api-server "$BIN/airflow" api-server --host "$HOST" --port "$AIRFLOW_PORT"
   start_with "$control $([ "$EXECUTOR" = CeleryExecutor ] || echo "$tasks")" \
     scheduler "$BIN/airflow" scheduler --skip-serve-logs

@@ -8,11 +8,11 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline import settings
 from pipeline.data.panel import Panel
 from pipeline.errors import ChampionMovedError, ConfigError
 from pipeline.io import read_json, write_json, write_parquet, write_text
 from pipeline.model.candidates import fallbacks
-from pipeline import settings
 from pipeline.ops import forecast_table, gauges, pyfunc, registry, tracking
 from pipeline.ops import monitor as checks
 from pipeline.scoring import backtest as bt

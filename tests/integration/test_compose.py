@@ -39,7 +39,8 @@ ONLY_IN_SCRIPT = {"AIRFLOW__API__HOST", "AIRFLOW__API__PORT",  # processes share
                   "AIRFLOW_VIEWER_PASSWORD", "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_SCORER_PASSWORD",
                   "MLFLOW_FLASK_SERVER_SECRET_KEY", "MLFLOW_TRACKING_PASSWORD", "PIPELINE_MODEL_SIGNING_KEY",
                   "PIPELINE_SERVE_TOKEN", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__FERNET_KEY",
-                  "REDIS_PASSWORD", "PIPELINE_WORKER_NAME"}  # a worker's name: set per worker process
+                  "REDIS_PASSWORD", "FORECASTS_DB_PASSWORD",
+                  "PIPELINE_WORKER_NAME"}  # a worker's name: set per worker process
 CONTROL_ENV = COMPOSE["x-control-env"]
 SECRET_NAMES = SERVICES["secrets-check"]["entrypoint"][2:]
 SECRETS = re.compile(r"\$\{\w*(PASSWORD|SECRET|FERNET)\w*")
@@ -52,10 +53,11 @@ def script_exports() -> set[str]:
             | set(re.findall(r"add_secret (\w+)", SCRIPT)))
 
 
-def test_the_official_topology_plus_mlflow():
+def test_the_official_topology_plus_mlflow_and_the_forecast_database():
     assert set(SERVICES) == {"postgres", "redis", "airflow-init", "airflow-apiserver", "airflow-scheduler",
                              "airflow-dag-processor", "airflow-triggerer", "airflow-worker", "mlflow", "mlflow-db",
-                             "mlflow-init", "statsd-exporter", "model-server", "secrets-check", "tls-proxy"}
+                             "mlflow-init", "statsd-exporter", "model-server", "secrets-check", "tls-proxy",
+                             "forecasts-db"}
     assert SERVICES["airflow-worker"]["command"] == "celery worker --skip-serve-logs"
     assert "api-server" in SERVICES["airflow-apiserver"]["command"]
 

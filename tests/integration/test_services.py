@@ -337,6 +337,8 @@ def _part(stack, name: str) -> int:
 def test_each_part_gets_only_the_secrets_it_needs(stack):
     worker, scheduler, mlflow = (_environ(_part(stack, name)) for name in ("worker-1", "scheduler", "mlflow"))
     assert worker["MLFLOW_TRACKING_PASSWORD"] and worker["PIPELINE_MODEL_SIGNING_KEY"], "tasks sign and log models"
+    assert worker["PIPELINE_FORECAST_DB_URL"].startswith("postgresql"), "tasks publish the forecasts"
+    assert "PIPELINE_FORECAST_DB_URL" not in scheduler and "PIPELINE_FORECAST_DB_URL" not in mlflow
     for name in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__FERNET_KEY", "AIRFLOW_ADMIN_PASSWORD",
                  "AIRFLOW_VIEWER_PASSWORD", "MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_BACKEND_STORE_URI",
                  "PIPELINE_SERVE_TOKEN", "MLFLOW_SCORER_PASSWORD"):

@@ -68,7 +68,8 @@ def test_months_accumulate_and_a_rerun_replaces_its_own_rows(url):
 
     # what did we forecast for March 1961, and when: one query, one row a data month
     rows = sql(url, f"SELECT data_month, forecast, lower_80, upper_95, model_version, run_id FROM {ft.TABLE} "
-                    "WHERE experiment = %s AND series = %s AND month = %s ORDER BY data_month", "exp", "A", "1961-03-01")
+                    "WHERE experiment = %s AND series = %s AND month = %s ORDER BY data_month",
+               "exp", "A", "1961-03-01")
     assert [(str(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows] == [
         ("1960-12-01", 102.0, 94.0, 111.5, "3", "run-dec"),
         ("1961-01-01", 111.0, 103.0, 120.5, "4", "run-jan-2")]  # the re-run's rows, not the first run's
