@@ -13,8 +13,9 @@ months and forecast), **evaluate** (the parts put together; the final models log
 **score_champion_part** and **score_champion** (the current champion on the same holdout, part by part, and the
 same folds, its configuration refitted when it differs), **register** the candidate (`challenger`; `champion` only
 when its mean MASE over all series beats the champion's on the same folds), **publish_part** and **publish** the
-champion's forecast of every series (part by part when the champion is not the candidate), and **summarize** the
-run.
+champion's forecast of every series (part by part when the champion is not the candidate: the forecast table in
+its database, one transaction a month; an event on the `lstm_monthly_forecasts` Asset, which schedules the
+`lstm_forecast_report` DAG), and **summarize** the run.
 
 * Params override the model and training settings of the pipeline config (the preset, `PIPELINE_CONFIG`; within
   bounds); leave them empty to use the configured values. Data paths, size limits, MLflow names and the gate are
@@ -27,6 +28,9 @@ run.
   task prints the run summary (also the MLflow run's description). **monitor_part** and **monitor** score the
   current champion on the months since it was trained (`champion_live_mape`, alert over `live_mape_alert`) and
   check for drift, part by part, before the decision.
+* Scheduled on the month (`PIPELINE_SCHEDULE=monthly`, the default), on each event of the input data Asset
+  `lstm_monthly_input` (`data`: an upstream DAG's outlet, or an event posted to Airflow's REST API), or both
+  (`monthly_or_data`).
 * Failures and missed deadlines (`PIPELINE_DEADLINE_HOURS`, 4 in the deployments) are sent through the `pipeline_alerts`
   connection (webhook or SMTP), or logged when it is not configured.
 
@@ -42,17 +46,9 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import (
-    CronDataIntervalTimetable,
-    DeadlineAlert,
-    DeadlineReference,
-    SyncCallback,
-    dag,
-    get_current_context,
-    task,
-)
+from airflow.sdk import DeadlineAlert, DeadlineReference, SyncCallback, dag, get_current_context, task
 
-from pipeline.dagkit import PipelineNotifier, flow_tasks, run_step, task_defaults, trigger_params
+from pipeline.dagkit import PipelineNotifier, flow_tasks, run_step, schedule, task_defaults, trigger_params
 from pipeline.flow import MONTHLY
 
 DAG_ID = "lstm_monthly_retraining"
@@ -65,7 +61,7 @@ FIT_TIMEOUT = timedelta(minutes=45)  # a fit, a part's work (its series grow wit
 
 @dag(
     dag_id=DAG_ID,
-    schedule=CronDataIntervalTimetable("0 0 1 * *", timezone="UTC"),
+    schedule=schedule("0 0 1 * *"),  # the operator's choice: monthly, on the input data Asset, or both
     start_date=pendulum.datetime(1949, 1, 1, tz="UTC"),  # the data starts in 1949: any month can be re-run
     catchup=False,
     max_active_runs=1,
@@ -90,7 +86,7 @@ def lstm_monthly_retraining() -> None:
 
         context = get_current_context()
         run = context["dag_run"]
-        as_of = context["data_interval_end"].isoformat()
+        as_of = (context.get("data_interval_end") or run.run_after).isoformat()  # an Asset's run: its time
         tags = {"airflow.dag_id": DAG_ID, "airflow.run_id": run.run_id}
         return run_step(steps.ingest, f"{DAG_ID}/{run.run_id}", as_of, tags=tags, trigger=dict(run.conf or {}))
 

@@ -9,11 +9,18 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import BaseNotifier, Param, get_current_context
+from airflow.sdk import Asset, BaseNotifier, Param, get_current_context
 
 from pipeline.flow import Step
 
 _JSON_TYPES = {"int": "integer", "float": "number", "str": "string", "bool": "boolean"}
+# The Assets of the monthly run, by the name pipeline.flow gives them: the published forecasts (each event's extra:
+# what was published, pipeline.ops.forecast_table.Publication) and the input data (an upstream DAG's outlet, or an
+# event posted to Airflow's REST API, starts a run when the operator schedules on it: PIPELINE_SCHEDULE).
+FORECASTS = Asset(name="lstm_monthly_forecasts", uri="pipeline://forecasts/lstm_monthly_forecasts", group="forecasts")
+INPUT_DATA = Asset(name="lstm_monthly_input", uri="pipeline://data/lstm_monthly_input", group="data")
+ASSETS = {"forecasts": FORECASTS, "input_data": INPUT_DATA}
+SCHEDULES = ("monthly", "data", "monthly_or_data")
 
 
 def task_defaults() -> dict[str, Any]:
@@ -82,7 +89,6 @@ def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     from airflow.sdk.exceptions import AirflowFailException
 
     from pipeline.errors import PipelineError
-    from pipeline.steps import RunContext
 
     context = get_current_context()
     try:
@@ -97,7 +103,7 @@ def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise
     if isinstance(result, list):  # typed jobs (the plan's fits, the parts) cross XCom as JSON
         return [item.to_json() if hasattr(item, "to_json") else item for item in result]
-    return result.to_json() if isinstance(result, RunContext) else result
+    return result.to_json() if hasattr(result, "to_json") else result  # the run context, a publication
 
 
 def flow_tasks(first: Any, steps: Sequence[Step], long_timeout: timedelta) -> dict[str, Any]:
@@ -116,6 +122,8 @@ def flow_tasks(first: Any, steps: Sequence[Step], long_timeout: timedelta) -> di
         options: dict[str, Any] = {"task_id": step.name, "doc_md": step.doc}
         if step.heavy:
             options |= {"pool": heavy_pool(), "execution_timeout": long_timeout}
+        if step.announces:
+            options |= {"outlets": [ASSETS[step.announces]]}
         if step.over is None:
             out = task(**options)(_once(step.name))(ctx, *(made[name] for name in step.takes))
         else:
@@ -129,6 +137,19 @@ def flow_tasks(first: Any, steps: Sequence[Step], long_timeout: timedelta) -> di
     return made
 
 
+def schedule(cron: str) -> Any:
+    """The monthly DAG's schedule, the operator's choice (``PIPELINE_SCHEDULE``): ``monthly`` (default: the month
+    ending at each ``cron`` tick), ``data`` (each event of the input data Asset) or ``monthly_or_data``."""
+    from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable
+
+    choice = os.environ.get("PIPELINE_SCHEDULE") or "monthly"
+    if choice not in SCHEDULES:
+        raise ValueError(f"PIPELINE_SCHEDULE must be one of {', '.join(SCHEDULES)}, got {choice!r}")
+    monthly = CronDataIntervalTimetable(cron, timezone="UTC")
+    return {"monthly": monthly, "data": [INPUT_DATA],
+            "monthly_or_data": AssetOrTimeSchedule(timetable=monthly, assets=[INPUT_DATA])}[choice]
+
+
 def _once(name: str) -> Callable[..., Any]:
     """The task function of the step ``name``: the run context and the results of the steps it takes (a mapped
     step's, all its tasks' files in one list)."""
@@ -138,7 +159,11 @@ def _once(name: str) -> Callable[..., Any]:
 
         taken = [steps.all_files(result) if flow.mapped(source) else result
                  for source, result in zip(flow.STEPS[name].takes, results, strict=True)]
-        return run_step(steps.STEP_FUNCTIONS[name], ctx, *taken)
+        result = run_step(steps.STEP_FUNCTIONS[name], ctx, *taken)
+        announces = flow.STEPS[name].announces
+        if announces and result:
+            get_current_context()["outlet_events"][ASSETS[announces]].extra = result
+        return result
 
     call.__name__ = call.__qualname__ = name
     return call

@@ -6,6 +6,7 @@ Each step is the function of ``pipeline.steps`` of its name. The first (``ingest
 takes the run context that :data:`CONTEXT` returns, then the results of the steps it ``takes`` (a mapped step's: the
 files of all its tasks, in one list). A mapped step runs once per item of the result of the step it is ``over`` (the
 plan's fit jobs, the backtest summary's parts). ``after``: steps it waits for without taking their results.
+``announces``: the Airflow Asset (``pipeline.dagkit.ASSETS``) its task updates, its result the event's extra.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class Step:
     over: str | None = None  # mapped: one task per item of this step's result
     after: tuple[str, ...] = ()
     heavy: bool = False  # the heavy tasks' pool and the long time-out (a fit's; its work grows with the panel)
+    announces: str | None = None  # the Asset its task updates (an outlet)
 
 
 CONTEXT = "validate"  # the step whose result (the run context, the data checked) every later step takes first
@@ -51,8 +53,9 @@ MONTHLY: tuple[Step, ...] = (
          after=("score_champion", "monitor")),
     Step("publish_part", "The champion's forecast of one part's series (nothing when it is this run's candidate).",
          over="backtest_summary", after=("register",), heavy=True),
-    Step("publish", "The champion's forecast table of every series, in the state folder and MLflow.",
-         takes=("publish_part",)),
+    Step("publish", "The champion's forecast of every series: the forecast table in its database (one transaction), "
+                    "the state folder and MLflow; announced on the forecasts Asset.",
+         takes=("publish_part",), announces="forecasts"),
     Step("summarize", "The run summary: MLflow description and artifacts, and this task's log.", after=("publish",)),
 )
 STEPS = {step.name: step for step in MONTHLY}

@@ -3,6 +3,8 @@
 - ``PIPELINE_HOME``: the project folder relative paths (the CSV) are resolved against (default: cwd).
 - ``PIPELINE_STATE_DIR``: run state (work folders, MLflow store) (default: ``$PIPELINE_HOME/.state``).
 - ``MLFLOW_TRACKING_URI``: the MLflow tracking server or store (default: SQLite in the state folder).
+- ``PIPELINE_MLFLOW_UI_URL``: where people open the MLflow UI, for the links of run summaries (default: the
+  tracking server; with the local store, ``make mlflow-ui``'s address).
 - ``PIPELINE_FORECAST_DB_URL``: the database of the published forecasts' table, a SQLAlchemy URL (default: SQLite in
   the state folder; the deployments: their PostgreSQL server).
 - ``PIPELINE_WORKER_NAME``: the host name task instances record (a worker's name; default: the machine's).
@@ -38,6 +40,13 @@ def state_dir() -> Path:
 def tracking_uri() -> str:
     """``MLFLOW_TRACKING_URI`` if set, else a SQLite store in the state folder."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow.db'}"
+
+
+def mlflow_ui_url() -> str:
+    """``PIPELINE_MLFLOW_UI_URL`` if set, else the tracking server, else ``make mlflow-ui``'s address."""
+    uri = tracking_uri()
+    return (os.environ.get("PIPELINE_MLFLOW_UI_URL")
+            or (uri if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000")).rstrip("/")
 
 
 def forecast_db_url() -> str:

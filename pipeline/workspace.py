@@ -172,3 +172,8 @@ class RunPaths:
 def published_forecasts(experiment_name: str) -> Path:
     """Where the published forecast tables of an experiment are kept: ``<data month>.csv`` and ``latest.csv``."""
     return settings.state_dir() / "forecasts" / experiment_name
+
+
+def forecast_reports(experiment_name: str) -> Path:
+    """Where an experiment's forecast-versus-actual reports are kept: ``<data month>.csv`` and ``.md``."""
+    return settings.state_dir() / "reports" / experiment_name

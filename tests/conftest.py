@@ -102,6 +102,7 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PIPELINE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("PIPELINE_HOME", str(ROOT))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("PIPELINE_FORECAST_DB_URL", raising=False)  # the forecast table in the state folder too
     return tmp_path / "state"
 
 

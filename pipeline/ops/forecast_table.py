@@ -16,10 +16,14 @@ so "what did we forecast for June, and when" is one query::
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -33,6 +37,35 @@ logger = logging.getLogger(__name__)
 TABLE = "forecasts"
 BOUND = re.compile(r"(lower|upper)_(\d{1,2})")  # an interval bound's column: its side and level (percent)
 CHUNK_ROWS = 20_000  # rows a statement inserts
+
+
+@dataclass(frozen=True)
+class Publication:
+    """One month's published forecast: whose (experiment), of which data month, by which model version and run, how
+    many rows. What publish announces (the forecast Asset's event carries it as JSON) and downstream jobs read."""
+
+    experiment: str
+    data_month: str  # YYYY-MM
+    model_version: str
+    run_id: str  # the month's MLflow run
+    run_key: str  # the run's key (its work folder)
+    rows: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def of(cls, value: Publication | Mapping[str, Any]) -> Publication:
+        """From itself or its JSON (an Asset event's extra)."""
+        if isinstance(value, Publication):
+            return value
+        missing = [name for name in ("experiment", "data_month", "model_version", "run_id", "run_key")
+                   if not value.get(name)]
+        if missing:
+            raise ConfigError(f"not a published forecast: {', '.join(missing)} missing")
+        return cls(experiment=str(value["experiment"]), data_month=str(value["data_month"]),
+                   model_version=str(value["model_version"]), run_id=str(value["run_id"]),
+                   run_key=str(value["run_key"]), rows=int(value.get("rows") or 0))
 
 
 class ForecastStoreUnavailableError(PipelineError, RuntimeError):
@@ -55,10 +88,14 @@ def _engine(url: str) -> sa.Engine:
     import sqlalchemy as sa
 
     try:
-        return sa.create_engine(url, connect_args={"timeout": 60} if url.startswith("sqlite") else {})
+        address = sa.make_url(url)
+        engine = sa.create_engine(address, connect_args={"timeout": 60} if address.drivername == "sqlite" else {})
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
         raise ConfigError(f"PIPELINE_FORECAST_DB_URL is not a database URL SQLAlchemy can open "
                           f"({excerpt(str(exc))})") from exc
+    if address.drivername == "sqlite" and address.database not in (None, "", ":memory:"):
+        Path(address.database).parent.mkdir(parents=True, exist_ok=True)  # the state folder's, on a first run
+    return engine
 
 
 def _schema(bounds: list[str]) -> sa.Table:
@@ -75,6 +112,7 @@ def _schema(bounds: list[str]) -> sa.Table:
         sa.Column("model", sa.String(50), nullable=False),
         sa.Column("model_version", sa.String(20), nullable=False),
         sa.Column("run_id", sa.String(64), nullable=False),
+        sa.Column("run_key", sa.String(250), nullable=False),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("experiment", "data_month", "series", "month", name=f"{TABLE}_pk"),
         sa.Index(f"{TABLE}_by_month", "experiment", "month", "series"),
@@ -113,24 +151,24 @@ def first_day(month: str) -> date:
     return date(int(month[:4]), int(month[5:7]), 1)
 
 
-def publish(url: str, table: pd.DataFrame, experiment: str, data_month: str, model_version: str,
-            run_id: str) -> int:
-    """Replace the ``experiment``'s forecast of ``data_month`` with ``table`` (series, month, forecast, bounds,
-    model) in one transaction. Returns the rows written."""
+def publish(url: str, table: pd.DataFrame, publication: Publication) -> Publication:
+    """Replace the publication's experiment's forecast of its data month with ``table`` (series, month, forecast,
+    bounds, model) in one transaction. Returns the publication with the rows written."""
     import sqlalchemy as sa
 
     bounds = bound_columns(list(table.columns))
+    month = first_day(publication.data_month)
     frame = table[["series", "month", "forecast", *bounds, "model"]].assign(
-        experiment=experiment, data_month=first_day(data_month), series=table["series"].astype(str),
-        month=[first_day(m) for m in table["month"].astype(str)], model_version=str(model_version), run_id=run_id,
-        published_at=datetime.now(UTC))
+        experiment=publication.experiment, data_month=month, series=table["series"].astype(str),
+        month=[first_day(m) for m in table["month"].astype(str)], model_version=publication.model_version,
+        run_id=publication.run_id, run_key=publication.run_key, published_at=datetime.now(UTC))
     frame = frame.astype(object).where(frame.notna(), None)  # NaN (no interval) is SQL's NULL
     engine = _engine(url)
     try:
         schema = _ensure(engine, bounds)
         with engine.begin() as conn:
-            conn.execute(sa.delete(schema).where(schema.c.experiment == experiment,
-                                                 schema.c.data_month == first_day(data_month)))
+            conn.execute(sa.delete(schema).where(schema.c.experiment == publication.experiment,
+                                                 schema.c.data_month == month))
             for start in range(0, len(frame), CHUNK_ROWS):
                 conn.execute(sa.insert(schema), frame.iloc[start:start + CHUNK_ROWS].to_dict("records"))
     except sa.exc.OperationalError as exc:
@@ -138,14 +176,15 @@ def publish(url: str, table: pd.DataFrame, experiment: str, data_month: str, mod
                                             f"({excerpt(str(exc.orig))}); nothing was written there") from exc
     finally:
         engine.dispose()
-    logger.info("published %d rows of %s's forecast of %s to %s (table %s)", len(frame), experiment, data_month,
-                shown(url), TABLE)
-    return len(frame)
+    logger.info("published %d rows of %s's forecast of %s to %s (table %s)", len(frame), publication.experiment,
+                publication.data_month, shown(url), TABLE)
+    return dataclasses.replace(publication, rows=len(frame))
 
 
-def read(url: str, experiment: str, data_month: str | None = None) -> pd.DataFrame:
-    """The experiment's published rows (one data month's, or all), by data month, series and month; months as
-    ``YYYY-MM`` text, as in the forecast files."""
+def read(url: str, experiment: str, data_month: str | None = None, arrived_by: str | None = None) -> pd.DataFrame:
+    """The experiment's published rows, by data month, series and month (months as ``YYYY-MM`` text, as in the
+    forecast files): one data month's, or those of earlier data months whose months have arrived by ``arrived_by``
+    (what can be compared with actuals then), or all."""
     import sqlalchemy as sa
 
     engine = _engine(url)
@@ -156,6 +195,8 @@ def read(url: str, experiment: str, data_month: str | None = None) -> pd.DataFra
         query = sa.select(schema).where(schema.c.experiment == experiment)
         if data_month is not None:
             query = query.where(schema.c.data_month == first_day(data_month))
+        if arrived_by is not None:
+            query = query.where(schema.c.data_month < first_day(arrived_by), schema.c.month <= first_day(arrived_by))
         with engine.connect() as conn:
             frame = pd.read_sql(query.order_by(schema.c.data_month, schema.c.series, schema.c.month), conn)
     finally:
@@ -163,3 +204,26 @@ def read(url: str, experiment: str, data_month: str | None = None) -> pd.DataFra
     for column in ("data_month", "month"):
         frame[column] = pd.to_datetime(frame[column]).dt.strftime("%Y-%m")
     return frame
+
+
+def latest(url: str, experiment: str) -> Publication | None:
+    """The experiment's latest published month (None before the first)."""
+    import sqlalchemy as sa
+
+    engine = _engine(url)
+    try:
+        if not sa.inspect(engine).has_table(TABLE):
+            return None
+        schema = _schema([])
+        query = (sa.select(schema.c.data_month, schema.c.model_version, schema.c.run_id, schema.c.run_key,
+                           sa.func.count()).where(schema.c.experiment == experiment)
+                 .group_by(schema.c.data_month, schema.c.model_version, schema.c.run_id, schema.c.run_key)
+                 .order_by(schema.c.data_month.desc()).limit(1))
+        with engine.connect() as conn:
+            row = conn.execute(query).first()
+    finally:
+        engine.dispose()
+    if row is None:
+        return None
+    month = row[0] if isinstance(row[0], date) else date.fromisoformat(str(row[0])[:10])
+    return Publication(experiment, month.strftime("%Y-%m"), str(row[1]), str(row[2]), str(row[3]), int(row[4]))

@@ -302,6 +302,8 @@ def summary_markdown(s: dict[str, Any]) -> str:
             f" ({', '.join(f'{count} series by {model}' for model, count in s['published_models'].items())})"
             if s.get("published_models") else "") if s.get("published_version")
         else "- published: nothing (no champion)",
+        *([f"- MLflow: [this run]({s['mlflow_links']['run']}), [the months' training runs]"
+           f"({s['mlflow_links']['runs']})"] if s.get("mlflow_links") else []),
     ]
     for key, heading in (("quarantine", "Quarantined series"), ("inactive", "Inactive series (not forecast)"),
                          ("short", "Series too short to model"), ("anomalies", "Accepted, but worth a look")):

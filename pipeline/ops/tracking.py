@@ -28,6 +28,8 @@ from pipeline.model.candidates import fallbacks
 logger = logging.getLogger(__name__)
 
 RUN_KEY_TAG = "pipeline.run_key"
+# What an experiment holds, as the MLflow UI reads it: model training (the UI opens on its runs)
+EXPERIMENT_KIND_TAG, TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
@@ -75,14 +77,25 @@ def check_server(uri: str, timeout: float = 10.0) -> None:
 
 
 def ensure_experiment(client: MlflowClient, name: str) -> str:
-    """The experiment's id, creating it (artifacts in the state folder for a local store) if needed."""
+    """The experiment's id, creating it (artifacts in the state folder for a local store) if needed. It says that it
+    holds model training (MLflow's experiment-kind tag, also set on an experiment made before it was): the UI opens
+    it on its training runs, not on the GenAI pages of traces."""
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
+        if experiment.tags.get(EXPERIMENT_KIND_TAG) != TRAINING_KIND:
+            client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, TRAINING_KIND)
         return experiment.experiment_id
     location = None
     if settings.tracking_uri().startswith("sqlite:"):
         location = (settings.artifact_root() / name).as_uri()
-    return client.create_experiment(name, artifact_location=location)
+    return client.create_experiment(name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: TRAINING_KIND})
+
+
+def ui_link(experiment_id: str, run_id: str | None = None) -> str:
+    """The MLflow UI's page of the experiment's training runs (or of one run), in its model-training view: MLflow 3's
+    UI opens every experiment on its GenAI pages unless the link (or the switch at its top) says otherwise."""
+    page = f"/runs/{run_id}" if run_id else "/runs"
+    return f"{settings.mlflow_ui_url()}/#/experiments/{experiment_id}{page}?workflowType=machine_learning"
 
 
 def open_run(client: MlflowClient, experiment_name: str, run_key: str, run_name: str,
@@ -183,6 +196,30 @@ def served_metrics(served: Mapping[str, int]) -> dict[str, float]:
     candidate than the LSTM alone."""
     return ({f"series_{model}": float(n) for model, n in served.items()}
             | {"series_fallback": float(fallbacks(served))})
+
+
+CHART_GROUPS = ("backtest_mase", "backtest_mape", "series_share", "interval_coverage")
+
+
+def chart_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
+    """The figures analysts compare across months, grouped as MLflow's UI draws them (a section of charts a prefix
+    before ``/``, above the other metrics): each candidate's backtest MASE and MAPE (``backtest_mase/theta``), the
+    share of series each serves (``series_share/lstm``) and each one's backtest interval coverage
+    (``interval_coverage/lstm_80``; the holdout's is :func:`holdout_chart_metrics`)."""
+    means: Mapping[str, Mapping[str, float]] = summary["mean"]
+    served: Mapping[str, int] = summary["served"]
+    total = sum(served.values())
+    return ({f"{group}/{model}": scores[metric] for model, scores in means.items()
+             for group, metric in (("backtest_mase", "mase"), ("backtest_mape", "mape")) if metric in scores}
+            | {f"series_share/{model}": count / total for model, count in served.items() if total}
+            | {f"interval_coverage/{model}_{key.removeprefix('coverage_')}": value for model, scores in means.items()
+               for key, value in scores.items() if key.startswith("coverage_")})
+
+
+def holdout_chart_metrics(scores: Mapping[str, float]) -> dict[str, float]:
+    """The holdout's interval coverage beside the backtest's (``interval_coverage/holdout_80``)."""
+    return {f"interval_coverage/holdout_{key.removeprefix('holdout_coverage_')}": value
+            for key, value in scores.items() if key.startswith("holdout_coverage_")}
 
 
 def log_fold_runs(parent_run_id: str, run_key: str, data_month: str, cfg: Config,

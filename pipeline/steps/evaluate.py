@@ -89,7 +89,8 @@ def evaluate(ctx: RunContext | Mapping[str, Any], fit_paths: list[str], part_pat
 
     with tracking.resume(ctx.mlflow_run_id) as run:
         tracking.log_series(tracking.configure(), run.info.run_id, curves)
-        mlflow.log_metrics(scores | {"train_seconds": seconds, "shards": float(len(candidate.shards))}
+        mlflow.log_metrics(scores | tracking.holdout_chart_metrics(scores)
+                           | {"train_seconds": seconds, "shards": float(len(candidate.shards))}
                            | ({"final_train_loss": curves["train_loss"][-1], "best_epoch_mean": float(np.mean(best))}
                               if curves["train_loss"] else {})
                            | ({"final_val_loss": curves["val_loss"][-1]} if curves["val_loss"] else {}))

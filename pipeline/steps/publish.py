@@ -44,12 +44,13 @@ def publish_part(ctx: RunContext | Mapping[str, Any], part: Part | Mapping[str, 
     return [str(write_parquet(paths.publish_part(part.key), table.assign(model_version=version)))]
 
 
-def publish(ctx: RunContext | Mapping[str, Any], part_paths: list[str] | None = None) -> str | None:
+def publish(ctx: RunContext | Mapping[str, Any],
+            part_paths: list[str] | None = None) -> forecast_table.Publication | None:
     """The champion's forecast of every series after the decision (the candidate's when it was promoted; else its
     parts' put together, :func:`publish_part`; ``None``: every part forecast here): a table of series, month,
     forecast, intervals, the model used and the model version, in the state folder, the forecast database's table
-    (:mod:`pipeline.ops.forecast_table`) and MLflow. Returns the
-    table's file, or None when there is no champion."""
+    (:mod:`pipeline.ops.forecast_table`) and MLflow. Returns what was published (the DAG's forecast Asset event
+    carries it), or None when there is no champion."""
     import mlflow
 
     ctx = RunContext.of(ctx)
@@ -78,7 +79,8 @@ def publish(ctx: RunContext | Mapping[str, Any], part_paths: list[str] | None = 
     write_text(folder / f"{ctx.data_month}.csv", text)
     write_text(folder / "latest.csv", text)
     url = settings.forecast_db_url()
-    forecast_table.publish(url, table, cfg.experiment_name, ctx.data_month, version, ctx.mlflow_run_id)
+    publication = forecast_table.publish(url, table, forecast_table.Publication(
+        cfg.experiment_name, ctx.data_month, version, ctx.mlflow_run_id, ctx.run_key))
     served = published_models(table)
     with tracking.resume(ctx.mlflow_run_id):
         mlflow.log_artifact(str(paths.forecast), "forecast")
@@ -88,7 +90,7 @@ def publish(ctx: RunContext | Mapping[str, Any], part_paths: list[str] | None = 
         mlflow.log_metrics({f"published_series_{model}": float(count) for model, count in served.items()})
     logger.info("published v%s's forecast of %d series (%s) to %s", version, table["series"].nunique(),
                 ", ".join(f"{count} by {model}" for model, count in served.items()), folder)
-    return str(paths.forecast)
+    return publication
 
 
 def published_models(table: pd.DataFrame) -> dict[str, int]:
@@ -109,6 +111,7 @@ def run_summary(ctx: RunContext) -> dict[str, Any]:
         ["series", "title", f"{bt.LSTM}.mase", f"{bt.NAIVE}.mase", "model"]].to_dict(orient="records")
     published = pd.read_csv(paths.forecast, usecols=["series", "model", "model_version"]) \
         if paths.forecast.exists() else None
+    experiment = tracking.configure().get_run(ctx.mlflow_run_id).info.experiment_id
     return {
         "dag_id": ctx.dag_id or "pipeline run", "run_key": ctx.run_key,
         "data_month": ctx.data_month, "data_rows": report["rows"],
@@ -128,6 +131,7 @@ def run_summary(ctx: RunContext) -> dict[str, Any]:
         "published_version": str(published["model_version"].iloc[0]) if published is not None else None,
         "published_models": published_models(published) if published is not None else {},
         "preset": cfg.preset, "tuned": ctx.tuned, "mlflow_run_id": ctx.mlflow_run_id,
+        "mlflow_links": {"run": tracking.ui_link(experiment, ctx.mlflow_run_id), "runs": tracking.ui_link(experiment)},
     }
 
 

@@ -86,7 +86,7 @@ def backtest_summary(ctx: RunContext | Mapping[str, Any], fit_paths: list[str]) 
     tracking.log_fold_runs(ctx.mlflow_run_id, ctx.run_key, ctx.data_month, cfg, summary["per_fold"])
     with tracking.resume(ctx.mlflow_run_id):
         mlflow.log_metrics(tracking.backtest_metrics(summary) | tracking.served_metrics(summary["served"])
-                           | {"warm_started_fits": float(summary["fits"]["warm"])})
+                           | tracking.chart_metrics(summary) | {"warm_started_fits": float(summary["fits"]["warm"])})
         mlflow.set_tag("warm_start", f"{summary['fits']['warm']} of {summary['fits']['total']} fits" if cfg.warm_start
                        else "off")
         mlflow.log_artifact(str(paths.backtest_summary), "backtest")

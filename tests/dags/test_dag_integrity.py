@@ -24,7 +24,31 @@ def dagbag():
 
 def test_dag_imports_without_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert {"lstm_monthly_retraining", "lstm_tuning"} <= set(dagbag.dags)
+    assert set(dagbag.dags) == {"lstm_monthly_retraining", "lstm_tuning", "lstm_forecast_report"}
+
+
+def test_publish_updates_the_forecasts_asset_which_schedules_the_report(dagbag):
+    from pipeline.dagkit import FORECASTS
+
+    monthly, report = dagbag.dags["lstm_monthly_retraining"], dagbag.dags["lstm_forecast_report"]
+    assert monthly.get_task("publish").outlets == [FORECASTS]
+    assert [task.task_id for task in monthly.tasks if task.outlets] == ["publish"]
+    assert type(report.timetable).__name__ == "AssetTriggeredTimetable"
+    assert FORECASTS.name in str(report.timetable.asset_condition)
+    assert report.task_ids == ["report"] and report.doc_md and report.max_active_runs == 1
+    assert report.get_task("report").retries >= 1
+
+
+@pytest.mark.parametrize(("choice", "timetable"), [("data", "AssetTriggeredTimetable"),
+                                                   ("monthly_or_data", "AssetOrTimeSchedule"),
+                                                   ("weekly", "PIPELINE_SCHEDULE must be one of")])
+def test_the_operator_schedules_on_the_month_the_input_data_or_both(choice, timetable):
+    code = ("from airflow.dag_processing.dagbag import DagBag; "
+            f"b = DagBag(dag_folder={str(DAG_FILE)!r}); "
+            "print(type(b.dags['lstm_monthly_retraining'].timetable).__name__ if b.dags else b.import_errors)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
+                         env={**os.environ, "PIPELINE_SCHEDULE": choice}).stdout.strip().splitlines()[-1]
+    assert timetable in out
 
 
 def test_the_tuning_dag_maps_one_task_per_trial_and_takes_only_tuning_params(dagbag):

@@ -46,6 +46,10 @@ def forecast(first: str, series=("A", "B"), months=3, shift=0.0, levels=(80, 95)
     return pd.DataFrame(rows).assign(model_version="3")
 
 
+def pub(experiment: str, data_month: str, version: str, run_id: str) -> ft.Publication:
+    return ft.Publication(experiment, data_month, version, run_id, f"dag/{run_id}")
+
+
 def sql(url: str, query: str, *args) -> list[tuple]:
     """A query through the database's own client (sqlite3, psycopg2), not through the pipeline's code."""
     if url.startswith("sqlite"):
@@ -61,10 +65,10 @@ def sql(url: str, query: str, *args) -> list[tuple]:
 
 
 def test_months_accumulate_and_a_rerun_replaces_its_own_rows(url):
-    assert ft.publish(url, forecast("1961-01"), "exp", "1960-12", "3", "run-dec") == 6
-    ft.publish(url, forecast("1961-02"), "exp", "1961-01", "3", "run-jan")
-    ft.publish(url, forecast("1961-02", shift=5.0), "other", "1961-01", "1", "run-other")  # another experiment
-    ft.publish(url, forecast("1961-02", shift=10.0).assign(model_version="4"), "exp", "1961-01", "4", "run-jan-2")
+    assert ft.publish(url, forecast("1961-01"), pub("exp", "1960-12", "3", "run-dec")).rows == 6
+    ft.publish(url, forecast("1961-02"), pub("exp", "1961-01", "3", "run-jan"))
+    ft.publish(url, forecast("1961-02", shift=5.0), pub("other", "1961-01", "1", "run-other"))  # another experiment
+    ft.publish(url, forecast("1961-02", shift=10.0).assign(model_version="4"), pub("exp", "1961-01", "4", "run-jan-2"))
 
     # what did we forecast for March 1961, and when: one query, one row a data month
     rows = sql(url, f"SELECT data_month, forecast, lower_80, upper_95, model_version, run_id FROM {ft.TABLE} "
@@ -87,12 +91,26 @@ def test_months_accumulate_and_a_rerun_replaces_its_own_rows(url):
         check_dtype=False)
 
 
+def test_what_has_arrived_by_a_month_and_the_latest_publication(url):
+    assert ft.latest(url, "exp") is None and ft.read(url, "exp").empty
+    ft.publish(url, forecast("1961-01"), pub("exp", "1960-12", "3", "run-dec"))
+    ft.publish(url, forecast("1961-02"), pub("exp", "1961-01", "4", "run-jan"))
+    ft.publish(url, forecast("1961-03"), pub("exp", "1961-02", "4", "run-feb"))
+    arrived = ft.read(url, "exp", arrived_by="1961-02")  # earlier data months, months up to February
+    assert sorted(set(zip(arrived["data_month"], arrived["month"], strict=True))) == [
+        ("1960-12", "1961-01"), ("1960-12", "1961-02"), ("1961-01", "1961-02")]
+    assert ft.latest(url, "exp") == ft.Publication("exp", "1961-02", "4", "run-feb", "dag/run-feb", 6)
+    assert ft.Publication.of(ft.latest(url, "exp").to_json()) == ft.latest(url, "exp")
+    with pytest.raises(ConfigError, match="data_month, model_version missing"):
+        ft.Publication.of({"experiment": "exp", "run_id": "r", "run_key": "k"})
+
+
 def test_a_month_is_written_all_at_once_or_not_at_all(url, monkeypatch):
-    ft.publish(url, forecast("1961-02"), "exp", "1961-01", "3", "run-1")
+    ft.publish(url, forecast("1961-02"), pub("exp", "1961-01", "3", "run-1"))
     broken = pd.concat([forecast("1961-02", shift=7.0), forecast("1961-02").tail(1)])  # a duplicate last row
     monkeypatch.setattr(ft, "CHUNK_ROWS", 2)  # the first chunks are inserted before the duplicate fails
     with pytest.raises(sa.exc.IntegrityError):
-        ft.publish(url, broken, "exp", "1961-01", "4", "run-2")
+        ft.publish(url, broken, pub("exp", "1961-01", "4", "run-2"))
     rows = sql(url, f"SELECT run_id, count(*) FROM {ft.TABLE} GROUP BY run_id")
     assert rows == [("run-1", 6)]  # the failed publish deleted and wrote nothing
 
@@ -100,8 +118,8 @@ def test_a_month_is_written_all_at_once_or_not_at_all(url, monkeypatch):
 def test_no_interval_is_null_and_a_new_level_adds_its_columns(url):
     plain = forecast("1961-01", levels=())
     plain.loc[0, "forecast"] = np.nan
-    ft.publish(url, plain, "exp", "1960-12", "1", "run-1")
-    ft.publish(url, forecast("1961-02", levels=(90,)), "exp", "1961-01", "2", "run-2")  # an older table
+    ft.publish(url, plain, pub("exp", "1960-12", "1", "run-1"))
+    ft.publish(url, forecast("1961-02", levels=(90,)), pub("exp", "1961-01", "2", "run-2"))  # an older table
     rows = sql(url, f"SELECT data_month, forecast, lower_90, upper_90 FROM {ft.TABLE} WHERE series = 'A' "
                     "ORDER BY data_month, month LIMIT 4")
     assert [r[1:] for r in rows] == [(None, None, None), (101.0, None, None), (102.0, None, None),
@@ -113,10 +131,10 @@ def test_an_unreachable_server_is_retried_and_its_password_never_shown():
 
     url = f"postgresql+psycopg2://planner:s3cret-pass@127.0.0.1:{free_port()}/forecasts"
     with pytest.raises(ft.ForecastStoreUnavailableError) as caught:
-        ft.publish(url, forecast("1961-01"), "exp", "1960-12", "1", "run")
+        ft.publish(url, forecast("1961-01"), pub("exp", "1960-12", "1", "run"))
     assert caught.value.retryable and "s3cret-pass" not in str(caught.value) and "planner:***@" in str(caught.value)
 
 
 def test_a_url_that_is_not_one_is_a_config_error():
     with pytest.raises(ConfigError, match="PIPELINE_FORECAST_DB_URL"):
-        ft.publish("not a url", forecast("1961-01"), "exp", "1960-12", "1", "run")
+        ft.publish("not a url", forecast("1961-01"), pub("exp", "1960-12", "1", "run"))

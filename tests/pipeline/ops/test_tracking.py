@@ -24,6 +24,16 @@ def test_a_run_key_names_one_run_and_re_runs_reuse_it(state):
     assert tracking.open_run(client, "exp", "dag/manual__2", "1960-12", {"kind": "monthly"}) != first
 
 
+def test_experiments_say_they_hold_model_training_also_one_made_before(state):
+    client = tracking.configure()
+    made = tracking.ensure_experiment(client, "new-exp")
+    assert client.get_experiment(made).tags["mlflow.experimentKind"] == "custom_model_development"
+    older = client.create_experiment("older-exp")  # as an earlier version of the pipeline made it: no kind
+    assert "mlflow.experimentKind" not in client.get_experiment(older).tags
+    assert tracking.ensure_experiment(client, "older-exp") == older
+    assert client.get_experiment(older).tags["mlflow.experimentKind"] == "custom_model_development"
+
+
 def test_curves_are_logged_per_epoch_without_the_non_finite_values(state):
     client = tracking.configure()
     run_id = tracking.open_run(client, "exp", "k", "n", {})
