@@ -134,6 +134,32 @@ def test_triggered_runs_train_register_and_decide(stack, client):
         ("1960-11", 6, 1, "1960-12-01"), ("1960-12", 6, 1, "1961-01-01")]
 
 
+def test_each_publish_is_an_asset_event_that_runs_the_forecast_report(stack, client):
+    """After the months above: the forecasts Asset's events (Airflow's REST client) carry what was published, and
+    the downstream DAG scheduled on it ran and wrote its report."""
+    from airflow_client.client.api.asset_api import AssetApi
+    from airflow_client.client.api.dag_run_api import DagRunApi
+
+    _, api = client
+    events = AssetApi(api).get_asset_events(source_dag_id=DAG_ID, source_task_id="publish", limit=50).asset_events
+    announced = {event.extra["data_month"]: event.extra for event in events}
+    assert {"1960-11", "1960-12"} <= set(announced), [event.extra for event in events]
+    assert {"experiment", "model_version", "run_id", "run_key", "rows"} <= set(announced["1960-11"])
+    assert announced["1960-11"]["rows"] == 6 and announced["1960-11"]["experiment"] == "lstm-monthly-retraining"
+    reports = stack["folder"] / "state" / "pipeline-state" / "reports" / "lstm-monthly-retraining"
+    deadline = time.monotonic() + 600
+    while True:
+        runs = DagRunApi(api).get_dag_runs("lstm_forecast_report").dag_runs
+        done = [run for run in runs if run.state in ("success", "failed")]
+        if done and all(run.state == "success" for run in done) and any(reports.glob("*.md")):
+            break
+        assert not [run for run in done if run.state == "failed"], done
+        assert time.monotonic() < deadline, f"no forecast report after the events: {runs}"
+        time.sleep(5)
+    assert {run.run_type for run in done} == {"asset_triggered"}
+    assert {path.stem for path in reports.glob("*.md")} <= set(announced)
+
+
 def test_up_says_it_starts_the_latest_month_at_once(stack, client):
     from airflow_client.client.api.dag_run_api import DagRunApi
 
