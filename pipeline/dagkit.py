@@ -62,8 +62,8 @@ def trigger_params(names: Sequence[str] | None = None) -> dict[str, Param]:
 
 
 class PipelineNotifier(BaseNotifier):
-    """Sends a short failure message (task, error, log link) through the `pipeline_alerts` connection
-    (webhook or SMTP); with no connection configured the message is only logged."""
+    """Sends a short failure message (task, error, log link) through the `pipeline_alerts` connection (Airflow's
+    SMTP or Apprise notifier, by its type: :mod:`pipeline.ops.alerts`); with no connection it is only logged."""
 
     template_fields = ()
 
@@ -80,7 +80,7 @@ class PipelineNotifier(BaseNotifier):
         run = context.get("dag_run")
         dag_id = getattr(run, "dag_id", None) or context["dag"].dag_id
         recorded = alerts.recorded_failure(f"{dag_id}/{getattr(run, 'run_id', context.get('run_id'))}")
-        alerts.send(*alerts.failure_message({**recorded, **context}), conn_id=self.conn_id)
+        alerts.send(*alerts.failure_message({**recorded, **context}), conn_id=self.conn_id, severity="failure")
 
 
 def run_step(step: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -133,6 +133,35 @@ def webhook():
     server.shutdown()
 
 
+def apprise_webhook(port: int, path: str = "hook") -> str:
+    """An Apprise connection (JSON) that posts alerts as JSON to the :func:`webhook` server."""
+    return json.dumps({"conn_type": "apprise", "extra": {"config": {"path": f"json://127.0.0.1:{port}/{path}"}}})
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on loopback (aiosmtpd), no TLS, no login: (port, the messages it accepted)."""
+    from email import message_from_bytes
+
+    from aiosmtpd.controller import Controller
+
+    from tests.pipeline.ops.test_faults import free_port
+
+    class Keep:
+        def __init__(self):
+            self.messages = []
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+            self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
+            return "250 OK"
+
+    handler = Keep()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller.port, handler.messages
+    controller.stop()
+
+
 def untrained_forecaster(values, layers: int = 1, members: int = 2, steps: int = 3, lookback: int = 12):
     """A small ensemble forecaster (seeded, untrained) with log/relative scaling fitted on ``values``."""
     import torch

@@ -1,113 +1,96 @@
-"""Short operational messages (failures, missed deadlines, live-performance alerts) to a webhook or SMTP.
+"""Short operational messages (failures, missed deadlines, live-performance alerts), sent through Airflow's
+notifier providers: the connection (default id ``pipeline_alerts``) says which, by its type.
 
-The channel is an Airflow connection (default id ``pipeline_alerts``), given like any connection, e.g. as
-``AIRFLOW_CONN_PIPELINE_ALERTS='{"conn_type": "http", "host": "hooks.example", "schema": "https", ...}'`` or
-``'{"conn_type": "smtp", "host": "smtp.example", "port": 587, "login": ..., "password": ...,
-"extra": {"to": "ops@example", "from": "airflow@example"}}'``. With no connection the message is only logged.
+- ``smtp``: the SMTP provider's ``SmtpNotifier``; the recipients are the connection's ``to`` extra (comma-separated),
+  the sender its ``from_email``. Given as JSON or as a URI, extras in the query:
+  ``AIRFLOW_CONN_PIPELINE_ALERTS='smtp://user:pass@smtp.example:465?to=ops%40example.com&from_email=airflow%40example.com'``
+  (implicit TLS; ``disable_ssl=true`` for STARTTLS on 587). A login is only ever sent over verified TLS: a connection
+  that turns both off, or turns off the certificate check, while it has a login is refused.
+- ``apprise``: the Apprise provider's ``AppriseNotifier``: Slack, Teams, Discord, a JSON webhook and many more, by
+  the URL in the connection's ``config`` extra, e.g. ``{"conn_type": "apprise", "extra": {"config": {"path":
+  "slack://T000/B000/XXXX"}}}`` (``json://host:port/path`` posts the message as JSON).
+
+Without a connection the message is only logged; a message that cannot be sent is logged, never raised.
 """
 
 from __future__ import annotations
 
-import json
+import html
 import logging
-import os
-import smtplib
-import ssl
-import urllib.request
-from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Config
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
 
 logger = logging.getLogger(__name__)
 
 CONN_ID = "pipeline_alerts"
 MAX_ERROR_CHARS = 600
+SEVERITIES = ("info", "warning", "failure")  # Apprise's notify types the alerts use
 
 
-def _connection(conn_id: str) -> dict[str, Any] | None:
-    """The connection as a dict: from ``AIRFLOW_CONN_<ID>`` (JSON or URI) or Airflow's secrets backends."""
-    raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
-    if raw:
-        if raw.lstrip().startswith("{"):
-            return json.loads(raw)
-        from urllib.parse import urlsplit
+def _connection(conn_id: str) -> Connection | None:
+    """The connection, as Airflow resolves it (``AIRFLOW_CONN_<ID>`` as JSON or URI, a secrets backend, the
+    metadata database); None when there is none."""
+    from airflow.sdk import BaseHook
 
-        parts = urlsplit(raw)
-        return {"conn_type": parts.scheme, "host": parts.hostname, "port": parts.port, "schema": parts.path.lstrip("/"),
-                "login": parts.username, "password": parts.password, "extra": {}}
     try:
-        from airflow.sdk import BaseHook
-
-        conn = BaseHook.get_connection(conn_id)
-    except Exception:
+        return BaseHook.get_connection(conn_id)
+    except Exception as exc:  # not defined (or no way to look it up here): the alert is logged
+        logger.info("no alert connection %s (%s): alerts are only logged", conn_id, type(exc).__name__)
         return None
-    return {"conn_type": conn.conn_type, "host": conn.host, "port": conn.port, "schema": conn.schema,
-            "login": conn.login, "password": conn.password, "extra": conn.extra_dejson}
 
 
-def webhook_url(conn: dict[str, Any]) -> str:
-    """``http(s)://host[:port]/endpoint`` from an http connection (``extra.endpoint`` or ``schema`` as the path)."""
-    host = str(conn.get("host") or "")
-    if "://" in host:
-        base = host.rstrip("/")
-    else:
-        # https unless the connection says http (its type or extra.scheme)
-        scheme = (conn.get("extra") or {}).get("scheme") or ("http" if conn.get("conn_type") == "http" else "https")
-        base = f"{scheme}://{host}" + (f":{conn['port']}" if conn.get("port") else "")
-    endpoint = (conn.get("extra") or {}).get("endpoint") or conn.get("schema") or ""
-    return f"{base}/{endpoint.lstrip('/')}" if endpoint else base
+def _true(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
-def _send_mail(conn: dict[str, Any], mail: EmailMessage) -> None:
-    """Send through an SMTP connection with verified TLS: implicit TLS on port 465 (or ``extra.ssl``), else STARTTLS
-    when the server offers it. Credentials never travel in clear: a login over a connection without TLS is refused.
-    The server's certificate is checked against the system's CAs (``extra.ca_file``: a private CA)."""
-    extra = conn.get("extra") or {}
-    context = ssl.create_default_context(cafile=extra.get("ca_file") or None)
-    host, port = str(conn["host"]), int(conn.get("port") or 25)
-    if port == 465 or str(extra.get("ssl", "")).lower() == "true":
-        client: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=10, context=context)
-    else:
-        client = smtplib.SMTP(host, port, timeout=10)
-    with client as smtp:
-        secure = isinstance(smtp, smtplib.SMTP_SSL)
-        smtp.ehlo()
-        if not secure and smtp.has_extn("starttls"):
-            smtp.starttls(context=context)
-            smtp.ehlo()
-            secure = True
-        if conn.get("login"):
-            if not secure:
-                raise ConnectionError(f"SMTP server {host}:{port} offers no TLS: refusing to send the alert "
-                                      "connection's login in clear")
-            smtp.login(conn["login"], conn.get("password") or "")
-        smtp.send_message(mail)
+def clear_login(conn: Connection) -> str | None:
+    """Why an SMTP connection would send its login without verified TLS (None: it would not)."""
+    extra = conn.extra_dejson
+    if not conn.login:
+        return None
+    if _true(extra.get("disable_ssl")) and _true(extra.get("disable_tls")):
+        return "it turns off both SSL and STARTTLS"
+    if str(extra.get("ssl_context", "")).lower() == "none":
+        return "it turns off the certificate check (ssl_context none)"
+    return None
 
 
-def send(subject: str, message: str, conn_id: str = CONN_ID) -> str:
-    """Send ``message``; returns the channel used ("webhook", "smtp" or "log"). Never raises."""
+def send(subject: str, message: str, conn_id: str = CONN_ID, severity: str = "warning") -> str:
+    """Send ``message`` through the connection's notifier; returns the channel used ("smtp", "apprise" or "log").
+    Never raises: an alert must not hide the failure it reports."""
     logger.warning("ALERT %s: %s", subject, message)
     conn = _connection(conn_id)
-    if not conn:
+    if conn is None:
         return "log"
     try:
-        kind = str(conn.get("conn_type", "")).lower()
-        if kind in ("http", "https", "webhook"):
-            body = json.dumps({"text": f"{subject}\n{message}", "subject": subject, "message": message}).encode()
-            request = urllib.request.Request(webhook_url(conn), data=body, method="POST",
-                                             headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=10):
-                return "webhook"
+        kind = str(conn.conn_type or "").lower()
         if kind in ("smtp", "email"):
-            extra = conn.get("extra") or {}
-            mail = EmailMessage()
-            mail["Subject"], mail["From"], mail["To"] = subject, extra.get("from", "airflow@localhost"), extra["to"]
-            mail.set_content(message)
-            _send_mail(conn, mail)
+            from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+            why = clear_login(conn)
+            if why:
+                raise ConnectionError(f"connection {conn_id} has a login but {why}: refusing to send it in clear")
+            recipients = [to.strip() for to in str(conn.extra_dejson.get("to") or "").split(",") if to.strip()]
+            if not recipients:
+                raise ValueError(f"connection {conn_id} names no recipient (its 'to' extra)")
+            SmtpNotifier(to=recipients, from_email=conn.extra_dejson.get("from_email") or "airflow@localhost",
+                         subject=subject, html_content=f"<pre>{html.escape(message)}</pre>",
+                         smtp_conn_id=conn_id).notify({})
             return "smtp"
-        logger.error("connection %s has unsupported type %r; alert only logged", conn_id, kind)
-    except Exception:  # an alert must never hide the failure it reports
+        if kind == "apprise":
+            from airflow.providers.apprise.notifications.apprise import AppriseNotifier
+            from apprise import NotifyType
+
+            AppriseNotifier(body=message, title=subject, notify_type=NotifyType(severity),
+                            apprise_conn_id=conn_id).notify({})
+            return "apprise"
+        logger.error("connection %s is of type %r: alerts go through smtp or apprise connections; this one is only "
+                     "logged", conn_id, kind)
+    except Exception:
         logger.exception("could not send the alert through connection %s; it is only logged", conn_id)
     return "log"
 
@@ -157,7 +140,8 @@ def deadline_missed(context: dict[str, Any] | None = None, **kwargs: Any) -> Non
     context = context or kwargs.get("context") or {}
     run = context.get("dag_run")
     subject = f"[airflow] {getattr(run, 'dag_id', kwargs.get('dag_id', '?'))} missed its deadline"
-    send(subject, f"Run {getattr(run, 'run_id', '?')} has not finished in time ({kwargs.get('limit', 'deadline')}).")
+    send(subject, f"Run {getattr(run, 'run_id', '?')} has not finished in time ({kwargs.get('limit', 'deadline')}).",
+         severity="failure")
 
 
 def champion_alerts(live: dict[str, Any] | None, cfg: Config, run_key: str) -> list[tuple[str, str]]:

@@ -108,19 +108,22 @@ def test_mlflow_outage_is_retried_then_fails_saying_so(env):
     assert "up_for_retry" in output
 
 
-def test_a_failed_run_sends_a_notice_through_the_alerts_connection(env, tmp_path, webhook):
-    port, received = webhook
+def test_a_failed_run_sends_a_notice_through_the_alerts_connection(env, tmp_path, smtp_server):
+    """Airflow's SMTP notifier, the connection given as a URI (its extras in the query), to a real SMTP server."""
+    port, messages = smtp_server
     bad = tmp_path / "bad.csv"
     bad.write_text("Month,#Passengers\n1949-01,112\n1949-02,abc\n")
-    alerting = {**env, "AIRFLOW_CONN_PIPELINE_ALERTS": json.dumps(
-        {"conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "ops"}),
-        "PIPELINE_CONFIG": str(operator_config(tmp_path / "op.yaml", csv_path=str(bad)))}
+    alerting = {**env, "AIRFLOW_CONN_PIPELINE_ALERTS": f"smtp://127.0.0.1:{port}?to=ops%40example.com"
+                                                       "&from_email=airflow%40example.com&disable_ssl=true"
+                                                       "&disable_tls=true",
+                "PIPELINE_CONFIG": str(operator_config(tmp_path / "op.yaml", csv_path=str(bad)))}
     result = dags_test(alerting, "1961-01-01", TINY_TRIGGER)
     assert result.returncode != 0
-    assert received, (result.stdout + result.stderr)[-3000:]
-    path, body = received[0]
-    assert path == "/ops" and body["subject"].startswith(f"[airflow] {DAG_ID} failed")
-    assert "validate" in body["message"] and "'abc' is not a number" in body["message"]
+    assert messages, (result.stdout + result.stderr)[-3000:]
+    recipients, mail = messages[0]
+    assert recipients == ["ops@example.com"] and mail["Subject"].startswith(f"[airflow] {DAG_ID} failed")
+    body = next(part for part in mail.walk() if part.get_content_type() == "text/html").get_payload(decode=True)
+    assert b"validate" in body and b"&#x27;abc&#x27; is not a number" in body
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
-"""Alert channels never give their credentials away: an SMTP login travels only over verified TLS, and a webhook
-given without a scheme is sent over https."""
+"""Alert channels never give their credentials away: an SMTP login travels only over verified TLS (Airflow's SMTP
+notifier sends it after implicit TLS or STARTTLS; a connection that turns both off, or the certificate check, while
+it has a login is refused before anything is sent)."""
 
 import json
 import socketserver
@@ -17,6 +18,7 @@ class PlainSMTP(socketserver.StreamRequestHandler):
     mail and records every command it was sent."""
 
     commands: list[str] = []
+    timeout = 5  # a client that sent a TLS hello (no line to read) and kept its socket: the handler ends anyway
 
     def reply(self, line: str) -> None:
         self.wfile.write(f"{line}\r\n".encode())
@@ -45,38 +47,45 @@ class PlainSMTP(socketserver.StreamRequestHandler):
 def plain_smtp():
     PlainSMTP.commands = []
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), PlainSMTP)
+    server.daemon_threads, server.block_on_close = True, False
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server.server_address[1], PlainSMTP.commands
     server.shutdown()
     server.server_close()
 
 
-def test_an_smtp_login_is_never_sent_without_tls(plain_smtp, monkeypatch):
-    port, commands = plain_smtp
+LOGIN = {"login": "ops", "password": "hunter2-hunter2"}
+
+
+def smtp_connection(port: int, monkeypatch, login: bool = True, **extra: str) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_PIPELINE_ALERTS", json.dumps(
-        {"conn_type": "smtp", "host": "127.0.0.1", "port": port, "login": "ops", "password": "hunter2-hunter2",
-         "extra": {"to": "ops@example.com"}}))
+        {"conn_type": "smtp", "host": "127.0.0.1", "port": port, **(LOGIN if login else {}),
+         "extra": {"to": "ops@example.com", "retry_limit": "0", **extra}}))
+
+
+def sent(commands: list[str], *verbs: str) -> list[str]:
+    return [c for c in commands if c.upper().startswith(verbs)]
+
+
+@pytest.mark.parametrize("extra", [{}, {"disable_ssl": "true"}], ids=["implicit TLS", "STARTTLS"])
+def test_an_smtp_login_is_never_sent_to_a_server_without_tls(plain_smtp, monkeypatch, extra):
+    port, commands = plain_smtp  # it speaks no TLS and offers no STARTTLS
+    smtp_connection(port, monkeypatch, **extra)
     assert alerts.send("s", "m") == "log"
-    assert commands and not [c for c in commands if c.upper().startswith(("AUTH", "MAIL"))], commands
+    assert not sent(commands, "AUTH", "MAIL"), commands
+
+
+@pytest.mark.parametrize("extra", [{"disable_ssl": "true", "disable_tls": "true"},
+                                   {"disable_ssl": "true", "ssl_context": "none"}],
+                         ids=["TLS off", "certificate not checked"])
+def test_a_connection_that_would_send_its_login_in_clear_is_refused(plain_smtp, monkeypatch, caplog, extra):
+    port, commands = plain_smtp
+    smtp_connection(port, monkeypatch, **extra)
+    assert alerts.send("s", "m") == "log" and commands == [], "refused before connecting"
+    assert "refusing to send it in clear" in caplog.text and "hunter2" not in caplog.text
 
 
 def test_without_a_login_a_local_relay_still_gets_the_alert(plain_smtp, monkeypatch):
     port, commands = plain_smtp
-    monkeypatch.setenv("AIRFLOW_CONN_PIPELINE_ALERTS", json.dumps(
-        {"conn_type": "smtp", "host": "127.0.0.1", "port": port, "extra": {"to": "ops@example.com"}}))
-    assert alerts.send("s", "m") == "smtp" and any(c.upper().startswith("MAIL FROM") for c in commands)
-
-
-def test_implicit_tls_checks_the_certificate(plain_smtp, monkeypatch):
-    port, commands = plain_smtp  # it speaks no TLS: the handshake fails before anything is sent
-    monkeypatch.setenv("AIRFLOW_CONN_PIPELINE_ALERTS", json.dumps(
-        {"conn_type": "smtp", "host": "127.0.0.1", "port": port, "login": "ops", "password": "hunter2-hunter2",
-         "extra": {"to": "ops@example.com", "ssl": "true"}}))
-    assert alerts.send("s", "m") == "log" and not [c for c in commands if c.upper().startswith("AUTH")]
-
-
-def test_a_webhook_without_a_scheme_goes_over_https():
-    assert alerts.webhook_url({"conn_type": "webhook", "host": "hooks.example.com", "schema": "x"}) == \
-        "https://hooks.example.com/x"
-    assert alerts.webhook_url({"conn_type": "http", "host": "127.0.0.1", "port": 8, "schema": "x"}) == \
-        "http://127.0.0.1:8/x"
+    smtp_connection(port, monkeypatch, login=False, disable_ssl="true", disable_tls="true")
+    assert alerts.send("s", "m") == "smtp" and sent(commands, "MAIL FROM") and not sent(commands, "AUTH")

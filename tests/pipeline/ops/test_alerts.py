@@ -1,20 +1,45 @@
+"""Alerts through Airflow's notifier providers, to a real local SMTP server and a real local webhook receiver, the
+connection given as JSON and as a URI."""
+
 import json
+from urllib.parse import quote
+
+import pytest
 
 from pipeline.ops import alerts
+from tests.conftest import apprise_webhook
 
 
-def test_webhook_connection_receives_the_message(webhook, monkeypatch):
+def test_an_apprise_connection_posts_the_alert_to_a_webhook(webhook, monkeypatch):
     port, received = webhook
-    monkeypatch.setenv("AIRFLOW_CONN_PIPELINE_ALERTS",
-                       json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "hook"}))
-    assert alerts.send("subject", "body") == "webhook"
-    assert received == [("/hook", {"text": "subject\nbody", "subject": "subject", "message": "body"})]
+    monkeypatch.setenv("AIRFLOW_CONN_PIPELINE_ALERTS", apprise_webhook(port))
+    assert alerts.send("subject", "body", severity="failure") == "apprise"
+    assert received == [("/hook", {"version": "1.0", "title": "subject", "message": "body", "attachments": [],
+                                   "type": "failure"})]
 
 
-def test_uri_connections_work_too(webhook, monkeypatch):
+def test_an_apprise_connection_as_a_uri(webhook, monkeypatch):
     port, received = webhook
-    monkeypatch.setenv("AIRFLOW_CONN_OPS", f"http://127.0.0.1:{port}/alerts")
-    assert alerts.send("s", "m", conn_id="ops") == "webhook" and received[0][0] == "/alerts"
+    config = quote(json.dumps({"path": f"json://127.0.0.1:{port}/alerts"}))
+    monkeypatch.setenv("AIRFLOW_CONN_OPS", f"apprise://?config={config}")
+    assert alerts.send("s", "m", conn_id="ops") == "apprise" and received[0][0] == "/alerts"
+
+
+@pytest.mark.parametrize("form", ["uri", "json"])
+def test_an_smtp_connection_reaches_a_real_smtp_server(smtp_server, monkeypatch, form):
+    """The recipients and sender come from the connection's extras, also when it is a URI (their query)."""
+    port, messages = smtp_server
+    extra = {"to": "ops@example.com, planner@example.com", "from_email": "airflow@example.com",
+             "disable_ssl": "true", "disable_tls": "true"}  # a local relay: no TLS, so no login either
+    conn = (f"smtp://127.0.0.1:{port}?" + "&".join(f"{k}={quote(v)}" for k, v in extra.items())) if form == "uri" \
+        else json.dumps({"conn_type": "smtp", "host": "127.0.0.1", "port": port, "extra": extra})
+    monkeypatch.setenv("AIRFLOW_CONN_PIPELINE_ALERTS", conn)
+    assert alerts.send("[airflow] run failed", "task <fit> failed\nError: x") == "smtp"
+    ((recipients, mail),) = messages
+    assert recipients == ["ops@example.com", "planner@example.com"] and mail["From"] == "airflow@example.com"
+    assert mail["Subject"] == "[airflow] run failed"
+    body = next(part for part in mail.walk() if part.get_content_type() == "text/html").get_payload(decode=True)
+    assert b"task &lt;fit&gt; failed" in body
 
 
 def test_without_a_connection_the_message_is_logged(monkeypatch, caplog):
@@ -23,9 +48,14 @@ def test_without_a_connection_the_message_is_logged(monkeypatch, caplog):
     assert "ALERT subject: body" in caplog.text
 
 
-def test_an_unreachable_channel_never_raises(monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_PIPELINE_ALERTS", "http://127.0.0.1:9/none")
+def test_an_unreachable_or_unknown_channel_never_raises(monkeypatch, caplog):
+    from tests.pipeline.ops.test_faults import free_port
+
+    monkeypatch.setenv("AIRFLOW_CONN_PIPELINE_ALERTS", f"smtp://127.0.0.1:{free_port()}?to=ops%40example.com"
+                                                       "&disable_ssl=true&disable_tls=true&retry_limit=0")
     assert alerts.send("s", "m") == "log"
+    monkeypatch.setenv("AIRFLOW_CONN_PIPELINE_ALERTS", "http://hooks.example.com/x")  # the old webhook type
+    assert alerts.send("s", "m") == "log" and "alerts go through smtp or apprise connections" in caplog.text
 
 
 def test_failure_message_names_task_error_and_log():

@@ -7,7 +7,7 @@ import pytest
 
 from pipeline import steps
 from pipeline.errors import ChampionMovedError
-from tests.conftest import TINY, seasonal_series, tracking_client, write_csv
+from tests.conftest import TINY, apprise_webhook, seasonal_series, tracking_client, write_csv
 
 pytestmark = pytest.mark.slow
 NAME = "air_passengers_lstm"
@@ -35,8 +35,7 @@ def test_next_month_scores_the_champion_live_and_summarizes(state, synthetic_csv
 
 def test_months_outside_the_champions_band_raise_an_alert(state, tmp_path, webhook, monkeypatch):
     port, received = webhook
-    monkeypatch.setenv("AIRFLOW_CONN_PIPELINE_ALERTS", json.dumps({"conn_type": "http", "host": "127.0.0.1",
-                                                                    "port": port, "schema": "http"}))
+    monkeypatch.setenv("AIRFLOW_CONN_PIPELINE_ALERTS", apprise_webhook(port))
     series = seasonal_series()
     june = steps.run_all("unit/june", "2005-07-01", {**TINY, "csv_path": str(write_csv(tmp_path / "a.csv", series))})
     published = pd.read_csv(june.paths.candidate_forecast)
@@ -48,7 +47,7 @@ def test_months_outside_the_champions_band_raise_an_alert(state, tmp_path, webho
     band = [body for _, body in received if "outside its" in json.dumps(body)]
     assert band, received
     text = json.dumps(band[0])
-    assert "6 of 6 months outside its 80 % interval" in text and "2005-12" in text
+    assert "6 of 6 months outside its 80 % interval" in text and "2005-12" in text and band[0]["type"] == "warning"
     run = tracking_client().get_run(later.mlflow_run_id)
     assert run.data.metrics["champion_outside_band_share"] == 1.0
     assert run.data.metrics["champion_outside_band_p"] == pytest.approx(0.2 ** 6)
