@@ -43,16 +43,13 @@ def _connection(conn_id: str) -> Connection | None:
         return None
 
 
-def _true(value: Any) -> bool:
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
-
-
 def clear_login(conn: Connection) -> str | None:
     """Why an SMTP connection would send its login without verified TLS (None: it would not)."""
     extra = conn.extra_dejson
     if not conn.login:
         return None
-    if _true(extra.get("disable_ssl")) and _true(extra.get("disable_tls")):
+    # as the SMTP provider reads them: any value but an empty one turns SSL or STARTTLS off ("false" too)
+    if bool(extra.get("disable_ssl", False)) and bool(extra.get("disable_tls", False)):
         return "it turns off both SSL and STARTTLS"
     if str(extra.get("ssl_context", "")).lower() == "none":
         return "it turns off the certificate check (ssl_context none)"

@@ -133,6 +133,18 @@ def test_the_docs_settings_tables_are_the_declarations(doc, marker, common):
     assert text[text.index(start) + len(start):text.index(end)] == settings_table(common_only=common)
 
 
+def test_the_tables_show_the_value_each_shape_of_data_gets():
+    """The table's two columns are what a run resolves for one series and for a panel, read from the code."""
+    from pipeline.config import SETTINGS, settings_table
+
+    single, panel = load_config(), load_config(overrides={"series_column": "series"})
+    assert (single.epochs, panel.epochs) == (300, 8), "the presets' epochs, as the README shows them"
+    rows = {line.split(" | ")[0].removeprefix("| `").removesuffix("`"): line.split(" | ")
+            for line in settings_table().splitlines()[2:]}
+    for name in set(SETTINGS) - {"series_column", "preset"}:  # the shape itself, and the preset it picks
+        assert rows[name][1:3] == [f"`{getattr(single, name)!r}`", f"`{getattr(panel, name)!r}`"], name
+
+
 def test_each_setting_is_declared_once_with_its_facts():
     from pipeline.config import BOUNDS, LEGACY_MODEL_SETTINGS, MODEL_KEYS, OPERATOR_KEYS, SETTINGS, TRIGGER_KEYS
 

@@ -76,8 +76,9 @@ def test_an_smtp_login_is_never_sent_to_a_server_without_tls(plain_smtp, monkeyp
 
 
 @pytest.mark.parametrize("extra", [{"disable_ssl": "true", "disable_tls": "true"},
+                                   {"disable_ssl": "false", "disable_tls": "false"},  # the provider reads: set
                                    {"disable_ssl": "true", "ssl_context": "none"}],
-                         ids=["TLS off", "certificate not checked"])
+                         ids=["TLS off", "TLS off by a 'false'", "certificate not checked"])
 def test_a_connection_that_would_send_its_login_in_clear_is_refused(plain_smtp, monkeypatch, caplog, extra):
     port, commands = plain_smtp
     smtp_connection(port, monkeypatch, **extra)
