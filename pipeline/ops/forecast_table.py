@@ -17,6 +17,7 @@ so "what did we forecast for June, and when" is one query::
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import re
 from collections.abc import Mapping
@@ -36,7 +37,8 @@ logger = logging.getLogger(__name__)
 
 TABLE = "forecasts"
 BOUND = re.compile(r"(lower|upper)_(\d{1,2})")  # an interval bound's column: its side and level (percent)
-CHUNK_ROWS = 20_000  # rows a statement inserts
+CHUNK_ROWS = 20_000  # rows an INSERT statement writes
+COPY_ROWS = 200_000  # rows a PostgreSQL COPY writes
 
 
 @dataclass(frozen=True)
@@ -162,15 +164,13 @@ def publish(url: str, table: pd.DataFrame, publication: Publication) -> Publicat
         experiment=publication.experiment, data_month=month, series=table["series"].astype(str),
         month=[first_day(m) for m in table["month"].astype(str)], model_version=publication.model_version,
         run_id=publication.run_id, run_key=publication.run_key, published_at=datetime.now(UTC))
-    frame = frame.astype(object).where(frame.notna(), None)  # NaN (no interval) is SQL's NULL
     engine = _engine(url)
     try:
         schema = _ensure(engine, bounds)
         with engine.begin() as conn:
             conn.execute(sa.delete(schema).where(schema.c.experiment == publication.experiment,
                                                  schema.c.data_month == month))
-            for start in range(0, len(frame), CHUNK_ROWS):
-                conn.execute(sa.insert(schema), frame.iloc[start:start + CHUNK_ROWS].to_dict("records"))
+            _insert(conn, schema, frame)
     except sa.exc.OperationalError as exc:
         raise ForecastStoreUnavailableError(f"the forecast database {shown(url)} is unavailable "
                                             f"({excerpt(str(exc.orig))}); nothing was written there") from exc
@@ -179,6 +179,27 @@ def publish(url: str, table: pd.DataFrame, publication: Publication) -> Publicat
     logger.info("published %d rows of %s's forecast of %s to %s (table %s)", len(frame), publication.experiment,
                 publication.data_month, shown(url), TABLE)
     return dataclasses.replace(publication, rows=len(frame))
+
+
+def _insert(conn: sa.Connection, schema: sa.Table, frame: pd.DataFrame) -> None:
+    """The rows, inside the caller's transaction: PostgreSQL's COPY through psycopg2 (ten times the rows a second of
+    batched INSERTs), else batched INSERTs (NaN, no interval, made SQL's NULL a chunk at a time)."""
+    import sqlalchemy as sa
+
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2":
+        copy = f"COPY {TABLE} ({', '.join(frame.columns)}) FROM STDIN WITH (FORMAT csv)"
+        dbapi = conn.dialect.loaded_dbapi
+        try:
+            with conn.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
+                for start in range(0, len(frame), COPY_ROWS):
+                    text = frame.iloc[start:start + COPY_ROWS].to_csv(index=False, header=False, na_rep="")
+                    cursor.copy_expert(copy, io.StringIO(text))  # an empty field: NULL
+        except dbapi.Error as exc:  # as SQLAlchemy raises the driver's errors (IntegrityError, OperationalError)
+            raise sa.exc.DBAPIError.instance(copy, None, exc, dbapi.Error) from exc
+        return
+    for start in range(0, len(frame), CHUNK_ROWS):
+        chunk = frame.iloc[start:start + CHUNK_ROWS]
+        conn.execute(sa.insert(schema), chunk.astype(object).where(chunk.notna(), None).to_dict("records"))
 
 
 def read(url: str, experiment: str, data_month: str | None = None, arrived_by: str | None = None) -> pd.DataFrame:
