@@ -69,6 +69,7 @@ lint: setup
 
 ## mlflow-ui: browse runs and models of the local store on http://127.0.0.1:5000
 mlflow-ui: setup
+	@echo "MLflow UI: http://127.0.0.1:5000/#/experiments?workflowType=machine_learning (the model-training view)"
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(PIPELINE_STATE_DIR)/mlflow.db --host 127.0.0.1 --port 5000
 
 ## serve: the champion (its signature verified) as a REST scoring server on http://127.0.0.1:$(SERVE_PORT)/invocations
