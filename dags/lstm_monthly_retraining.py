@@ -32,7 +32,7 @@ its database, one transaction a month; an event on the `lstm_monthly_forecasts` 
   `lstm_monthly_input` (`data`: an upstream DAG's outlet, or an event posted to Airflow's REST API), or both
   (`monthly_or_data`).
 * Failures and missed deadlines (`PIPELINE_DEADLINE_HOURS`, 4 in the deployments) are sent through the `pipeline_alerts`
-  connection (webhook or SMTP), or logged when it is not configured.
+  connection by Airflow's notifiers (SMTP, or Apprise: Slack, Teams, a webhook), or logged when it is not configured.
 
 The steps, their order and what each takes are declared once, in `pipeline/flow.py` (the command line's
 `python -m pipeline run` follows the same declaration). Run one month by hand:

@@ -14,12 +14,13 @@ from airflow.sdk import Asset, BaseNotifier, Param, get_current_context
 from pipeline.flow import Step
 
 _JSON_TYPES = {"int": "integer", "float": "number", "str": "string", "bool": "boolean"}
-# The Assets of the monthly run, by the name pipeline.flow gives them: the published forecasts (each event's extra:
-# what was published, pipeline.ops.forecast_table.Publication) and the input data (an upstream DAG's outlet, or an
-# event posted to Airflow's REST API, starts a run when the operator schedules on it: PIPELINE_SCHEDULE).
+# The Assets of the monthly run: the published forecasts (each event's extra: what was published,
+# pipeline.ops.forecast_table.Publication), by the name pipeline.flow's steps announce them with (ASSETS), and the
+# input data (an upstream DAG's outlet, or an event posted to Airflow's REST API, starts a run when the operator
+# schedules on it: PIPELINE_SCHEDULE).
 FORECASTS = Asset(name="lstm_monthly_forecasts", uri="pipeline://forecasts/lstm_monthly_forecasts", group="forecasts")
 INPUT_DATA = Asset(name="lstm_monthly_input", uri="pipeline://data/lstm_monthly_input", group="data")
-ASSETS = {"forecasts": FORECASTS, "input_data": INPUT_DATA}
+ASSETS = {"forecasts": FORECASTS}
 SCHEDULES = ("monthly", "data", "monthly_or_data")
 
 

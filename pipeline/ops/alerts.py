@@ -28,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 CONN_ID = "pipeline_alerts"
 MAX_ERROR_CHARS = 600
-SEVERITIES = ("info", "warning", "failure")  # Apprise's notify types the alerts use
 
 
 def _connection(conn_id: str) -> Connection | None:

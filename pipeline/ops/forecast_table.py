@@ -2,9 +2,9 @@
 
 One row a series and forecast month of every published forecast: the experiment, the data month of the run that
 published it, the series, the month, the forecast, its interval bounds (``lower_80``, ``upper_80``, ...: one pair a
-published level), the model that forecast the series, the registered model version, the MLflow run id and when it
-was published. Through SQLAlchemy: SQLite in the state folder by default, the deployments' PostgreSQL server
-(``PIPELINE_FORECAST_DB_URL``).
+published level), the model that forecast the series, the registered model version, the MLflow run id, the run's key
+(the Airflow run's) and when it was published. Through SQLAlchemy: SQLite in the state folder by default, the
+deployments' PostgreSQL server (``PIPELINE_FORECAST_DB_URL``).
 
 A month is published in one transaction: its rows appear all at once or not at all; a re-run of the month replaces
 its own rows (the key is experiment, data month, series, month: never a duplicate); earlier months' forecasts stay,

@@ -198,9 +198,6 @@ def served_metrics(served: Mapping[str, int]) -> dict[str, float]:
             | {"series_fallback": float(fallbacks(served))})
 
 
-CHART_GROUPS = ("backtest_mase", "backtest_mape", "series_share", "interval_coverage")
-
-
 def chart_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
     """The figures analysts compare across months, grouped as MLflow's UI draws them (a section of charts a prefix
     before ``/``, above the other metrics): each candidate's backtest MASE and MAPE (``backtest_mase/theta``), the
