@@ -73,14 +73,14 @@ def publish(ctx: RunContext | Mapping[str, Any],
                                      "clear publish_part and publish (or re-run the month)")
         panel = Panel.load(paths.panel)
         table = panel.in_order(table)
+    url = settings.forecast_db_url()  # first: when the database refuses the month, the files still agree with it
+    publication = forecast_table.publish(url, table, forecast_table.Publication(
+        cfg.experiment_name, ctx.data_month, version, ctx.mlflow_run_id, ctx.run_key))
     text = table.to_csv(index=False, float_format="%.3f")
     write_text(paths.forecast, text)
     folder = published_forecasts(cfg.experiment_name)
     write_text(folder / f"{ctx.data_month}.csv", text)
     write_text(folder / "latest.csv", text)
-    url = settings.forecast_db_url()
-    publication = forecast_table.publish(url, table, forecast_table.Publication(
-        cfg.experiment_name, ctx.data_month, version, ctx.mlflow_run_id, ctx.run_key))
     served = published_models(table)
     with tracking.resume(ctx.mlflow_run_id):
         mlflow.log_artifact(str(paths.forecast), "forecast")

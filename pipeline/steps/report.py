@@ -13,6 +13,7 @@ import pandas as pd
 from pipeline import settings
 from pipeline.config import load_config
 from pipeline.data.panel import Panel
+from pipeline.errors import NotFoundError
 from pipeline.io import write_text
 from pipeline.ops import forecast_table
 from pipeline.ops.actuals import versus_actuals
@@ -33,8 +34,12 @@ def forecast_report(announced: Publication | Mapping[str, Any] | None = None) ->
     if publication is None:
         logger.warning("nothing published yet: no report")
         return None
+    panel = RunPaths.of(publication.run_key).panel
+    if not panel.is_file():
+        raise NotFoundError(f"the validated data of run {publication.run_key} ({panel}) is gone: re-run its month "
+                            f"({publication.data_month}) to report on it")
     forecasts = forecast_table.read(url, publication.experiment, arrived_by=publication.data_month)
-    actuals = Panel.load(RunPaths.of(publication.run_key).panel).to_frame()
+    actuals = Panel.load(panel).to_frame()
     report = versus_actuals(forecasts, actuals)
     folder = forecast_reports(publication.experiment)
     csv = write_text(folder / f"{publication.data_month}.csv", report.to_csv(index=False, float_format="%.4g"))

@@ -32,6 +32,16 @@ def test_the_champions_forecast_is_published_and_the_run_summarized(state, synth
     assert set(stored["model_version"]) == {"1"} and stored["published_at"].notna().all()
     cols = ["forecast", "lower_80", "upper_80", "lower_95", "upper_95"]
     assert (stored[cols] - table[cols]).abs().max().max() < 5e-4 and stored["model"].tolist() == table["model"].tolist()
+    # the database first: when it is down, the task fails (to be retried) and the files still say what it holds
+    from pipeline.ops.forecast_table import ForecastStoreUnavailableError
+    from tests.pipeline.ops.test_faults import free_port
+
+    (folder / "latest.csv").write_text("the previous month's\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PIPELINE_FORECAST_DB_URL", f"postgresql+psycopg2://planner@127.0.0.1:{free_port()}/forecasts")
+        with pytest.raises(ForecastStoreUnavailableError):
+            steps.publish(result.ctx, [])
+    assert (folder / "latest.csv").read_text() == "the previous month's\n"
     summary = json.loads(result.paths.summary_json.read_text())
     assert summary["published_version"] == "1" and summary["dag_id"] == "pipeline run"
     assert summary["decision"] == result.decision and summary["metrics"] == result.metrics

@@ -21,6 +21,14 @@ def publish(data_month: str, forecasts: dict[str, list[float]], first: str) -> f
                       ft.Publication(EXPERIMENT, data_month, "1", f"run-{data_month}", f"dag/{data_month}"))
 
 
+def test_a_month_whose_work_folder_is_gone_fails_clearly(state):
+    from pipeline.errors import NotFoundError
+
+    gone = publish("1960-12", {"A": [1.0]}, "1961-01")
+    with pytest.raises(NotFoundError, match=r"validated data of run dag/1960-12 .* is gone: re-run its month"):
+        forecast_report(gone.to_json())
+
+
 def test_a_published_month_reports_the_earlier_forecasts_against_its_data(state):
     assert forecast_report() is None, "nothing published yet"
     publish("1960-10", {"A": [100.0, 110.0, 120.0], "B": [50.0, 50.0, 50.0]}, "1960-11")
