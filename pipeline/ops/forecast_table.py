@@ -228,7 +228,8 @@ def read(url: str, experiment: str, data_month: str | None = None, arrived_by: s
 
 
 def latest(url: str, experiment: str) -> Publication | None:
-    """The experiment's latest published month (None before the first)."""
+    """The experiment's latest published month (None before the first): its newest data month through the key's
+    index, then that month's rows."""
     import sqlalchemy as sa
 
     engine = _engine(url)
@@ -236,15 +237,16 @@ def latest(url: str, experiment: str) -> Publication | None:
         if not sa.inspect(engine).has_table(TABLE):
             return None
         schema = _schema([])
-        query = (sa.select(schema.c.data_month, schema.c.model_version, schema.c.run_id, schema.c.run_key,
-                           sa.func.count()).where(schema.c.experiment == experiment)
-                 .group_by(schema.c.data_month, schema.c.model_version, schema.c.run_id, schema.c.run_key)
-                 .order_by(schema.c.data_month.desc()).limit(1))
         with engine.connect() as conn:
-            row = conn.execute(query).first()
+            month = conn.execute(sa.select(sa.func.max(schema.c.data_month))
+                                 .where(schema.c.experiment == experiment)).scalar()
+            if month is None:
+                return None
+            mine = (schema.c.experiment == experiment) & (schema.c.data_month == month)
+            row = conn.execute(sa.select(schema.c.model_version, schema.c.run_id, schema.c.run_key).where(mine)
+                               .limit(1)).one()
+            rows = conn.execute(sa.select(sa.func.count()).select_from(schema).where(mine)).scalar_one()
     finally:
         engine.dispose()
-    if row is None:
-        return None
-    month = row[0] if isinstance(row[0], date) else date.fromisoformat(str(row[0])[:10])
-    return Publication(experiment, month.strftime("%Y-%m"), str(row[1]), str(row[2]), str(row[3]), int(row[4]))
+    month = month if isinstance(month, date) else date.fromisoformat(str(month)[:10])
+    return Publication(experiment, month.strftime("%Y-%m"), str(row[0]), str(row[1]), str(row[2]), int(rows))

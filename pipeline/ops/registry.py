@@ -149,6 +149,13 @@ def version_data_month(client: MlflowClient, name: str, version: str) -> str | N
     return client.get_run(version_run_id(client, name, version)).data.tags.get("data_month")
 
 
+def newer_than(client: MlflowClient, name: str, version: str, data_month: str) -> str | None:
+    """The last month of the data ``version`` was trained on when it is after ``data_month`` (a run of a past month
+    must not take that version's place, nor publish its forecast of months it saw), else None."""
+    trained_to = version_data_month(client, name, version)
+    return trained_to if trained_to is not None and trained_to > data_month else None
+
+
 def version_run_id(client: MlflowClient, name: str, version: str) -> str:
     """The MLflow run that logged a registered version (every version the pipeline registers has one)."""
     run_id = client.get_model_version(name, version).run_id

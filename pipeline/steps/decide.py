@@ -107,8 +107,8 @@ def _champion(ctx: RunContext) -> tuple[str | None, str | None]:
     version = registry.alias_version(client, name, registry.CHAMPION)
     if version is None or client.get_model_version(name, version).run_id == ctx.mlflow_run_id:
         return None, None
-    trained_to = registry.version_data_month(client, name, version)
-    if trained_to is not None and trained_to > ctx.data_month:
+    trained_to = registry.newer_than(client, name, version, ctx.data_month)
+    if trained_to is not None:
         return version, (f"champion v{version} is trained on data to {trained_to}, newer than this run's "
                          f"{ctx.data_month}: a past month never replaces it (`python -m pipeline rollback` moves it "
                          "back on purpose)")

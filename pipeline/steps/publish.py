@@ -25,13 +25,31 @@ logger = logging.getLogger(__name__)
 WORST_LISTED = 10
 
 
+def publisher(ctx: RunContext) -> str | None:
+    """The version whose forecast the run publishes: the champion; this run's candidate when the champion was trained
+    on newer data than the run's (a past month re-run: its forecast never comes from a model that saw the months it
+    forecasts); None when there is no champion."""
+    client = tracking.configure()
+    name = ctx.cfg.registered_model_name
+    version = registry.alias_version(client, name, registry.CHAMPION)
+    candidate = str(read_json(ctx.paths.decision)["candidate_version"])
+    if version is None or version == candidate:
+        return version
+    trained_to = registry.newer_than(client, name, version, ctx.data_month)
+    if trained_to is not None:
+        logger.info("champion v%s is trained on data to %s, after this run's %s: the run publishes its own v%s",
+                    version, trained_to, ctx.data_month, candidate)
+        return candidate
+    return version
+
+
 def publish_part(ctx: RunContext | Mapping[str, Any], part: Part | Mapping[str, Any]) -> list[str]:
-    """The champion's forecast of one part's series, when the champion is not this run's candidate (whose forecast
-    evaluate made already) and was not trained on newer data. Returns the table's file (none when there is nothing
-    to forecast)."""
+    """The champion's forecast of one part's series, when the run publishes the champion's and it is not this run's
+    candidate (whose forecast evaluate made already; :func:`publisher`). Returns the table's file (none when there is
+    nothing to forecast)."""
     ctx, part = RunContext.of(ctx), Part.of(part)
     cfg, paths = ctx.cfg, ctx.paths
-    version = registry.alias_version(tracking.configure(), cfg.registered_model_name, registry.CHAMPION)
+    version = publisher(ctx)
     if version is None or version == read_json(paths.decision)["candidate_version"]:
         return []
     panel = Panel.load(paths.panel)
@@ -46,8 +64,9 @@ def publish_part(ctx: RunContext | Mapping[str, Any], part: Part | Mapping[str, 
 
 def publish(ctx: RunContext | Mapping[str, Any],
             part_paths: list[str] | None = None) -> forecast_table.Publication | None:
-    """The champion's forecast of every series after the decision (the candidate's when it was promoted; else its
-    parts' put together, :func:`publish_part`; ``None``: every part forecast here): a table of series, month,
+    """The champion's forecast of every series after the decision (the candidate's when it was promoted, or when
+    the champion was trained on newer data: :func:`publisher`; else its parts' put together, :func:`publish_part`;
+    ``None``: every part forecast here): a table of series, month,
     forecast, intervals, the model used and the model version, in the state folder, the forecast database's table
     (:mod:`pipeline.ops.forecast_table`) and MLflow. Returns what was published (the DAG's forecast Asset event
     carries it), or None when there is no champion."""
@@ -55,8 +74,7 @@ def publish(ctx: RunContext | Mapping[str, Any],
 
     ctx = RunContext.of(ctx)
     cfg, paths = ctx.cfg, ctx.paths
-    client = tracking.configure()
-    version = registry.alias_version(client, cfg.registered_model_name, registry.CHAMPION)
+    version = publisher(ctx)
     if version is None:
         logger.warning("no champion: nothing published")
         return None
@@ -80,7 +98,9 @@ def publish(ctx: RunContext | Mapping[str, Any],
     write_text(paths.forecast, text)
     folder = published_forecasts(cfg.experiment_name)
     write_text(folder / f"{ctx.data_month}.csv", text)
-    write_text(folder / "latest.csv", text)
+    newest = forecast_table.latest(url, cfg.experiment_name)
+    if newest is None or newest.data_month == ctx.data_month:  # a past month re-run leaves the newest one's
+        write_text(folder / "latest.csv", text)
     served = published_models(table)
     with tracking.resume(ctx.mlflow_run_id):
         mlflow.log_artifact(str(paths.forecast), "forecast")

@@ -75,3 +75,20 @@ def test_a_champion_kept_is_published_part_by_part_as_it_would_forecast_at_once(
                                   pd.read_csv(pd.io.common.StringIO(at_once.to_csv(index=False,
                                                                                    float_format="%.3f"))))
     assert set(published["model_version"]) == {1}
+
+
+def test_a_past_month_rerun_publishes_its_own_model_and_leaves_the_latest_forecast(state):
+    """The champion saw the months a past month forecasts: that month publishes its own candidate's forecast (in the
+    table and its month's file), and latest.csv stays the newest month's."""
+    december = steps.run_all("unit/december", "1961-01-01", TINY)
+    folder = published_forecasts("lstm-monthly-retraining")
+    newest = (folder / "latest.csv").read_text()
+    june = steps.run_all("unit/june", "1960-07-01", TINY)
+    assert december.promoted and not june.promoted and "newer than this run's 1960-06" in june.decision["reason"]
+    assert (folder / "latest.csv").read_text() == newest
+    past = pd.read_csv(folder / "1960-06.csv")
+    assert set(past["model_version"]) == {2} and past["month"].iloc[0] == "1960-07"
+    with sqlite3.connect(settings.state_dir() / "forecasts.db") as db:
+        rows = db.execute("SELECT data_month, model_version, count(*) FROM forecasts GROUP BY data_month, "
+                          "model_version ORDER BY data_month").fetchall()
+    assert rows == [("1960-06-01", "2", 6), ("1960-12-01", "1", 6)]
