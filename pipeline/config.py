@@ -308,20 +308,16 @@ LEGACY_MODEL_SETTINGS = {name: s.legacy for name, s in SETTINGS.items() if s.leg
 
 
 def settings_table(common_only: bool = False) -> str:
-    """The settings as a markdown table (name, the value one series and a panel get when no preset is named: the
-    field's default, or their preset's, who sets it, bounds or choices, what it does): the docs' tables are this text
-    (``python -m pipeline settings``)."""
+    """The settings as a markdown table (name, the value one series and a panel get unless a preset is named, who
+    sets it, bounds or choices, what it does): the docs' tables are this text (``python -m pipeline settings``)."""
     shapes = [presets()[SINGLE_PRESET], presets()[PANEL_PRESET]]
     rows = [f"| setting | one series (`{SINGLE_PRESET}`) | a panel (`{PANEL_PRESET}`) | set by | range | what it "
             "does |", "|---|---|---|---|---|---|"]
-    for name, meta in SETTINGS.items():
-        if common_only and not meta.common:
-            continue
-        span = (f"{meta.bounds[0]:g}..{meta.bounds[1]:g}" if meta.bounds
-                else " / ".join(meta.choices) if meta.choices else "")
-        who = "operator" if meta.who == OPERATOR else "operator, trigger"
+    for name, meta in ((name, meta) for name, meta in SETTINGS.items() if meta.common or not common_only):
+        span = f"{meta.bounds[0]:g}..{meta.bounds[1]:g}" if meta.bounds else " / ".join(meta.choices or ())
         single, panel = (coerce(name, preset.get(name, FIELDS[name].default)) for preset in shapes)
-        rows.append(f"| `{name}` | `{single!r}` | `{panel!r}` | {who} | {span} | {meta.doc}"
+        rows.append(f"| `{name}` | `{single!r}` | `{panel!r}` | "
+                    f"{'operator' if meta.who == OPERATOR else 'operator, trigger'} | {span} | {meta.doc}"
                     f"{'; a model setting' if meta.model and not common_only else ''} |")
     return "\n".join(rows) + "\n"
 
