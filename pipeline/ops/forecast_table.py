@@ -61,13 +61,11 @@ class Publication:
         """From itself or its JSON (an Asset event's extra)."""
         if isinstance(value, Publication):
             return value
-        missing = [name for name in ("experiment", "data_month", "model_version", "run_id", "run_key")
-                   if not value.get(name)]
+        names = [field.name for field in dataclasses.fields(cls) if field.name != "rows"]
+        missing = [name for name in names if not value.get(name)]
         if missing:
             raise ConfigError(f"not a published forecast: {', '.join(missing)} missing")
-        return cls(experiment=str(value["experiment"]), data_month=str(value["data_month"]),
-                   model_version=str(value["model_version"]), run_id=str(value["run_id"]),
-                   run_key=str(value["run_key"]), rows=int(value.get("rows") or 0))
+        return cls(**{name: str(value[name]) for name in names}, rows=int(value.get("rows") or 0))
 
 
 class ForecastStoreUnavailableError(PipelineError, RuntimeError):
