@@ -29,15 +29,7 @@ from pipeline.config import Config
 from pipeline.data.features import TooFewWindowsError
 from pipeline.data.panel import Panel
 from pipeline.errors import ConfigError
-from pipeline.metrics import (
-    LSTM,
-    NAIVE,
-    flat,
-    interval_scale,
-    mase_scale,
-    mean_defined,
-    metrics_rows,
-)
+from pipeline.metrics import LSTM, NAIVE, flat, interval_scale, mase_scale, mean_defined, metrics_rows
 from pipeline.model.calibration import calibrate, scaled_residuals
 from pipeline.model.candidates import (
     CANDIDATES,
